@@ -1,0 +1,87 @@
+"""The LLM engine interface every backend implements, and the audit record of one call.
+
+Backends (``agent.http_engine.HttpEngine`` for an OpenAI-compatible vLLM server,
+``agent.transformers_engine.TransformersEngine`` in process) are created by
+``agent.engines.make_engine(settings)`` and imported lazily.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message sent to the LLM."""
+
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class LLMCall:
+    """Audit record of one engine call (kept per engine; a session copies what it needs).
+
+    ``latency_s`` is wall-clock seconds; token counts are as reported by the backend (0 if unknown).
+    """
+
+    kind: Literal["score_choices", "generate_json"]
+    backend: str
+    model: str
+    messages: list[dict[str, str]]
+    output: Any = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    error: str | None = None
+    started_at: float = field(default_factory=time.time)
+
+
+class EngineError(RuntimeError):
+    """The engine could not answer (server down, timeout, malformed output). Callers degrade."""
+
+
+class Engine(abc.ABC):
+    """A generative LLM behind two operations. Implementations must be safe to call from threads."""
+
+    backend: str = "abstract"
+    model: str = ""
+
+    def __init__(self) -> None:
+        self.calls: list[LLMCall] = []
+
+    @abc.abstractmethod
+    def score_choices(
+        self, conversations: list[list[Message]], labels: list[str], prefill: str = ""
+    ) -> list[dict[str, float]]:
+        """One forward pass per conversation; natural-log probabilities of each label token as
+        the next token after the (optional) assistant ``prefill``.
+
+        Returns one ``{label: logprob}`` per conversation, every label present, renormalised over
+        ``labels`` (so ``sum(exp(v)) == 1``). Conversations are sent together so the backend can
+        batch them. Raises :class:`EngineError` on failure.
+        """
+
+    @abc.abstractmethod
+    def generate_json(
+        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512
+    ) -> Any:
+        """Generate one JSON value constrained by ``schema``; returns the parsed value.
+
+        Raises :class:`EngineError` on failure or when the output does not parse.
+        """
+
+    @abc.abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens of ``text`` in this model's tokenizer."""
+
+    def close(self) -> None:
+        """Release resources (stop a server this engine started). Idempotent."""

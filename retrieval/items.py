@@ -1,0 +1,105 @@
+"""The catalog item value object and the one place where its embedded document text is built."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Extra metadata values: scalars, or a non-empty list of strings (what Chroma metadata can hold).
+ExtraValue = Union[str, int, float, bool, list[str]]
+
+# Metadata keys reserved by recchat in the vector store.
+RESERVED_KEYS = frozenset({"title", "year", "genres", "content_hash", "text"})
+
+
+class Item(BaseModel):
+    """One catalog entry.
+
+    Invariants: ``id`` is non-empty and unique within a catalog; ``genres`` holds no empty or
+    duplicate names (order kept); ``extra`` never uses a reserved key.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    text: str = ""
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+    extra: dict[str, ExtraValue] = Field(default_factory=dict)
+
+    @field_validator("id", "title")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("genres", mode="before")
+    @classmethod
+    def _genres(cls, value: object) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.split("|")
+        seen: dict[str, None] = {}
+        for genre in value:  # type: ignore[union-attr]
+            name = str(genre).strip()
+            if name:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, value: dict[str, ExtraValue]) -> dict[str, ExtraValue]:
+        clash = RESERVED_KEYS & value.keys()
+        if clash:
+            raise ValueError(f"extra fields may not use reserved names {sorted(clash)}")
+        return {k: v for k, v in value.items() if not (isinstance(v, list) and not v)}
+
+    def document(self) -> str:
+        """The text that is embedded for this item: title, year, genres, description, enrichment."""
+        head = self.title if self.year is None or f"({self.year})" in self.title else f"{self.title} ({self.year})"
+        parts = [head]
+        if self.genres:
+            parts.append("Genres: " + ", ".join(self.genres) + ".")
+        if self.text:
+            parts.append(self.text)
+        for key, value in sorted(self.extra.items()):
+            shown = ", ".join(value) if isinstance(value, list) else str(value)
+            parts.append(f"{key.replace('_', ' ').capitalize()}: {shown}.")
+        return " ".join(parts)
+
+    def metadata(self) -> dict[str, ExtraValue]:
+        """Flat metadata for the vector store (lists kept as lists; None values dropped)."""
+        meta: dict[str, ExtraValue] = {"title": self.title, "content_hash": self.content_hash()}
+        if self.year is not None:
+            meta["year"] = self.year
+        if self.genres:
+            meta["genres"] = list(self.genres)
+        if self.text:
+            meta["text"] = self.text
+        meta.update(self.extra)
+        return meta
+
+    def content_hash(self) -> str:
+        """sha256 (hex, 16 chars) of everything that affects the embedding or the metadata."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    @classmethod
+    def from_metadata(cls, item_id: str, meta: dict[str, ExtraValue]) -> "Item":
+        """Rebuild an item from vector-store metadata (inverse of :meth:`metadata`)."""
+        extra = {k: v for k, v in meta.items() if k not in RESERVED_KEYS}
+        return cls(
+            id=item_id,
+            title=str(meta["title"]),
+            year=meta.get("year"),  # type: ignore[arg-type]
+            genres=meta.get("genres") or (),  # type: ignore[arg-type]
+            text=str(meta.get("text") or ""),
+            extra=extra,
+        )

@@ -1,0 +1,29 @@
+"""Settings of the retrieval layer (env ``RECCHAT_RETRIEVAL_*``, toml ``[retrieval]``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from retrieval.config import LayerSettings
+
+
+class RetrievalSettings(LayerSettings):
+    """Embedder, vector store and candidate-retrieval knobs."""
+
+    layer: ClassVar[str] = "retrieval"
+    model_config = SettingsConfigDict(env_prefix="RECCHAT_RETRIEVAL_", extra="forbid")
+
+    embedder: str = Field("minilm", description="'minilm', 'mpnet', a Hugging Face id or a local directory")
+    device: str = Field("cpu", description="torch device for the embedder ('cpu', 'cuda', 'cuda:1')")
+    batch_size: int = Field(64, ge=1, description="texts per embedding batch")
+    chroma_url: str | None = Field(None, description="Chroma server URL (http://host:port); None = embedded")
+    chroma_path: str | None = Field(None, description="embedded Chroma directory; default <home>/chroma")
+    upsert_batch: int = Field(2048, ge=1, le=5461, description="records per Chroma add call (Chroma max 5461)")
+    hnsw_ef_construction: int = Field(200, ge=10)
+    hnsw_ef_search: int = Field(200, ge=10)
+    hnsw_max_neighbors: int = Field(32, ge=4)
+    overfetch: int = Field(8, ge=1, description="filtered queries fetch k*overfetch unfiltered, then post-filter")
+    max_field_chars: int = Field(20_000, ge=100, description="catalog text fields longer than this are rejected")
