@@ -1,0 +1,44 @@
+"""Settings of the agent layer (env ``RECCHAT_AGENT_*``, toml ``[agent]``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from retrieval.config import LayerSettings
+
+
+class AgentSettings(LayerSettings):
+    """LLM engine, reranking and explanation knobs."""
+
+    layer: ClassVar[str] = "agent"
+    model_config = SettingsConfigDict(env_prefix="RECCHAT_AGENT_", extra="forbid")
+
+    # --- engine ---
+    llm: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="bundled model name, a Hugging Face id or a local HF model directory",
+    )
+    backend: Literal["vllm", "transformers"] = Field("vllm", description="engine backend")
+    llm_url: str | None = Field(None, description="OpenAI-compatible base URL (http://host:port/v1); None = start a local vLLM server")
+    llm_port: int = Field(8001, ge=1, le=65535, description="port of the local vLLM server recchat starts")
+    llm_api_key: str | None = Field(None, description="bearer token for llm_url, if the server needs one")
+    request_timeout_s: float = Field(60.0, gt=0, description="per-request timeout (seconds)")
+    retries: int = Field(1, ge=0, le=5, description="retries after a failed request (connection errors, 5xx)")
+    server_start_timeout_s: float = Field(300.0, gt=0, description="how long to wait for a local server's health check")
+    max_model_len: int = Field(4096, ge=512, description="context window of the local server (tokens)")
+    kv_cache_gib: float = Field(2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE for a local CPU server (GiB)")
+    dtype: str = Field("bfloat16", description="weights dtype for local engines")
+    extra_server_args: list[str] = Field(default_factory=list, description="extra vLLM server flags, e.g. ['--tensor-parallel-size', '2']")
+
+    # --- reranking ---
+    max_candidates: int = Field(20, ge=2, le=26, description="candidates labelled (A)..; at most 26 letters")
+    permutations: int = Field(3, ge=1, le=10, description="candidate orders scored and summed (position-bias mitigation)")
+    context_token_budget: int = Field(1500, ge=128, description="tokens for conversation + history before candidates")
+    seed: int = Field(0, description="seed of the permutation order")
+
+    # --- explanations ---
+    explain_top_k: int = Field(3, ge=0, le=10, description="picks explained per turn")
+    explain_max_tokens: int = Field(400, ge=32, description="generation budget of the explanation request")
