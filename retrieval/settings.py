@@ -16,6 +16,7 @@ class RetrievalSettings(LayerSettings):
     layer: ClassVar[str] = "retrieval"
     model_config = SettingsConfigDict(env_prefix="RECCHAT_RETRIEVAL_", extra="forbid")
 
+    catalog: str = Field("movielens-1m", description="catalog (index name) searched by default")
     embedder: str = Field("minilm", description="'minilm', 'mpnet', a Hugging Face id or a local directory")
     device: str = Field("cpu", description="torch device for the embedder ('cpu', 'cuda', 'cuda:1')")
     batch_size: int = Field(64, ge=1, description="texts per embedding batch")
