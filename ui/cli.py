@@ -1,0 +1,163 @@
+"""The ``recchat`` command line (composition root: wires settings, stores, engines, pipelines)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="recchat: a conversational recommender that explains itself.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console(stderr=True)
+
+DATASETS = ("movielens-100k", "movielens-1m")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _retrieval_settings(**overrides):
+    from retrieval.settings import RetrievalSettings
+
+    return RetrievalSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def pull(
+    embedder: Annotated[list[str], typer.Option(help="embedder(s) to fetch: minilm, mpnet, HF id, local dir")] = ["minilm"],
+    dataset: Annotated[list[str], typer.Option(help=f"dataset(s) to fetch: {', '.join(DATASETS)}")] = ["movielens-1m"],
+    llm: Annotated[list[str], typer.Option(help="LLM(s) to assemble/convert (bundled name, HF id or dir)")] = [],
+) -> None:
+    """Fetch and prepare offline assets into RECCHAT_HOME (idempotent: done work is skipped)."""
+    from retrieval.assets import AssetError
+
+    try:
+        for name in embedder:
+            from retrieval.embedder import Embedder, resolve_embedder
+
+            console.print(f"embedder {name}: {resolve_embedder(name)} (dim {Embedder(name).dim})")
+        for name in dataset:
+            from retrieval.movielens import fetch_dataset
+
+            console.print(f"dataset {name}: {fetch_dataset(name)}")
+        for name in llm:
+            from agent.llm_assets import resolve_llm
+
+            console.print(f"llm {name}: {resolve_llm(name)}")
+    except AssetError as exc:
+        _fail(str(exc))
+
+
+def _load_items(source: str, columns: str | None, skip_bad_rows: bool, enrich: bool, max_chars: int):
+    """Items of a bundled dataset name or a catalog file; prints skipped rows."""
+    if source in DATASETS:
+        from retrieval.movielens import load_catalog
+
+        return load_catalog(source, enrich=enrich)
+    from retrieval.catalog import CatalogError, ColumnMap, load_catalog_file
+
+    try:
+        loaded = load_catalog_file(source, ColumnMap.parse(columns), "skip" if skip_bad_rows else "reject", max_chars)
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if loaded.skipped:
+        console.print(f"[yellow]skipped {len(loaded.skipped)} bad row(s):[/]")
+        for err in loaded.skipped[:20]:
+            console.print(f"  {err}")
+    return loaded.items
+
+
+@app.command()
+def index(
+    source: Annotated[str, typer.Argument(help=f"a dataset ({', '.join(DATASETS)}) or a catalog file (.csv/.jsonl/.parquet)")],
+    name: Annotated[Optional[str], typer.Option(help="catalog name (default: dataset name or file stem)")] = None,
+    columns: Annotated[Optional[str], typer.Option(help="column mapping, e.g. id=movieId,title=name")] = None,
+    skip_bad_rows: Annotated[bool, typer.Option(help="skip bad rows (reported) instead of rejecting the file")] = False,
+    rebuild: Annotated[bool, typer.Option(help="rebuild from scratch (atomic switch when done)")] = False,
+    enrich: Annotated[bool, typer.Option(help="add director/cast/... to MovieLens items")] = True,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL; default embedded")] = None,
+    embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir")] = None,
+) -> None:
+    """Embed a catalog into Chroma. Re-running embeds only new or changed items."""
+    from retrieval.store import ChromaStore, IndexMismatchError
+
+    settings = _retrieval_settings(chroma_url=chroma_url, embedder=embedder)
+    items = _load_items(source, columns, skip_bad_rows, enrich, settings.max_field_chars)
+    catalog = name or (source if source in DATASETS else Path(source).stem)
+    store = ChromaStore(settings)
+    try:
+        report = store.index(catalog, items, rebuild=rebuild)
+    except IndexMismatchError as exc:
+        _fail(str(exc))
+    console.print(
+        f"indexed {catalog!r}: {report.total} items, {report.embedded} embedded, {report.unchanged} unchanged, "
+        f"{report.deleted} deleted{' (full build)' if report.rebuilt else ''} in {report.seconds:.1f} s -> {store.where()}"
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what you are looking for, in words")],
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=500, help="results")] = 10,
+    year_min: Annotated[Optional[int], typer.Option(help="earliest year (inclusive)")] = None,
+    year_max: Annotated[Optional[int], typer.Option(help="latest year (inclusive)")] = None,
+    genre: Annotated[list[str], typer.Option(help="required genre (repeatable)")] = [],
+    exclude_genre: Annotated[list[str], typer.Option(help="excluded genre (repeatable)")] = [],
+    history: Annotated[Optional[str], typer.Option(help="comma-separated item ids liked, oldest first")] = None,
+    exclude: Annotated[Optional[str], typer.Option(help="comma-separated item ids never to return")] = None,
+    mmr: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="MMR diversification lambda (1 = none)")] = None,
+    catalog: Annotated[Optional[str], typer.Option(help="catalog name (default from settings)")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL; default embedded")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Retrieve catalog items for a query (no LLM involved)."""
+    from retrieval.retriever import Filters, Retriever
+    from retrieval.store import ChromaStore, IndexMismatchError, IndexMissingError
+
+    settings = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
+    store = ChromaStore(settings)
+    retriever = Retriever(store, settings.catalog)
+    filters = Filters(year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre))
+    split = lambda s: [x.strip() for x in (s or "").split(",") if x.strip()]  # noqa: E731
+    try:
+        hits = retriever.retrieve(query, history=split(history), k=k, filters=filters, exclude=split(exclude), mmr_lambda=mmr)
+    except (IndexMissingError, IndexMismatchError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        out = [{"rank": c.rank + 1, "id": c.item.id, "title": c.item.title, "year": c.item.year,
+                "genres": list(c.item.genres), "score": round(c.score, 4), **c.item.extra} for c in hits]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"{query!r} in {settings.catalog} ({retriever.last_path})")
+    for col in ("#", "score", "title", "year", "genres"):
+        table.add_column(col)
+    for c in hits:
+        table.add_row(str(c.rank + 1), f"{c.score:.3f}", c.item.title, str(c.item.year or ""), ", ".join(c.item.genres))
+    Console().print(table)
+    if not hits:
+        console.print("[yellow]no item matches these filters[/]")
+
+
+@bench_app.command("retrieval")
+def bench_retrieval(
+    sizes: Annotated[str, typer.Option(help="comma-separated synthetic catalog sizes")] = "10000,100000",
+    queries: Annotated[int, typer.Option(help="queries per measurement")] = 200,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/retrieval.json"),
+) -> None:
+    """Indexing overhead, query latency (filtered and not), memory and HNSW recall."""
+    from bench.retrieval import run
+
+    run([int(s) for s in sizes.split(",")], queries, out)
+
+
+def main() -> None:  # pragma: no cover
+    app()
