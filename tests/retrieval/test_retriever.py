@@ -1,0 +1,88 @@
+"""Retriever on the real ML-100K index: relevance, filters, exclusion, history, MMR."""
+
+import numpy as np
+import pytest
+
+from retrieval.retriever import Filters, Retriever, mmr, recency_weights
+
+
+@pytest.fixture(scope="module")
+def retriever(ml100k_store):
+    return Retriever(ml100k_store, "ml100k")
+
+
+def titles(cands):
+    return [c.item.title for c in cands]
+
+
+def test_text_query_finds_the_obvious_item(retriever):
+    hits = retriever.retrieve("Toy Story animated toys come to life", k=5)
+    assert any("Toy Story" in t for t in titles(hits))
+    assert [c.rank for c in hits] == list(range(5))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(year_min=1990, year_max=1994),
+    Filters(genres=("Comedy",), exclude_genres=("Romance",)),
+    Filters(year_max=1960, genres=("Drama",)),
+    Filters(year_min=1998, exclude_genres=("Drama", "Comedy")),
+])
+def test_filters_hold_and_match_chromas_filtered_query(retriever, ml100k_store, filters):
+    hits = retriever.retrieve("a dark crime story", k=15, filters=filters)
+    assert hits and all(filters.matches_item(c.item) for c in hits)
+    vec = retriever.query_vector("a dark crime story")
+    exact = [h[0] for h in ml100k_store.query("ml100k", vec, 15, filters.to_where())]
+    assert [c.item.id for c in hits] == exact
+
+
+def test_fallback_to_chroma_filter_when_few_survive(retriever):
+    rare = Filters(year_max=1935)
+    hits = retriever.retrieve("space adventure", k=10, filters=rare)
+    assert retriever.last_path == "chroma-filter"
+    assert all(c.item.year is not None and c.item.year <= 1935 for c in hits)
+
+
+def test_exclusion_and_history(retriever, ml100k_items):
+    first = retriever.retrieve("romantic comedy in new york", k=5)
+    banned = [c.item.id for c in first[:3]]
+    again = retriever.retrieve("romantic comedy in new york", k=5, exclude=banned)
+    assert not set(banned) & {c.item.id for c in again}
+    assert [c.item.id for c in again][:2] == [c.item.id for c in first][3:5]
+    history = [i.id for i in ml100k_items if "Star Wars" in i.title or "Empire Strikes" in i.title][:2]
+    by_history = retriever.retrieve(history=history, k=10)
+    assert not set(history) & {c.item.id for c in by_history}
+    assert any("Return of the Jedi" in t for t in titles(by_history))
+    assert by_history[0].sources == ("history",)
+
+
+def test_mmr_diversifies(retriever):
+    plain = retriever.retrieve("star trek", k=8)
+    diverse = retriever.retrieve("star trek", k=8, mmr_lambda=0.3)
+    def spread(cands):
+        vecs = np.stack(list(retriever.store.get_embeddings("ml100k", [c.item.id for c in cands]).values()))
+        sim = vecs @ vecs.T
+        return (sim.sum() - len(vecs)) / (len(vecs) * (len(vecs) - 1))
+    assert spread(diverse) < spread(plain)
+
+
+def test_empty_query_is_an_error(retriever):
+    with pytest.raises(ValueError, match="needs text"):
+        retriever.retrieve("  ", k=3)
+
+
+def test_recency_weights_and_mmr_units():
+    w = recency_weights(3, half_life=1.0)
+    assert np.allclose(w, [0.25, 0.5, 1.0])
+    vecs = np.eye(3, dtype=np.float32)
+    q = np.array([1.0, 0.9, 0.0], dtype=np.float32)
+    assert mmr(q, vecs, 2, lam=1.0) == [0, 1]
+
+
+def test_filters_where_clause():
+    assert Filters().to_where() is None
+    assert Filters(year_min=1990).to_where() == {"year": {"$gte": 1990}}
+    where = Filters(year_min=1990, year_max=1999, genres=("Crime",)).to_where()
+    assert where == {"$and": [{"year": {"$gte": 1990}}, {"year": {"$lte": 1999}}, {"genres": {"$contains": "Crime"}}]}
+    assert not Filters(year_min=1990).matches({"title": "no year"})
+    assert Filters(fields={"cast": "Al Pacino"}).matches({"cast": ["Al Pacino", "Robert De Niro"]})
