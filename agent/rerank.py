@@ -1,0 +1,172 @@
+"""Rankers: reorder retrieved candidates for one conversation.
+
+:class:`VerbalizerRanker` is LlamaRec's verbalizer with LLMRank's bootstrapping: the candidates
+are labelled (A), (B), ... after the instructions and the conversation (a prefix shared by all
+permutations, so the server's prefix cache reuses it), the assistant reply is prefilled with
+``"Answer: ("`` and the engine returns the renormalised log-probability of each label letter as
+the next token. ``P`` permutations of the candidate order (0 = retrieval order, then seeded
+shuffles) are scored in ONE batched ``score_choices`` call; each item's score is its MEAN
+probability over the permutations (so scores are in 0..1 and sum to 1 over the labelled items).
+Ties keep the retrieval order. Free text is never parsed: only label probabilities are read.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from agent.context import item_line
+from agent.engine import Engine, Message
+from agent.labels import DEFAULT_PREFILL, candidate_labels, check_chat_labels
+from agent.settings import AgentSettings
+from agent.types import Context, RerankResult, ScoredCandidate
+from prompts import render
+from retrieval.candidates import Candidate
+
+DEGRADED_NOTICE = "LLM unavailable: showing retrieval order"
+
+
+class Ranker(abc.ABC):
+    """Reorders candidates for a user context. Implementations never add items: the result
+    holds exactly the distinct given candidates (by item id)."""
+
+    name: str = "ranker"
+
+    @abc.abstractmethod
+    def rank(self, context: Context, candidates: Sequence[Candidate]) -> RerankResult:
+        """Best first. Must not raise on model failure (return a degraded result instead)."""
+
+
+class RetrievalOrderRanker(Ranker):
+    """Identity: keeps the retrieval order; score = retrieval similarity."""
+
+    name = "retrieval"
+
+    def rank(self, context: Context, candidates: Sequence[Candidate]) -> RerankResult:
+        return RerankResult(ranked=[ScoredCandidate(c, c.score) for c in dedupe(candidates)], ranker=self.name)
+
+
+def dedupe(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates with duplicate item ids removed (first occurrence kept, order kept)."""
+    seen: set[str] = set()
+    out = []
+    for c in candidates:
+        if c.item.id not in seen:
+            seen.add(c.item.id)
+            out.append(c)
+    return out
+
+
+def permutations(n: int, count: int, seed: int) -> list[list[int]]:
+    """``count`` orders of ``range(n)``: the identity first, then seeded shuffles, distinct while
+    ``n!`` allows (so fewer than ``count`` for tiny ``n``). Deterministic for (n, count, seed)."""
+    rng = random.Random(seed)
+    orders = [list(range(n))]
+    seen = {tuple(orders[0])}
+    limit = math.factorial(n) if n < 10 else count
+    tries = 0
+    while len(orders) < min(count, limit) and tries < 100 * count:
+        tries += 1
+        order = list(range(n))
+        rng.shuffle(order)
+        if tuple(order) not in seen:
+            seen.add(tuple(order))
+            orders.append(order)
+    return orders
+
+
+class VerbalizerRanker(Ranker):
+    """LLM reranker over label-token probabilities (see module docstring).
+
+    Labels at most ``settings.max_candidates`` candidates (the first ones in retrieval order);
+    any further candidates follow the labelled ones in retrieval order with score 0. If
+    ``tokenizer`` is given (or the engine exposes ``.tokenizer``), the labels are checked to be
+    single tokens in the exact prompt context at construction (raises
+    :class:`agent.labels.LabelTokenError`: a configuration error, not a runtime one).
+    """
+
+    name = "llm-verbalizer"
+
+    def __init__(self, engine: Engine, settings: AgentSettings, tokenizer: Any | None = None,
+                 prefill: str = DEFAULT_PREFILL) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.prefill = prefill
+        tokenizer = tokenizer if tokenizer is not None else getattr(engine, "tokenizer", None)
+        self.label_ids: dict[str, int] | None = None
+        if tokenizer is not None and hasattr(tokenizer, "apply_chat_template"):
+            probe = self.messages(Context(text="User: probe", tokens=0, latest_user_message="probe"), [])
+            self.label_ids = check_chat_labels(
+                tokenizer, [m.as_dict() for m in probe], candidate_labels(settings.max_candidates), prefill
+            )
+
+    def messages(self, context: Context, candidates: Sequence[Candidate]) -> list[Message]:
+        """The prompt for one candidate order: system rules, then context, candidates LAST."""
+        labels = candidate_labels(max(1, len(candidates)))
+        lines = "\n".join(f"({lab}) {item_line(c.item)}" for lab, c in zip(labels, candidates))
+        return [
+            Message("system", render("rerank_system")),
+            Message("user", render("rerank_user", context=context.text, candidates=lines, last_label=labels[-1])),
+        ]
+
+    def rank(self, context: Context, candidates: Sequence[Candidate]) -> RerankResult:
+        start = time.perf_counter()
+        unique = dedupe(candidates)
+        head, tail = unique[: self.settings.max_candidates], unique[self.settings.max_candidates :]
+        if len(head) < 2:
+            return RerankResult(ranked=[ScoredCandidate(c, 1.0 if i == 0 else 0.0) for i, c in enumerate(unique)],
+                                ranker=self.name, timings={"total_s": time.perf_counter() - start})
+        labels = candidate_labels(len(head))
+        orders = permutations(len(head), self.settings.permutations, self.settings.seed)
+        result = RerankResult(ranked=[], ranker=self.name,
+                              permutations=[[head[i].item.id for i in order] for order in orders])
+        try:
+            convs = [self.messages(context, [head[i] for i in order]) for order in orders]
+            t0 = time.perf_counter()
+            scored = self.engine.score_choices(convs, labels, prefill=self.prefill)
+            result.timings["llm_s"] = time.perf_counter() - t0
+            probs = [_probabilities(s, labels) for s in _check_len(scored, len(orders))]
+        except Exception as exc:  # EngineError, timeouts, malformed output, bugs in a backend
+            result.ranked = [ScoredCandidate(c, c.score) for c in unique]
+            result.degraded, result.notice = True, DEGRADED_NOTICE
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.timings["total_s"] = time.perf_counter() - start
+            return result
+        totals = [0.0] * len(head)
+        for order, p in zip(orders, probs):
+            for label, idx in zip(labels, order):
+                totals[idx] += p[label]
+        means = [t / len(orders) for t in totals]
+        ranking = sorted(range(len(head)), key=lambda i: (-means[i], i))  # ties: retrieval order
+        result.ranked = [ScoredCandidate(head[i], means[i]) for i in ranking] + [ScoredCandidate(c, 0.0) for c in tail]
+        result.label_probs = probs
+        result.timings["total_s"] = time.perf_counter() - start
+        return result
+
+
+def _check_len(scored: object, expected: int) -> list[dict[str, float]]:
+    if not isinstance(scored, list) or len(scored) != expected:
+        raise ValueError(f"engine returned {len(scored) if isinstance(scored, list) else type(scored).__name__} "
+                         f"score sets for {expected} permutations")
+    return scored
+
+
+def _probabilities(logprobs: dict[str, float], labels: list[str]) -> dict[str, float]:
+    """Label -> probability, renormalised over ``labels``; raises ValueError on missing labels,
+    non-finite values or an all-zero distribution."""
+    missing = [lab for lab in labels if lab not in logprobs]
+    if missing:
+        raise ValueError(f"engine result lacks labels {missing}")
+    values = {lab: float(logprobs[lab]) for lab in labels}
+    if any(math.isnan(v) or v == math.inf for v in values.values()):
+        raise ValueError(f"non-finite log-probabilities: {values}")
+    top = max(values.values())
+    if top == -math.inf:
+        raise ValueError("all label probabilities are zero")
+    exps = {lab: math.exp(v - top) for lab, v in values.items()}
+    total = sum(exps.values())
+    return {lab: e / total for lab, e in exps.items()}
