@@ -157,7 +157,7 @@ class Retriever:
         banned = set(exclude) | set(history)
         want = k * (mmr_pool if mmr_lambda is not None else 1)
         need_emb = mmr_lambda is not None
-        hits = self._search(vector, want, filters, banned, need_emb)
+        hits = self.search(vector, want, filters, banned, need_emb)
         if mmr_lambda is not None and len(hits) > 1:
             order = mmr(vector, np.stack([h[3] for h in hits]), k, mmr_lambda)
             hits = [hits[i] for i in order]
@@ -165,7 +165,14 @@ class Retriever:
         return [Candidate(item=Item.from_metadata(i, meta), score=score, rank=r, sources=sources)
                 for r, (i, score, meta, _) in enumerate(hits[:k])]
 
-    def _search(self, vector: np.ndarray, k: int, filters: Filters, banned: set[str], with_emb: bool):
+    def search(
+        self, vector: np.ndarray, k: int, filters: Filters | None = None, banned: set[str] | frozenset[str] = frozenset(),
+        with_emb: bool = False,
+    ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
+        """Top ``k`` raw hits (id, cosine, metadata, embedding|None) for a query vector; see module doc.
+        Sets :attr:`last_path` to the path taken ("unfiltered", "post-filter", "chroma-filter")."""
+        filters = filters or Filters()
+
         def keep(hit) -> bool:
             return hit[0] not in banned and filters.matches(hit[2])
 
