@@ -1,0 +1,108 @@
+"""Helpers shared by the engine backends (private): label ids, renormalisation, JSON checks.
+
+Nothing here imports torch, transformers or httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from agent.engine import EngineError, LLMCall, Message
+
+CHAT_TEMPLATE_KWARGS: dict[str, Any] = {"enable_thinking": False}
+"""Passed to every chat template: Qwen3-style templates would otherwise open a think block
+(templates that do not use the variable ignore it)."""
+
+
+def as_dicts(messages: Iterable[Message | dict[str, str]]) -> list[dict[str, str]]:
+    """Messages as OpenAI-style ``{"role", "content"}`` dicts."""
+    out: list[dict[str, str]] = []
+    for m in messages:
+        out.append(m.as_dict() if isinstance(m, Message) else {"role": m["role"], "content": m["content"]})
+    return out
+
+
+def with_prefill(messages: list[dict[str, str]], prefill: str) -> tuple[list[dict[str, str]], bool]:
+    """``(messages, continue_final)``: with a non-empty ``prefill`` an assistant message is appended
+    and the template must continue it (``continue_final_message``); else a generation prompt."""
+    if prefill:
+        return [*messages, {"role": "assistant", "content": prefill}], True
+    return list(messages), False
+
+
+def label_token_ids(labels: Sequence[str], encode: Callable[[str], list[int]]) -> list[int]:
+    """One token id per label: each label must encode (without special tokens) to exactly ONE
+    token and the ids must be distinct; otherwise :class:`EngineError` names the offender.
+
+    The label strings are the exact next-token texts (e.g. ``"A"`` after a prefill ending in
+    ``"("``, or ``" A"`` with a leading space); deriving them for a prompt is the caller's job.
+    """
+    if not labels:
+        raise EngineError("score_choices needs at least one label")
+    if len(set(labels)) != len(labels):
+        raise EngineError(f"labels are not distinct: {list(labels)}")
+    ids: list[int] = []
+    for label in labels:
+        toks = encode(label)
+        if len(toks) != 1:
+            raise EngineError(f"label {label!r} is {len(toks)} tokens {toks} in this tokenizer, not one")
+        ids.append(toks[0])
+    if len(set(ids)) != len(ids):
+        raise EngineError(f"labels {list(labels)} map to repeated token ids {ids}")
+    return ids
+
+
+def renormalise(logprobs: Sequence[float]) -> tuple[list[float], float]:
+    """``(renormalised logprobs, label mass)``: ``v - logsumexp(values)``; the mass is the
+    model's total probability on the labels (before renormalisation), in [0, 1]."""
+    top = max(logprobs)
+    if not math.isfinite(top):
+        raise EngineError("every label has probability 0")
+    lse = top + math.log(sum(math.exp(v - top) for v in logprobs))
+    return [v - lse for v in logprobs], math.exp(min(lse, 0.0))
+
+
+def parse_json(text: str, schema: dict[str, Any]) -> Any:
+    """Parse ``text`` as JSON and validate it against ``schema`` (with ``jsonschema`` when it is
+    installed). Raises :class:`EngineError` on malformed or non-conforming output."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise EngineError(f"malformed JSON from the LLM ({exc}): {str(text)[:200]!r}") from exc
+    problem = schema_violation(value, schema)
+    if problem is not None:
+        raise EngineError(f"LLM JSON does not match the schema: {problem}")
+    return value
+
+
+def schema_violation(value: Any, schema: dict[str, Any]) -> str | None:
+    """A message describing why ``value`` violates ``schema``, or None when it conforms (or
+    when ``jsonschema`` is not installed and only parsing could be checked)."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - jsonschema comes with vllm / transformers extras
+        return None
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        return exc.message
+    except jsonschema.SchemaError as exc:
+        return f"invalid schema: {exc.message}"
+    return None
+
+
+class CallLog:
+    """Thread-safe appends to an engine's ``calls`` list."""
+
+    def __init__(self, calls: list[LLMCall]) -> None:
+        self._calls = calls
+        self._lock = threading.Lock()
+
+    def add(self, call: LLMCall) -> LLMCall:
+        with self._lock:
+            self._calls.append(call)
+        return call
