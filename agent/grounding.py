@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import takewhile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -166,9 +167,14 @@ class GroundingChecker:
                 continue
             capital = word[:1].isupper() or (word[:1].isdigit() and any(ch.isalpha() for ch in word))
             if capital and not _is_year_like(word):
+                parts = word.split("-")
+                head = [parts[0]] + list(takewhile(lambda x: x[:1].isupper() or x[:1].isdigit(), parts[1:]))
                 if not current:
                     current_start = at_start
-                current.append(word)
+                current.append("-".join(head))
+                if len(head) < len(parts):  # "Oscar-winning", "Hitchcock-style": the name ends here
+                    groups.append((current, current_start))
+                    current = []
             elif current and word.lower() in _CONNECTORS:
                 current.append(word)
             elif current:
