@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,7 @@ def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> li
     :mod:`retrieval.enrichment`); without bokeh-sampledata this is skipped with a warning.
     The result is cached as JSONL in the dataset directory.
     """
-    from retrieval.enrichment import enrichment_available, enrich_items
+    from retrieval.enrichment import INSTALL_HINT, enrich_items, enrichment_available
 
     folder = fetch_dataset(name, home)
     enriched = enrich and enrichment_available()
@@ -236,8 +237,10 @@ def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> li
     if cache.is_file():
         with cache.open(encoding="utf-8") as fh:
             return [Item.model_validate_json(line) for line in fh if line.strip()]
+    if enrich and not enriched:
+        warnings.warn(f"film enrichment skipped: bokeh-sampledata is not installed ({INSTALL_HINT})", stacklevel=2)
     items = parse_catalog(name, home)
-    if enrich:
+    if enriched:
         items, report = enrich_items(items)
         if report is not None:
             say(f"{name}: {report}")
