@@ -34,23 +34,53 @@ def with_prefill(messages: list[dict[str, str]], prefill: str) -> tuple[list[dic
     return list(messages), False
 
 
-def label_token_ids(labels: Sequence[str], encode: Callable[[str], list[int]]) -> list[int]:
-    """One token id per label: each label must encode (without special tokens) to exactly ONE
-    token and the ids must be distinct; otherwise :class:`EngineError` names the offender.
+def render_chat(tokenizer: Any, messages: list[dict[str, str]], prefill: str = "") -> str:
+    """The prompt text an OpenAI-compatible server builds: the chat template with a generation
+    prompt, or continuing the final assistant message ``prefill`` when it is non-empty."""
+    msgs, continue_final = with_prefill(messages, prefill)
+    return tokenizer.apply_chat_template(
+        msgs,
+        tokenize=False,
+        add_generation_prompt=not continue_final,
+        continue_final_message=continue_final,
+        **CHAT_TEMPLATE_KWARGS,
+    )
 
-    The label strings are the exact next-token texts (e.g. ``"A"`` after a prefill ending in
-    ``"("``, or ``" A"`` with a leading space); deriving them for a prompt is the caller's job.
+
+def label_ids_in_context(
+    encode_chat: Callable[[list[dict[str, str]], str], list[int]],
+    messages: list[dict[str, str]],
+    prefill: str,
+    labels: Sequence[str],
+) -> list[int]:
+    """The token id of each label as the NEXT token after ``messages`` + assistant ``prefill``.
+
+    ``encode_chat(messages, prefill)`` returns the prompt ids exactly as the backend builds
+    them. A label is valid when ``encode_chat(messages, prefill + label)`` equals the prompt ids
+    plus ONE token (no merge across the boundary); the ids must be distinct. Otherwise
+    :class:`EngineError` names every offending label. The context matters: in many tokenizers
+    ``"A"`` alone and ``"A"`` after ``"("`` are different tokens.
     """
     if not labels:
         raise EngineError("score_choices needs at least one label")
     if len(set(labels)) != len(labels):
         raise EngineError(f"labels are not distinct: {list(labels)}")
+    base = encode_chat(messages, prefill)
     ids: list[int] = []
+    bad: dict[str, list[int]] = {}
     for label in labels:
-        toks = encode(label)
-        if len(toks) != 1:
-            raise EngineError(f"label {label!r} is {len(toks)} tokens {toks} in this tokenizer, not one")
-        ids.append(toks[0])
+        full = encode_chat(messages, prefill + label)
+        if len(full) == len(base) + 1 and full[: len(base)] == base:
+            ids.append(full[-1])
+        else:
+            common = 0
+            while common < min(len(base), len(full)) and base[common] == full[common]:
+                common += 1
+            bad[label] = full[common:]
+    if bad:
+        raise EngineError(
+            f"labels that are not exactly one token after the prefill {prefill[-20:]!r}: {bad}"
+        )
     if len(set(ids)) != len(ids):
         raise EngineError(f"labels {list(labels)} map to repeated token ids {ids}")
     return ids

