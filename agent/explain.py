@@ -2,7 +2,7 @@
 
 The JSON schema's ``item_id`` is an ``enum`` of the shown candidates' ids, so the model cannot
 name anything else; entries with an unknown or repeated id are dropped anyway (counted), as are
-empty reasons. Each reason is then checked by :class:`agent.grounding.GroundingChecker`:
+empty reasons and a reason repeated verbatim for another item (generic, small models do this). Each reason is then checked by :class:`agent.grounding.GroundingChecker`:
 ungrounded sentences are dropped and the recommendation is flagged. On any engine failure the
 recommendations come back without reasons, with a notice; this module never raises for a model
 failure.
@@ -32,7 +32,7 @@ class ExplainResult:
     """Recommendations (all given picks, in order) plus counts for monitoring.
 
     ``missing`` = picks without any reason from the model; ``dropped`` = returned entries that
-    were discarded (unknown id, duplicate, empty); ``ungrounded`` = reasons with at least one
+    were discarded (unknown id, duplicate id, empty, same text as another item's reason); ``ungrounded`` = reasons with at least one
     ungrounded claim. ``timings`` in seconds.
     """
 
@@ -47,7 +47,8 @@ class ExplainResult:
 
 def explanation_schema(item_ids: Sequence[str], max_chars: int = REASON_MAX_CHARS) -> dict[str, Any]:
     """JSON schema ``{"explanations": [{"item_id": <enum of item_ids>, "reason": str}]}`` with
-    at most ``len(item_ids)`` entries and reasons of at most ``max_chars`` characters."""
+    exactly ``len(item_ids)`` entries (repeats are possible and dropped by the caller) and
+    reasons of 1..``max_chars`` characters."""
     return {
         "type": "object",
         "properties": {
@@ -62,7 +63,7 @@ def explanation_schema(item_ids: Sequence[str], max_chars: int = REASON_MAX_CHAR
                     "required": ["item_id", "reason"],
                     "additionalProperties": False,
                 },
-                "minItems": 1,
+                "minItems": len(item_ids),
                 "maxItems": len(item_ids),
             }
         },
@@ -121,6 +122,9 @@ class Explainer:
             reason = entry.get("reason") if isinstance(entry, dict) else None
             if item_id not in ids or item_id in reasons or not isinstance(reason, str) or not reason.strip():
                 result.dropped += 1
+                continue
+            if _tidy(reason).casefold() in {r.casefold() for r in reasons.values()}:
+                result.dropped += 1  # the same text for two items says nothing about either
                 continue
             reasons[item_id] = _tidy(reason)
         for i, pick in enumerate(picks):

@@ -96,7 +96,11 @@ class VerbalizerRanker(Ranker):
         self.engine = engine
         self.settings = settings
         self.prefill = prefill
-        tokenizer = tokenizer if tokenizer is not None else getattr(engine, "tokenizer", None)
+        if tokenizer is None:
+            try:  # an HTTP engine without a local tokenizer has none; loading may fail
+                tokenizer = getattr(engine, "tokenizer", None)
+            except Exception:
+                tokenizer = None
         self.label_ids: dict[str, int] | None = None
         if tokenizer is not None and hasattr(tokenizer, "apply_chat_template"):
             probe = self.messages(Context(text="User: probe", tokens=0, latest_user_message="probe"), [])

@@ -79,10 +79,11 @@ def test_unknown_duplicate_and_empty_entries_dropped():
         {"item_id": "se7en", "reason": "A crime thriller."},
         {"item_id": "se7en", "reason": "Again."},
         {"item_id": "heat", "reason": "   "},
+        {"item_id": "fargo", "reason": "a crime thriller."},  # generic: same text as se7en's
         "junk",
     ]}
     res = explainer(FakeJsonEngine(reply)).explain(CTX, RANKED)
-    assert res.dropped == 4 and res.missing == 2
+    assert res.dropped == 5 and res.missing == 2
     assert res.recommendations[0].reason == "A crime thriller."
     assert all(r.item.id != "titanic" for r in res.recommendations)
 
@@ -117,3 +118,45 @@ def test_injection_in_item_metadata_stays_on_one_line():
     user = eng.requests[0][0][-1].content
     block = user.split("<items>\n")[1].split("\n</items>")[0]
     assert len(block.split("\n")) == 2 and user.count("</items>") == 1
+
+
+# ----------------------------------------------------------------------------- real model
+@pytest.fixture(scope="module")
+def real_engine(request):
+    """The shared session ``vllm_engine`` (tests/agent/conftest.py), else an own SmolLM2 server."""
+    try:
+        yield request.getfixturevalue("vllm_engine")
+        return
+    except pytest.FixtureLookupError:
+        pass
+    from pathlib import Path
+
+    from agent.http_engine import HttpEngine
+    from agent.vllm_server import VllmServer, find_free_port
+
+    model = Path("/tmp/spike/smollm2")
+    if not model.is_dir():
+        pytest.skip("no SmolLM2 model folder")
+    server = VllmServer(model, "smollm2", port=find_free_port(), max_model_len=2048, kv_cache_gib=1.0,
+                        extra_args=["--enforce-eager", "--enable-prefix-caching"], progress=False)
+    server.start()
+    engine = HttpEngine(server.url, "smollm2", tokenizer_path=model, server=server, timeout_s=120)
+    try:
+        yield engine
+    finally:
+        engine.close()
+        server.close()
+
+
+@pytest.mark.slow
+def test_real_explanations_parse_and_name_only_shown_items(real_engine):
+    res = Explainer(real_engine, AgentSettings(explain_top_k=3, explain_max_tokens=400)).explain(CTX, RANKED)
+    assert res.notice is None, res.error
+    shown = {r.item.id for r in res.recommendations}
+    assert shown == {it.id for it in ITEMS}
+    with_reason = [r for r in res.recommendations if r.grounded is not None]
+    assert all(r.rank <= 3 for r in with_reason)
+    assert res.missing + len(with_reason) == 3
+    assert real_engine.calls[-1].kind == "generate_json"  # one request for all picks
+    print("\nreal explanations:", [(r.item.id, r.reason, r.grounded, r.ungrounded_claims) for r in res.recommendations[:3]],
+          "missing", res.missing, "dropped", res.dropped, res.timings)

@@ -185,3 +185,77 @@ def test_label_check_at_construction_with_real_tokenizer():
     tok = AutoTokenizer.from_pretrained("/tmp/spike/smollm2")
     ranker = VerbalizerRanker(FakeEngine(), settings(max_candidates=20), tokenizer=tok)
     assert ranker.label_ids is not None and len(ranker.label_ids) == 20
+
+
+# ----------------------------------------------------------------------------- real model
+@pytest.fixture(scope="module")
+def real_engine(request):
+    """The shared session ``vllm_engine`` (tests/agent/conftest.py), else an own SmolLM2 server."""
+    try:
+        yield request.getfixturevalue("vllm_engine")
+        return
+    except pytest.FixtureLookupError:
+        pass
+    from pathlib import Path
+
+    from agent.http_engine import HttpEngine
+    from agent.vllm_server import VllmServer, find_free_port
+
+    model = Path("/tmp/spike/smollm2")
+    if not model.is_dir():
+        pytest.skip("no SmolLM2 model folder")
+    server = VllmServer(model, "smollm2", port=find_free_port(), max_model_len=2048, kv_cache_gib=1.0,
+                        extra_args=["--enforce-eager", "--enable-prefix-caching"], progress=False)
+    server.start()
+    engine = HttpEngine(server.url, "smollm2", tokenizer_path=model, server=server, timeout_s=120)
+    try:
+        yield engine
+    finally:
+        engine.close()
+        server.close()
+
+
+MOVIES = [
+    Item(id="toy", title="Toy Story", year=1995, genres=["Animation", "Children's", "Comedy"]),
+    Item(id="heat", title="Heat", year=1995, genres=["Action", "Crime", "Thriller"]),
+    Item(id="se7en", title="Se7en", year=1995, genres=["Crime", "Thriller"], extra={"director": "David Fincher"}),
+    Item(id="sense", title="Sense and Sensibility", year=1995, genres=["Drama", "Romance"]),
+    Item(id="alien", title="Alien", year=1979, genres=["Horror", "Sci-Fi"]),
+    Item(id="babe", title="Babe", year=1995, genres=["Children's", "Comedy", "Drama"]),
+    Item(id="fargo", title="Fargo", year=1996, genres=["Crime", "Drama", "Thriller"]),
+    Item(id="clueless", title="Clueless", year=1995, genres=["Comedy", "Romance"]),
+]
+REAL_CTX = Context(text="<conversation>\nUser: I want a dark, tense crime thriller, like a detective story.\n</conversation>",
+                   tokens=20, latest_user_message="I want a dark, tense crime thriller, like a detective story.")
+
+
+@pytest.mark.slow
+def test_real_label_logprobs_for_every_label(real_engine):
+    ranker = VerbalizerRanker(real_engine, AgentSettings(permutations=1, max_candidates=20))
+    cs = [Candidate(it, 0.5, i) for i, it in enumerate(MOVIES)]
+    scored = real_engine.score_choices([ranker.messages(REAL_CTX, cs)], list("ABCDEFGH"), prefill="Answer: (")
+    assert len(scored) == 1 and set(scored[0]) == set("ABCDEFGH")
+    assert all(math.isfinite(v) and v <= 0 for v in scored[0].values())
+    assert abs(sum(math.exp(v) for v in scored[0].values()) - 1) < 1e-4
+
+
+@pytest.mark.slow
+def test_real_permutation_aggregation(real_engine):
+    s = AgentSettings(permutations=3, max_candidates=20, seed=0)
+    ranker = VerbalizerRanker(real_engine, s)
+    assert ranker.label_ids is not None  # checked on the engine's own tokenizer at construction
+    cs = [Candidate(it, 0.5, i) for i, it in enumerate(MOVIES)]
+    res = ranker.rank(REAL_CTX, cs)
+    assert not res.degraded, res.error
+    assert sorted(x.item.id for x in res.ranked) == sorted(m.id for m in MOVIES)
+    assert len(res.label_probs) == 3 and len(res.permutations) == 3
+    assert abs(sum(x.score for x in res.ranked) - 1) < 1e-3
+    # recompute the aggregation from the per-permutation label probabilities
+    expected = {m.id: 0.0 for m in MOVIES}
+    for order, probs in zip(res.permutations, res.label_probs):
+        for label, item_id in zip("ABCDEFGH", order):
+            expected[item_id] += probs[label] / 3
+    for x in res.ranked:
+        assert x.score == pytest.approx(expected[x.item.id], abs=1e-9)
+    masses = [c.output.get("label_mass") for c in getattr(real_engine, "calls", [])[-3:] if isinstance(c.output, dict)]
+    print("\nreal rerank:", [(x.item.id, round(x.score, 3)) for x in res.ranked], res.timings, "label mass", masses)
