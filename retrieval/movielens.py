@@ -234,11 +234,11 @@ def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> li
     folder = fetch_dataset(name, home)
     enriched = enrich and enrichment_available()
     cache = folder / f"catalog.v{CATALOG_CACHE_VERSION}.{'enriched' if enriched else 'plain'}.jsonl"
+    if enrich and not enriched:
+        warnings.warn(f"film enrichment skipped: bokeh-sampledata is not installed ({INSTALL_HINT})", stacklevel=2)
     if cache.is_file():
         with cache.open(encoding="utf-8") as fh:
             return [Item.model_validate_json(line) for line in fh if line.strip()]
-    if enrich and not enriched:
-        warnings.warn(f"film enrichment skipped: bokeh-sampledata is not installed ({INSTALL_HINT})", stacklevel=2)
     items = parse_catalog(name, home)
     if enriched:
         items, report = enrich_items(items)
