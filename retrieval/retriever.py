@@ -1,11 +1,13 @@
 """Candidate retrieval: top-K items for a query text, a user's history, or both.
 
 Filtered queries are Chroma's slow path (its metadata filter scans; ~100 ms at 100k items).
-The retriever therefore first asks for ``k * overfetch`` nearest items WITHOUT a filter and
-applies the filter in Python; the survivors are exactly the filtered top items among that
-neighbourhood (a filtered item closer than the k-th survivor is necessarily inside it). Only
-when fewer than ``k`` survive does it fall back to Chroma's own filtered query, so no result
-is lost. Excluded ids (seen, rejected) are handled the same way.
+The retriever keeps an in-memory mirror of the filterable metadata (:meth:`ChromaStore.mirror`)
+and evaluates filters on it with numpy, which gives the exact share ``s`` of items that pass.
+It then asks Chroma for the ``(k + excluded) / s * overfetch`` nearest items WITHOUT a filter
+(ids and distances only) and keeps those that pass; the survivors are exactly the filtered top
+items of that neighbourhood (a passing item closer than the k-th survivor is necessarily inside
+it). When fewer than ``k`` survive, or the filter is so selective that the over-fetch would
+exceed ``max_fetch``, it runs Chroma's own filtered query instead, so no result is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from retrieval.candidates import Candidate
 from retrieval.items import Item
-from retrieval.store import ChromaStore
+from retrieval.store import ChromaStore, MetaMirror
 
 Scalar = str | int | float | bool
 
@@ -75,6 +77,27 @@ class Filters:
     def matches_item(self, item: Item) -> bool:
         return self.matches(item.metadata())
 
+    def mask(self, mirror: MetaMirror) -> np.ndarray:
+        """Vectorised :meth:`matches` over every item of a metadata mirror (bool array)."""
+        keep = np.ones(len(mirror.ids), dtype=bool)
+        if self.year_min is not None:
+            keep &= mirror.year >= self.year_min  # NaN compares False: unknown years fail
+        if self.year_max is not None:
+            keep &= mirror.year <= self.year_max
+        slow = [g for g in (*self.genres, *self.exclude_genres) if g not in mirror.genre_vocab]
+        for g in self.genres:
+            if g in mirror.genre_vocab:
+                keep &= (mirror.genre_bits & np.uint64(1 << mirror.genre_vocab[g])) != 0
+        for g in self.exclude_genres:
+            if g in mirror.genre_vocab:
+                keep &= (mirror.genre_bits & np.uint64(1 << mirror.genre_vocab[g])) == 0
+        if slow or self.fields:
+            rest = Filters(genres=tuple(g for g in self.genres if g in slow),
+                           exclude_genres=tuple(g for g in self.exclude_genres if g in slow), fields=self.fields)
+            for row in np.flatnonzero(keep):
+                keep[row] = rest.matches(mirror.metas[row])
+        return keep
+
 
 def recency_weights(n: int, half_life: float) -> np.ndarray:
     """Weights for ``n`` history items ordered oldest -> newest: the newest weighs 1 and the
@@ -115,6 +138,7 @@ class Retriever:
     catalog: str
     history_half_life: float = 5.0
     history_weight: float = 0.5
+    max_fetch: int = 2000
     last_path: str = field(default="", init=False)
 
     def query_vector(self, text: str | None = None, history: Sequence[str] = ()) -> np.ndarray:
@@ -172,19 +196,23 @@ class Retriever:
         """Top ``k`` raw hits (id, cosine, metadata, embedding|None) for a query vector; see module doc.
         Sets :attr:`last_path` to the path taken ("unfiltered", "post-filter", "chroma-filter")."""
         filters = filters or Filters()
-
-        def keep(hit) -> bool:
-            return hit[0] not in banned and filters.matches(hit[2])
-
         if filters.is_empty():
             hits = self.store.query(self.catalog, vector, k + len(banned), None, with_emb)
             self.last_path = "unfiltered"
-            return [h for h in hits if keep(h)][:k]
-        fetch = k * self.store.settings.overfetch + len(banned)
-        hits = [h for h in self.store.query(self.catalog, vector, fetch, None, with_emb) if keep(h)]
-        if len(hits) >= k:
-            self.last_path = "post-filter"
-            return hits[:k]
+            return [h for h in hits if h[0] not in banned][:k]
+        mirror = self.store.mirror(self.catalog)
+        mask = filters.mask(mirror)
+        passing = int(mask.sum())
+        if passing == 0:
+            self.last_path = "empty"
+            return []
+        fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * self.store.settings.overfetch))
+        if fetch <= self.max_fetch:
+            raw = self.store.query(self.catalog, vector, fetch, None, with_emb, with_metadata=False)
+            hits = [h for h in raw if h[0] not in banned and mask[mirror.position[h[0]]]][:k]
+            if len(hits) >= min(k, passing) or len(raw) >= len(mask):
+                self.last_path = "post-filter"
+                return [(i, score, mirror.metas[mirror.position[i]], emb) for i, score, _, emb in hits]
         self.last_path = "chroma-filter"
         hits = self.store.query(self.catalog, vector, k + len(banned), filters.to_where(), with_emb)
-        return [h for h in hits if keep(h)][:k]
+        return [h for h in hits if h[0] not in banned][:k]

@@ -26,5 +26,5 @@ class RetrievalSettings(LayerSettings):
     hnsw_ef_construction: int = Field(200, ge=10)
     hnsw_ef_search: int = Field(200, ge=10)
     hnsw_max_neighbors: int = Field(32, ge=4)
-    overfetch: int = Field(8, ge=1, description="filtered queries fetch k*overfetch unfiltered, then post-filter")
+    overfetch: float = Field(1.5, ge=1.0, description="filtered queries fetch (k / share passing) * overfetch unfiltered, then post-filter")
     max_field_chars: int = Field(20_000, ge=100, description="catalog text fields longer than this are rejected")

@@ -64,6 +64,25 @@ class IndexReport:
     seconds: float
 
 
+@dataclass
+class MetaMirror:
+    """In-memory copy of the filterable metadata of one active collection (vectorised filters).
+
+    ``year`` is float32 with NaN for unknown; ``genre_bits`` has bit ``genre_vocab[g]`` set when the
+    item has genre ``g`` (first 64 genres; later ones are looked up in ``metas``). ``key``
+    identifies the collection state the mirror was read from.
+    """
+
+    key: tuple
+    ids: list[str]
+    position: dict[str, int]
+    year: np.ndarray
+    genre_bits: np.ndarray
+    genre_vocab: dict[str, int]
+    metas: list[dict[str, Any]]
+    checked_at: float = 0.0
+
+
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", name).strip("-_")
     if not slug:
@@ -78,6 +97,7 @@ class ChromaStore:
         self.settings = settings or RetrievalSettings()
         self._embedder = embedder
         self._client: Any = None
+        self._mirrors: dict[str, MetaMirror] = {}
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -223,6 +243,8 @@ class ChromaStore:
             for start in range(0, len(stale), _GET_PAGE):
                 collection.delete(ids=stale[start : start + _GET_PAGE])
             self._upsert(collection, changed, progress, f"index {catalog} (changed)")
+            if changed or stale:
+                head.modify(metadata={**meta, "updated": time.time()})
             return IndexReport(active_name, len(items), len(changed), len(items) - len(changed), len(stale),
                                False, time.perf_counter() - started)
         # Full build into a fresh collection, then switch the head atomically.
@@ -269,19 +291,59 @@ class ChromaStore:
                 return
             offset += _GET_PAGE
 
+    def mirror(self, catalog: str, max_age_s: float = 2.0) -> MetaMirror:
+        """The metadata mirror of ``catalog``, re-read when the index changed (checked at most
+        every ``max_age_s`` seconds, so a concurrent re-index is seen within that delay)."""
+        cached = self._mirrors.get(catalog)
+        now = time.monotonic()
+        if cached is not None and now - cached.checked_at < max_age_s:
+            return cached
+        head = self._head(catalog)
+        meta = (head.metadata or {}) if head is not None else {}
+        key = (meta.get("active"), meta.get("updated"))
+        if cached is not None and cached.key == key:
+            cached.checked_at = now
+            return cached
+        collection = self.active(catalog)
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
+            ids += page["ids"]
+            metas += [m or {} for m in page["metadatas"]]
+            if len(page["ids"]) < _GET_PAGE:
+                break
+            offset += _GET_PAGE
+        vocab: dict[str, int] = {}
+        bits = np.zeros(len(ids), dtype=np.uint64)
+        for row, m in enumerate(metas):
+            for g in m.get("genres") or ():
+                if g not in vocab and len(vocab) < 64:
+                    vocab[g] = len(vocab)
+                if g in vocab:
+                    bits[row] |= np.uint64(1 << vocab[g])
+        year = np.array([m.get("year", np.nan) if isinstance(m.get("year"), (int, float)) else np.nan for m in metas],
+                        dtype=np.float32)
+        mirror = MetaMirror(key, ids, {i: r for r, i in enumerate(ids)}, year, bits, vocab, metas, now)
+        self._mirrors[catalog] = mirror
+        return mirror
+
     def query(
         self, catalog: str, vector: np.ndarray, n: int, where: dict[str, Any] | None = None,
-        with_embeddings: bool = False,
+        with_embeddings: bool = False, with_metadata: bool = True,
     ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
-        """Nearest items to ``vector``: (id, cosine similarity, metadata, embedding or None), best first."""
+        """Nearest items to ``vector``: (id, cosine similarity, metadata or {}, embedding or None), best first."""
         collection = self.active(catalog)
-        include = ["metadatas", "distances"] + (["embeddings"] if with_embeddings else [])
+        include = ["distances"] + (["metadatas"] if with_metadata else []) + (["embeddings"] if with_embeddings else [])
         n = max(1, min(n, collection.count()))
         res = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n,
                                where=where or None, include=include)
         embeddings = res.get("embeddings")
+        metadatas = res.get("metadatas") if with_metadata else None
         out = []
-        for j, (item_id, dist, meta) in enumerate(zip(res["ids"][0], res["distances"][0], res["metadatas"][0])):
+        for j, (item_id, dist) in enumerate(zip(res["ids"][0], res["distances"][0])):
             emb = np.asarray(embeddings[0][j], dtype=np.float32) if with_embeddings and embeddings is not None else None
-            out.append((item_id, 1.0 - float(dist), meta or {}, emb))
+            meta = (metadatas[0][j] or {}) if metadatas is not None else {}
+            out.append((item_id, 1.0 - float(dist), meta, emb))
         return out

@@ -36,11 +36,25 @@ def test_filters_hold_and_match_chromas_filtered_query(retriever, ml100k_store, 
     assert [c.item.id for c in hits] == exact
 
 
-def test_fallback_to_chroma_filter_when_few_survive(retriever):
+def test_selective_filter_paths_agree(ml100k_store):
     rare = Filters(year_max=1935)
-    hits = retriever.retrieve("space adventure", k=10, filters=rare)
-    assert retriever.last_path == "chroma-filter"
-    assert all(c.item.year is not None and c.item.year <= 1935 for c in hits)
+    post = Retriever(ml100k_store, "ml100k")
+    fallback = Retriever(ml100k_store, "ml100k", max_fetch=50)
+    a = post.retrieve("space adventure", k=10, filters=rare)
+    b = fallback.retrieve("space adventure", k=10, filters=rare)
+    assert (post.last_path, fallback.last_path) == ("post-filter", "chroma-filter")
+    assert [c.item.id for c in a] == [c.item.id for c in b]
+    assert a and all(c.item.year is not None and c.item.year <= 1935 for c in a)
+    assert Retriever(ml100k_store, "ml100k").retrieve("x", k=5, filters=Filters(year_min=2100)) == []
+
+
+def test_mask_matches_python_predicate(ml100k_store, ml100k_items):
+    mirror = ml100k_store.mirror("ml100k")
+    for flt in [Filters(year_min=1990, genres=("Comedy",)), Filters(exclude_genres=("Drama",)),
+                Filters(genres=("Film-Noir",), year_max=1960)]:
+        mask = flt.mask(mirror)
+        by_python = {i.id for i in ml100k_items if flt.matches_item(i)}
+        assert {mirror.ids[r] for r in mask.nonzero()[0]} == by_python
 
 
 def test_exclusion_and_history(retriever, ml100k_items):
