@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +46,28 @@ class LLMCall:
     latency_s: float = 0.0
     error: str | None = None
     started_at: float = field(default_factory=time.time)
+
+
+_AUDIT_SCOPE: ContextVar[list[LLMCall] | None] = ContextVar("recchat_audit_scope", default=None)
+
+
+@contextmanager
+def audit_scope() -> Iterator[list[LLMCall]]:
+    """Collect the :class:`LLMCall` records made in this context (thread/async-context local,
+    so concurrent sessions sharing one engine each see only their own calls)."""
+    calls: list[LLMCall] = []
+    token = _AUDIT_SCOPE.set(calls)
+    try:
+        yield calls
+    finally:
+        _AUDIT_SCOPE.reset(token)
+
+
+def record_in_scope(call: LLMCall) -> None:
+    """Append ``call`` to the current :func:`audit_scope`, if any (engines call this)."""
+    scope = _AUDIT_SCOPE.get()
+    if scope is not None:
+        scope.append(call)
 
 
 class EngineError(RuntimeError):

@@ -14,10 +14,12 @@ from rich.table import Table
 app = typer.Typer(help="recchat: a conversational recommender that explains itself.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 bench_app = typer.Typer(help="Benchmarks: print figures and write JSON.", no_args_is_help=True)
+llm_app = typer.Typer(help="The LLM server.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(llm_app, name="llm")
 console = Console(stderr=True)
 
-DATASETS = ("movielens-100k", "movielens-1m")
+from ui.wiring import DATASETS
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -145,6 +147,91 @@ def search(
     Console().print(table)
     if not hits:
         console.print("[yellow]no item matches these filters[/]")
+
+
+def _agent_settings(**overrides):
+    from agent.settings import AgentSettings
+
+    return AgentSettings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@llm_app.command("serve")
+def llm_serve(
+    llm: Annotated[Optional[str], typer.Option(help="bundled model name, HF id or local dir")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port (default RECCHAT_AGENT_LLM_PORT)")] = None,
+    host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+) -> None:
+    """Start a local vLLM OpenAI-compatible server in the foreground (Ctrl-C stops it)."""
+    from agent.engine import EngineError
+    from agent.engines import serve_foreground
+
+    try:
+        raise typer.Exit(serve_foreground(_agent_settings(llm=llm, llm_port=port), host=host))
+    except EngineError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def recommend(
+    message: Annotated[str, typer.Argument(help="what the person asks for")],
+    history: Annotated[Optional[str], typer.Option(help="comma-separated item ids the person liked, oldest first")] = None,
+    user: Annotated[Optional[str], typer.Option(help="a MovieLens user id whose history to use")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=50, help="picks shown")] = 5,
+    year_min: Annotated[Optional[int], typer.Option(help="earliest year")] = None,
+    year_max: Annotated[Optional[int], typer.Option(help="latest year")] = None,
+    genre: Annotated[list[str], typer.Option(help="required genre (repeatable)")] = [],
+    exclude_genre: Annotated[list[str], typer.Option(help="excluded genre (repeatable)")] = [],
+    llm: Annotated[Optional[str], typer.Option(help="LLM: bundled name, HF id or local dir")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server URL (http://host:port/v1)")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="retrieval order only")] = False,
+    catalog: Annotated[Optional[str], typer.Option(help="catalog name")] = None,
+    chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """One non-interactive turn: retrieve -> rerank (LLM) -> explain, with stage timings."""
+    from agent.pipeline import TurnRequest
+    from agent.types import Turn
+    from retrieval.retriever import Filters
+    from retrieval.store import IndexMismatchError, IndexMissingError
+    from ui.wiring import build_stack, user_history
+
+    rset = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
+    aset = _agent_settings(llm=llm, llm_url=llm_url)
+    try:
+        ids = [x.strip() for x in (history or "").split(",") if x.strip()]
+        if user:
+            ids = user_history(rset.catalog, user) + ids
+        stack = build_stack(rset, aset, use_llm=not no_llm)
+    except (IndexMissingError, IndexMismatchError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        request = TurnRequest(turns=[Turn("user", message)], history=ids, k=k, filters=Filters(
+            year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre)))
+        result = stack.pipeline.run(request)
+    finally:
+        stack.close()
+    notices = ([stack.llm_error] if stack.llm_error else []) + result.notices
+    if as_json:
+        out = {
+            "picks": [{"rank": r.rank, "id": r.item.id, "title": r.item.title, "year": r.item.year,
+                       "genres": list(r.item.genres), "score": round(r.score, 4), "reason": r.reason,
+                       "grounded": r.grounded, "ungrounded_claims": list(r.ungrounded_claims)}
+                      for r in result.recommendations],
+            "notices": notices, "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+            "ranker": result.rerank.ranker, "degraded": result.rerank.degraded,
+        }
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
+        return
+    out_console = Console()
+    for note in notices:
+        out_console.print(f"[yellow]note:[/] {note}")
+    for r in result.recommendations:
+        year = f" ({r.item.year})" if r.item.year and str(r.item.year) not in r.item.title else ""
+        out_console.print(f"[bold]{r.rank}. {r.item.title}{year}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
+        if r.reason:
+            mark = "[green]grounded[/]" if r.grounded else "[yellow]partly grounded: unsupported claims removed[/]"
+            out_console.print(f"   {r.reason}  {mark}")
+    out_console.print("[dim]" + "  ".join(f"{k} {v:.2f}" for k, v in result.timings.items()) + "[/]")
 
 
 @bench_app.command("retrieval")

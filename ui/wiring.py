@@ -1,0 +1,75 @@
+"""Composition root helpers: build stores, engines and pipelines from the layer settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.engine import Engine
+from agent.pipeline import RecommendPipeline
+from agent.settings import AgentSettings
+from retrieval.retriever import Retriever
+from retrieval.settings import RetrievalSettings
+from retrieval.store import ChromaStore
+
+DATASETS = ("movielens-100k", "movielens-1m")
+
+
+@dataclass
+class Stack:
+    """The wired components of one process (shared by its sessions; none holds session state)."""
+
+    store: ChromaStore
+    retriever: Retriever
+    engine: Engine | None
+    pipeline: RecommendPipeline
+    llm_error: str | None = None
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+
+
+def build_stack(retrieval: RetrievalSettings, agent: AgentSettings, use_llm: bool = True) -> Stack:
+    """Store + retriever, and (when ``use_llm``) the engine, verbalizer ranker and explainer.
+
+    If the engine cannot be built (server fails to start, model missing), the stack still works
+    with the retrieval order and ``llm_error`` says why."""
+    from agent.rerank import RetrievalOrderRanker
+
+    store = ChromaStore(retrieval)
+    retriever = Retriever(store, retrieval.catalog)
+    store.active(retrieval.catalog)  # fail early with a clear message when the index is missing
+    store.embedder.encode(["warm-up"])  # load the model now, so stage timings measure work
+    engine: Engine | None = None
+    error: str | None = None
+    if use_llm:
+        from agent.engine import EngineError
+        from agent.engines import make_engine
+
+        try:
+            engine = make_engine(agent)
+        except (EngineError, OSError) as exc:
+            error = f"LLM unavailable ({exc}); showing retrieval order"
+    if engine is None:
+        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), agent)
+    else:
+        from agent.explain import Explainer
+        from agent.rerank import VerbalizerRanker
+
+        pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, agent), agent,
+                                     explainer=Explainer(engine, agent), count_tokens=engine.count_tokens)
+    return Stack(store, retriever, engine, pipeline, error)
+
+
+def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
+    """A MovieLens user's item ids, oldest first (stable: timestamp, then file order)."""
+    if dataset not in DATASETS:
+        raise ValueError(f"--user needs a MovieLens catalog ({', '.join(DATASETS)}), not {dataset!r}")
+    from retrieval.movielens import load_interactions
+
+    df = load_interactions(dataset)
+    rows = df[df["user_id"] == str(user_id)]
+    if rows.empty:
+        raise ValueError(f"no user {user_id!r} in {dataset} (ids look like {df['user_id'].iloc[0]!r})")
+    rows = rows.sort_values(["timestamp", "row"], kind="stable")
+    return rows["item_id"].astype(str).tolist()[-limit:]
