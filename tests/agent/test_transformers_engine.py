@@ -88,5 +88,5 @@ def test_agrees_with_vllm(engine: TransformersEngine, vllm_engine: object) -> No
     convs = [conversation("thrillers"), conversation("comedies")]
     ours = engine.score_choices(convs, LABELS, prefill=PREFILL)
     theirs = vllm_engine.score_choices(convs, LABELS, prefill=PREFILL)  # type: ignore[attr-defined]
-    for a, b in zip(ours, theirs):
-        assert max(abs(a[k] - b[k]) for k in LABELS) < 0.1
+    for a, b in zip(ours, theirs):  # bf16 kernels differ: compare probabilities, not logprobs
+        assert max(abs(math.exp(a[k]) - math.exp(b[k])) for k in LABELS) < 0.05, (a, b)
