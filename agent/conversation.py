@@ -14,12 +14,21 @@ exploration slot -> reply. Never raises on LLM failure: the reply degrades and s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from agent.exploration import ExplorationStats, known_genres, pick_exploration
+from agent.profile import InterestProfile, ItemRef, add_unique
 from agent.session import Session
-from agent.types import FeedbackKind, Recommendation
+from agent.settings import AgentSettings
+from agent.types import Feedback, FeedbackKind, Recommendation, Turn
+from agent.understand import Extraction, Understander, Vocabulary, vocabulary_from_mirror
+from retrieval.items import Item
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
 
@@ -71,39 +80,406 @@ class ChatAgent:
     engine or None) and :class:`agent.settings.AgentSettings`.
 
     ``sessions`` is a :class:`agent.session_store.SessionStore` (default: SQLite at
-    ``<recchat_home()>/sessions.db``). Thread-safe across sessions; one session must not be
-    used by two threads at once.
+    ``<recchat_home()>/sessions.db``, or ``settings.sessions_url``). Thread-safe across sessions
+    (the agent holds no per-session state); one session must not be used by two threads at once.
     """
 
-    def __init__(self, stack: Any, settings: Any = None, sessions: Any = None) -> None:
-        raise NotImplementedError
+    def __init__(self, stack: Any, settings: AgentSettings | None = None, sessions: Any = None) -> None:
+        from agent.session_store import SessionStore
+
+        self.stack = stack
+        self.settings = settings or AgentSettings()
+        self.store, self.retriever, self.pipeline = stack.store, stack.retriever, stack.pipeline
+        self.catalog: str = stack.retriever.catalog
+        engine = stack.engine if self.settings.understand_with_llm else None
+        self.understander = Understander(engine, self.settings.understand_max_tokens)
+        self.sessions = sessions if sessions is not None else SessionStore(self.settings.sessions_url)
+        self._vocab: tuple[Any, Vocabulary] | None = None
+        self._lock = threading.Lock()
+        self.llm_error: str | None = getattr(stack, "llm_error", None)
+
+    # ------------------------------------------------------------------ sessions
+    def vocabulary(self) -> Vocabulary:
+        """The catalog vocabulary, rebuilt when the index changes."""
+        mirror = self.store.mirror(self.catalog)
+        with self._lock:
+            if self._vocab is None or self._vocab[0] != mirror.key:
+                self._vocab = (mirror.key, vocabulary_from_mirror(mirror))
+            return self._vocab[1]
 
     def new_session(self, user_id: str | None = None, ml_user: str | None = None) -> Session:
-        """A fresh, persisted session; ``ml_user`` seeds its history with a MovieLens user's items."""
-        raise NotImplementedError
+        """A fresh, persisted session; ``ml_user`` seeds its history with a MovieLens user's items
+        (ValueError for an unknown user or a non-MovieLens catalog)."""
+        history: list[str] = []
+        if ml_user:
+            from ui.wiring import user_history  # noqa: PLC0415 - MovieLens only, lazy
+
+            history = user_history(self.catalog, ml_user)
+        session = Session(user_id=user_id or ml_user, ml_user=ml_user, catalog=self.catalog, history=history,
+                          profile=InterestProfile(), exploration=ExplorationStats())
+        self.sessions.save(session)
+        return session
 
     def load_session(self, session_id: str) -> Session:
         """Resume a persisted session (KeyError when unknown)."""
-        raise NotImplementedError
-
-    def respond(self, session: Session, message: str, on_ranked: OnRanked | None = None) -> AgentReply:
-        """Answer one user message (see module doc); persists the session before returning."""
-        raise NotImplementedError
-
-    def feedback(self, session: Session, item_id: str, kind: FeedbackKind, rerank: bool = False) -> AgentReply | None:
-        """Record like / dislike / not_this / seen on a shown item; updates the profile at once.
-        With ``rerank=True`` returns a fresh list reflecting it, else None."""
-        raise NotImplementedError
-
-    def profile_summary(self, session: Session) -> str:
-        """"What I think you like", in plain words."""
-        raise NotImplementedError
-
-    def update_profile(self, session: Session, edits: dict[str, Any]) -> None:
-        """Apply the person's corrections (same keys as ``session.profile.to_form()``), validated
-        against the catalog; persists."""
-        raise NotImplementedError
+        return self.sessions.load(session_id)
 
     def reset(self, session: Session) -> None:
         """Forget conversation, profile, shown items and feedback (keeps id and ML history)."""
-        raise NotImplementedError
+        session.turns, session.shown, session.feedback, session.explored = [], [], [], []
+        session.profile, session.exploration = InterestProfile(), ExplorationStats()
+        self.sessions.save(session)
+
+    # ------------------------------------------------------------------ turns
+    def respond(self, session: Session, message: str, on_ranked: OnRanked | None = None) -> AgentReply:
+        """Answer one user message (see module doc); persists the session before returning."""
+        started = time.perf_counter()
+        from agent.engine import audit_scope
+
+        notices: list[str] = [self.llm_error] if self.llm_error and not session.turns else []
+        message = (message or "").strip()[:2000]
+        vocab = self.vocabulary()
+        shown = self._refs(session.last_shown(), session)
+        t0 = time.perf_counter()
+        with audit_scope() as calls:
+            ex, notice = self.understander.understand(message, vocab, session.profile.summary(), shown)
+        understand_s = time.perf_counter() - t0
+        if notice:
+            notices.append(notice)
+        session.turns.append(Turn("user", message))
+        self._apply(session, ex, message, shown)
+        intent = ex.intent
+        if intent == "clarify" and (session.history or not session.profile.is_empty()):
+            intent = "recommend"
+        if intent in ("refine", "question") and not shown:
+            intent = "recommend" if ex.has_content() else "clarify"
+        if intent == "chitchat":
+            reply = AgentReply(self._chitchat_text(message, session), "chitchat", notices=notices)
+        elif intent == "question":
+            reply = AgentReply(self._answer(ex, message, shown), "question", notices=notices)
+        elif intent == "clarify":
+            reply = AgentReply(self._clarify_text(vocab), "clarify", notices=notices)
+        else:
+            reply = self._recommend(session, intent, on_ranked, notices)
+        reply.understood_by = ex.source if message else "none"
+        reply.llm_calls = _audit(calls) + reply.llm_calls
+        reply.timings = {"understand_s": understand_s, **reply.timings, "total_s": time.perf_counter() - started}
+        reply.filters = _filters_dict(session.profile)
+        session.turns.append(Turn("assistant", reply.text))
+        self.sessions.save(session)
+        return reply
+
+    def feedback(self, session: Session, item_id: str, kind: FeedbackKind, rerank: bool = False,
+                 on_ranked: OnRanked | None = None) -> AgentReply | None:
+        """Record like / dislike / not_this / seen on an item; updates the profile at once and
+        persists. ``not_this`` / ``dislike`` / ``seen`` exclude the item for good; ``like`` makes
+        it a query signal (its neighbours rise). With ``rerank=True`` returns a fresh list."""
+        fb = Feedback(item_id, kind, session.titles.get(item_id, ""))
+        session.feedback = [f for f in session.feedback if f.item_id != item_id] + [fb]
+        ref = ItemRef(item_id, session.titles.get(item_id, item_id), "", 100.0)
+        if kind == "like":
+            session.profile.like_item(ref)
+        elif kind == "dislike":
+            session.profile.dislike_item(ref)
+        if item_id in session.explored and kind in ("like", "dislike"):
+            stats = session.exploration or ExplorationStats()
+            if kind == "like":
+                stats.liked += 1
+            else:
+                stats.disliked += 1
+            session.exploration = stats
+        self.sessions.save(session)
+        if not rerank:
+            return None
+        started = time.perf_counter()
+        reply = self._recommend(session, "feedback", on_ranked, [])
+        reply.timings["total_s"] = time.perf_counter() - started
+        reply.filters = _filters_dict(session.profile)
+        session.turns.append(Turn("assistant", reply.text))
+        self.sessions.save(session)
+        return reply
+
+    def profile_summary(self, session: Session) -> str:
+        """"What I think you like", in plain words."""
+        text = session.profile.summary()
+        if session.history:
+            text += f" I also know {len(session.history)} films from your history."
+        return text
+
+    def update_profile(self, session: Session, edits: dict[str, Any]) -> None:
+        """Apply the person's corrections (keys of ``session.profile.to_form()``; absent keys are
+        kept), validated against the catalog (unknown genres/items/years raise ValueError); persists."""
+        vocab = self.vocabulary()
+        p = session.profile
+        c = p.constraints
+        new = InterestProfile.from_dict(p.to_dict())
+        for key in ("genres", "exclude_genres"):
+            if key in edits:
+                vals = []
+                for g in edits[key] or []:
+                    canon = vocab.genre(str(g))
+                    if canon is None:
+                        raise ValueError(f"unknown genre {g!r}; the catalog has: {', '.join(vocab.genres)}")
+                    vals.append(canon)
+                setattr(new.constraints, key, list(dict.fromkeys(vals)))
+        for key in ("year_min", "year_max"):
+            if key in edits:
+                v = edits[key]
+                if v not in (None, "") and not (1880 <= int(v) <= 2030):
+                    raise ValueError(f"{key} must be a year between 1880 and 2030, got {v!r}")
+                setattr(new.constraints, key, None if v in (None, "") else int(v))
+        if new.constraints.year_min is not None and new.constraints.year_max is not None \
+                and new.constraints.year_min > new.constraints.year_max:
+            raise ValueError("year_min is after year_max")
+        if "fields" in edits:
+            new.constraints.fields = {str(k): v for k, v in (edits["fields"] or {}).items() if v not in (None, "")}
+        for key in ("liked_items", "disliked_items"):
+            if key in edits:
+                ids = [str(i) for i in edits[key] or []]
+                found = self.store.get_items(self.catalog, ids)
+                missing = [i for i in ids if i not in found]
+                if missing:
+                    raise ValueError(f"not in the catalog: {missing}")
+                old = {r.item_id: r for r in getattr(p, key)}
+                setattr(new, key, [old.get(i) or ItemRef(i, _label(found[i]), "", 100.0) for i in ids])
+        for key in ("liked_attributes", "disliked_attributes", "soft"):
+            if key in edits:
+                setattr(new, key, [str(v).strip()[:80] for v in edits[key] or [] if str(v).strip()])
+        if "intent" in edits:
+            new.intent = str(edits["intent"] or "")[:300]
+        new.constraints.genres = [g for g in new.constraints.genres if g not in new.constraints.exclude_genres]
+        del c
+        session.profile = new
+        self.sessions.save(session)
+
+    # ------------------------------------------------------------------ internals
+    def _refs(self, ids: Sequence[str], session: Session) -> list[ItemRef]:
+        return [ItemRef(i, session.titles.get(i, i)) for i in ids]
+
+    def _apply(self, session: Session, ex: Extraction, message: str, shown: list[ItemRef]) -> None:
+        """Fold an extraction into the profile (hard constraints persist across turns)."""
+        p, c = session.profile, session.profile.constraints
+        for r in ex.liked_items:
+            p.like_item(r)
+            session.titles[r.item_id] = r.title
+        for r in ex.disliked_items:
+            p.dislike_item(r)
+            session.titles[r.item_id] = r.title
+        p.liked_attributes = add_unique(p.liked_attributes, ex.liked_attributes)
+        p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
+        p.liked_attributes = [a for a in p.liked_attributes if a.lower() not in {d.lower() for d in ex.disliked_attributes}]
+        p.soft = add_unique(p.soft, ex.soft)
+        if ex.genres:
+            c.genres = list(ex.genres)
+            c.exclude_genres = [g for g in c.exclude_genres if g not in ex.genres]
+        for g in ex.exclude_genres:
+            if g not in c.exclude_genres:
+                c.exclude_genres.append(g)
+        c.genres = [g for g in c.genres if g not in c.exclude_genres]
+        if ex.year_min is not None or ex.year_max is not None:
+            c.year_min, c.year_max = ex.year_min, ex.year_max
+        c.fields.update(ex.fields)
+        if ex.refine and shown:
+            years = sorted(y for y in (self._year(r.item_id, session) for r in shown) if y)
+            if years:
+                mid = years[len(years) // 2]
+                if ex.refine == "older":
+                    c.year_max = mid - 1
+                    if c.year_min is not None and c.year_min > c.year_max:
+                        c.year_min = c.year_max - 9
+                else:
+                    c.year_min = mid + 1
+                    if c.year_max is not None and c.year_max < c.year_min:
+                        c.year_max = c.year_min + 9
+        if ex.refers_to and ex.intent == "refine" and shown:
+            r = shown[ex.refers_to - 1]
+            p.like_item(ItemRef(r.item_id, r.title, f"more like #{ex.refers_to}", 100.0))
+        if ex.intent == "recommend" and message:
+            p.intent = message[:300]
+
+    def _year(self, item_id: str, session: Session) -> int | None:
+        m = re.search(r"\((\d{4})\)\s*$", session.titles.get(item_id, ""))
+        return int(m.group(1)) if m else None
+
+    def _recommend(self, session: Session, intent: str, on_ranked: OnRanked | None, notices: list[str]) -> AgentReply:
+        from agent.pipeline import TurnRequest
+
+        profile = session.profile
+        filters = profile.to_filters()
+        liked_ids = [r.item_id for r in profile.liked_items]
+        history = list(dict.fromkeys([h for h in session.history if h not in liked_ids] + liked_ids))
+        banned = session.excluded() | {r.item_id for r in profile.disliked_items}
+        if intent in ("refine", "feedback"):
+            banned |= set(session.last_shown())
+        history = [h for h in history if h not in banned]
+        slots = self.settings.exploration_slots if self.settings.chat_k > 1 else 0
+        rng = random.Random(f"{session.id}:{len(session.turns)}")
+        stats = session.exploration or ExplorationStats()
+        explore = slots > 0 and stats.should_offer(self.settings.exploration_rate, rng)
+        k_main = self.settings.chat_k - (1 if explore else 0)
+        last_user = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
+        query = ". ".join(x for x in (profile.query_text(), last_user if intent != "feedback" else "") if x) or None
+        if not query and not history:
+            return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
+        request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
+                              filters=filters, exclude=sorted(banned), k=k_main, query=query)
+        extra: list[Recommendation] = []
+        explore_seed: dict[str, str] = {}
+
+        def ranked(recs: list[Recommendation]) -> None:
+            if explore:
+                pick = self._explore(session, recs, filters, banned, history)
+                if pick is not None:
+                    extra.append(Recommendation(item=pick.candidate.item, rank=len(recs) + 1, score=pick.similarity,
+                                                reason=pick.reason, grounded=True, exploration=True))
+                    explore_seed[pick.candidate.item.id] = pick.seed_title
+            if on_ranked is not None:
+                on_ranked(list(recs) + extra)
+
+        try:
+            result = self.pipeline.run(request, on_ranked=ranked)
+        except Exception as exc:  # noqa: BLE001 - retrieval failure must not crash the chat
+            notices.append(f"Sorry, I could not search the catalog ({type(exc).__name__}: {exc}).")
+            return AgentReply("Sorry, something went wrong while searching. Could you rephrase?", intent,  # type: ignore[arg-type]
+                              notices=notices)
+        # hard constraints hold whatever happened upstream (defence in depth)
+        recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
+        recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
+        recs = [Recommendation(item=r.item, rank=i + 1, score=r.score, reason=r.reason, grounded=r.grounded,
+                               ungrounded_claims=r.ungrounded_claims, exploration=r.exploration) for i, r in enumerate(recs)]
+        notices += result.notices
+        for r in recs:
+            session.titles[r.item.id] = _label(r.item)
+            if r.exploration:
+                session.explored.append(r.item.id)
+                stats.offered += 1
+        session.exploration = stats
+        session.shown.append([r.item.id for r in recs])
+        retrieval_scores = {c.item.id: c.score for c in result.candidates}
+        evidence = self._evidence(recs, profile, history, retrieval_scores, explore_seed)
+        timings = {k: v for k, v in result.timings.items() if k != "total_s"}
+        text = self._list_text(recs, profile, intent)
+        return AgentReply(text, intent, recs, notices, timings, _audit(result.llm_calls), evidence=evidence)  # type: ignore[arg-type]
+
+    def _explore(self, session: Session, recs: list[Recommendation], filters: Any, banned: set[str],
+                 history: list[str]) -> Any:
+        try:
+            seed_ids = list(reversed(history))[:3] or [r.item.id for r in recs[:2]]
+            seeds_map = self.store.get_items(self.catalog, seed_ids)
+            seeds = [seeds_map[i] for i in seed_ids if i in seeds_map]
+            context_items = seeds + [r.item for r in recs]
+            hist_items = list(self.store.get_items(self.catalog, history[-20:]).values())
+            known = known_genres(context_items + hist_items, top=8)
+            taken = banned | {r.item.id for r in recs} | set(session.explored) | set(history)
+            return pick_exploration(self.retriever, seeds, known, filters, taken)
+        except Exception:  # noqa: BLE001 - exploration is optional
+            return None
+
+    def _evidence(self, recs: list[Recommendation], profile: InterestProfile, history: list[str],
+                  retrieval_scores: dict[str, float], seeds: dict[str, str]) -> dict[str, Evidence]:
+        out: dict[str, Evidence] = {}
+        try:
+            import numpy as np
+
+            hist = history[-30:]
+            embs = self.store.get_embeddings(self.catalog, hist + [r.item.id for r in recs])
+            hist_items = self.store.get_items(self.catalog, hist) if hist else {}
+        except Exception:  # noqa: BLE001 - evidence is best effort
+            embs, hist_items = {}, {}
+        c = profile.constraints
+        words = " ".join(profile.liked_attributes + profile.soft + [profile.intent]).lower()
+        for r in recs:
+            it = r.item
+            matched: list[str] = []
+            for g in it.genres:
+                if g in c.genres or g.lower() in words:
+                    matched.append(f"genre {g}")
+            if it.year and (c.year_min is not None or c.year_max is not None):
+                matched.append(f"year {it.year} within {c.year_min or '...'}-{c.year_max or '...'}")
+            if c.exclude_genres:
+                matched.append("none of: " + ", ".join(c.exclude_genres))
+            for key, value in c.fields.items():
+                matched.append(f"{key} {value}")
+            related: list[tuple[float, str]] = []
+            if it.id in embs:
+                for h in hist:
+                    if h in embs and h in hist_items:
+                        related.append((float(np.dot(embs[it.id], embs[h])), _label(hist_items[h])))
+                related.sort(reverse=True)
+            out[it.id] = Evidence(it.id, tuple(matched), tuple(t for _, t in related[:3]),
+                                  tuple(round(s, 3) for s, _ in related[:3]),
+                                  None if r.exploration else r.score, retrieval_scores.get(it.id),
+                                  seeds.get(it.id))
+        return out
+
+    def _list_text(self, recs: list[Recommendation], profile: InterestProfile, intent: str) -> str:
+        if not recs:
+            rules = profile.constraints.describe()
+            return ("I found nothing that fits" + (f" ({'; '.join(rules)})" if rules else "")
+                    + ". Try loosening a constraint, e.g. a wider year range.")
+        head = {"refine": "Here is an updated list", "feedback": "Updated after your feedback"}.get(intent, "Here are some picks")
+        rules = profile.constraints.describe()
+        lines = [head + (f" ({'; '.join(rules)})" if rules else "") + ":"]
+        for r in recs:
+            tag = " [to explore]" if r.exploration else ""
+            lines.append(f"{r.rank}. {_label(r.item)}{tag}" + (f" - {r.reason}" if r.reason else ""))
+        return "\n".join(lines)
+
+    def _chitchat_text(self, message: str, session: Session) -> str:
+        low = message.lower()
+        if re.search(r"\b(thanks?|thank you|thx)\b", low):
+            return "You're welcome! Tell me if you want more films, or rate the ones I showed."
+        if re.search(r"\b(bye|goodbye|see you)\b", low):
+            return "Bye! Your session is saved; come back any time."
+        return ("Hi! I recommend films from the catalog. Tell me what you feel like watching, e.g. "
+                "\"something tense like Se7en, but not horror, from the 90s\".")
+
+    def _clarify_text(self, vocab: Vocabulary) -> str:
+        genres = ", ".join(vocab.genres[:6])
+        return (f"Happy to help. What are you in the mood for? For example a genre ({genres}, ...), "
+                "an era (the 70s, the 90s, recent), or a film you liked.")
+
+    def _answer(self, ex: Extraction, message: str, shown: list[ItemRef]) -> str:
+        from agent.understand import normalise
+
+        target = shown[ex.refers_to - 1] if ex.refers_to else None
+        if target is None:
+            norm = normalise(message)
+            target = next((r for r in shown if normalise(r.title.rsplit(" (", 1)[0]) in norm), None)
+        if target is None:
+            return "Which one do you mean? Give me its number in the list."
+        item = self.store.get_items(self.catalog, [target.item_id]).get(target.item_id)
+        if item is None:
+            return "I can't find that one in the catalog any more."
+        return describe_item(item)
+
+
+def describe_item(item: Item) -> str:
+    """What the catalog says about ``item`` (metadata only, nothing invented)."""
+    parts = [f"{_label(item)}"]
+    if item.genres:
+        parts.append("Genres: " + ", ".join(item.genres) + ".")
+    for key in ("director", "writer", "cast", "country", "language"):
+        v = item.extra.get(key)
+        if v:
+            parts.append(f"{key.capitalize()}: {', '.join(v) if isinstance(v, list) else v}.")
+    if item.text:
+        parts.append(item.text[:400])
+    if len(parts) == 1:
+        parts.append("The catalog has no more details about it.")
+    return " ".join(parts) + " (from the catalog)"
+
+
+def _label(item: Item) -> str:
+    return item.title if not item.year or f"({item.year})" in item.title else f"{item.title} ({item.year})"
+
+
+def _filters_dict(profile: InterestProfile) -> dict[str, Any]:
+    c = profile.constraints
+    return {"year_min": c.year_min, "year_max": c.year_max, "genres": list(c.genres),
+            "exclude_genres": list(c.exclude_genres), "fields": dict(c.fields)}
+
+
+def _audit(calls: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"kind": c.kind, "model": c.model, "latency_s": round(c.latency_s, 4), "prompt_tokens": c.prompt_tokens,
+             "completion_tokens": c.completion_tokens, "error": c.error} for c in calls]

@@ -44,3 +44,11 @@ class AgentSettings(LayerSettings):
     # --- explanations ---
     explain_top_k: int = Field(3, ge=0, le=10, description="picks explained per turn")
     explain_max_tokens: int = Field(400, ge=32, description="generation budget of the explanation request")
+
+    # --- conversation (agent.conversation) ---
+    chat_k: int = Field(5, ge=1, le=20, description="picks shown per chat turn (exploration slots included)")
+    exploration_slots: int = Field(1, ge=0, le=3, description="'to explore' picks per list; 0 turns exploration off")
+    exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
+    understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
+    understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
+    sessions_url: str | None = Field(None, description="session database: None = sqlite under RECCHAT_HOME/sessions.db, or sqlite:///PATH")

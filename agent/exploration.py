@@ -1,0 +1,110 @@
+"""The exploration slot: one pick per list outside the person's known interests, yet plausible.
+
+Pick (:func:`pick_exploration`): for the person's most recent liked/history items (the
+"seeds"), take the seed's nearest catalog items (its stored embedding, same hard filters, banned
+items excluded) and keep the closest one that shares no genre with the known interests
+(genres of liked/history/shown items; required genres excepted, since hard constraints always
+hold). Its reason is built from the item's own metadata and the seed title only (grounded by
+construction).
+
+Adaptation (:class:`ExplorationStats`): each like/dislike of an exploration pick updates a
+Beta(1, 1) estimate of acceptance; the chance of offering exploration on a turn is
+``base_rate * 2 * acceptance`` clipped to [0.1, 1] (1.0 with no feedback yet at base 1.0).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from retrieval.candidates import Candidate
+from retrieval.items import Item
+from retrieval.retriever import Filters
+
+
+@dataclass
+class ExplorationStats:
+    """Reception of exploration picks in one session (counts)."""
+
+    offered: int = 0
+    liked: int = 0
+    disliked: int = 0
+
+    def acceptance(self) -> float:
+        """Posterior mean of the like rate, Beta(1, 1) prior (0..1)."""
+        return (self.liked + 1) / (self.liked + self.disliked + 2)
+
+    def offer_probability(self, base_rate: float) -> float:
+        """Chance of offering exploration this turn (0..1)."""
+        if base_rate <= 0:
+            return 0.0
+        return max(0.1, min(1.0, base_rate * 2 * self.acceptance()))
+
+    def should_offer(self, base_rate: float, rng: random.Random) -> bool:
+        return rng.random() < self.offer_probability(base_rate)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "ExplorationStats":
+        return cls(**(data or {}))
+
+
+@dataclass(frozen=True)
+class ExplorationPick:
+    """The chosen item, its cosine similarity to ``seed`` (0..1) and the shown reason."""
+
+    candidate: Candidate
+    seed_title: str
+    similarity: float
+    reason: str
+
+
+def known_genres(items: Sequence[Item], top: int = 6) -> list[str]:
+    """The most frequent genres of ``items`` (at most ``top``), most frequent first."""
+    counts = Counter(g for it in items for g in it.genres)
+    return [g for g, _ in counts.most_common(top)]
+
+
+def pick_exploration(
+    retriever: Any, seeds: Sequence[Item], known: Sequence[str], filters: Filters, banned: set[str],
+    fetch: int = 60,
+) -> ExplorationPick | None:
+    """See the module doc. ``seeds`` newest first (at most 3 are tried); None when nothing fits."""
+    allowed = set(filters.genres)
+    avoid = set(known) - allowed
+    for seed in list(seeds)[:3]:
+        emb = retriever.store.get_embeddings(retriever.catalog, [seed.id]).get(seed.id)
+        if emb is None:
+            continue
+        hits = retriever.search(emb, fetch, filters, banned | {seed.id})
+        best = None
+        for item_id, score, meta, _ in hits:
+            item = Item.from_metadata(item_id, meta)
+            if not item.genres or not filters.matches_item(item):
+                continue
+            overlap = len(set(item.genres) & avoid)
+            if overlap == 0:
+                best = (item, score)
+                break
+        if best is None:
+            continue
+        item, score = best
+        return ExplorationPick(Candidate(item=item, score=score, rank=0, sources=("explore",)), seed.title,
+                               float(score), exploration_reason(item, seed, list(avoid)))
+    return None
+
+
+def exploration_reason(item: Item, seed: Item, avoid: Sequence[str]) -> str:
+    """A reason from metadata only: the item's genres/year/director and the seed title."""
+    kind = " / ".join(item.genres[:3]).lower()
+    year = f" from {item.year}" if item.year else ""
+    director = item.extra.get("director")
+    by = f", directed by {director[0] if isinstance(director, list) else director}" if director else ""
+    outside = f" (outside {', '.join(a.lower() for a in avoid[:3])})" if avoid else ""
+    return (f"To explore: a {kind} film{year}{by}{outside}, chosen because it sits close to "
+            f"{seed.title} in our catalog. Tell me if this direction works for you.")

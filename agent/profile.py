@@ -1,0 +1,174 @@
+"""The interest profile: what the agent believes the person likes, as an explicit, editable value.
+
+Invariants: every ``ItemRef.item_id`` is a catalog id (resolved by fuzzy title match, the match
+shown in ``said`` / ``match_score``); genres in :class:`Constraints` are catalog genre names;
+``year_min <= year_max`` when both are set. What the catalog cannot express lives in ``soft``
+(free text used only as a retrieval/rerank signal, never as a filter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from retrieval.retriever import Filters
+
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """A catalog item the person mentioned. ``said`` is their words; ``match_score`` 0..100 is
+    the fuzzy title similarity (100 = exact, or chosen from a shown list)."""
+
+    item_id: str
+    title: str
+    said: str = ""
+    match_score: float = 100.0
+
+    def shown(self) -> str:
+        if self.said and self.match_score < 100:
+            return f"{self.title} (you said \"{self.said}\", {self.match_score:.0f}% match)"
+        return self.title
+
+
+@dataclass
+class Constraints:
+    """Hard constraints: inclusive years, genres all required / none allowed, extra catalog fields."""
+
+    year_min: int | None = None
+    year_max: int | None = None
+    genres: list[str] = field(default_factory=list)
+    exclude_genres: list[str] = field(default_factory=list)
+    fields: dict[str, Scalar] = field(default_factory=dict)
+
+    def to_filters(self) -> Filters:
+        return Filters(year_min=self.year_min, year_max=self.year_max, genres=tuple(self.genres),
+                       exclude_genres=tuple(self.exclude_genres), fields=dict(self.fields))
+
+    def describe(self) -> list[str]:
+        out: list[str] = []
+        if self.year_min is not None and self.year_max is not None:
+            out.append(f"from {self.year_min} to {self.year_max}")
+        elif self.year_min is not None:
+            out.append(f"from {self.year_min} on")
+        elif self.year_max is not None:
+            out.append(f"up to {self.year_max}")
+        if self.genres:
+            out.append("genre " + " and ".join(self.genres))
+        if self.exclude_genres:
+            out.append("no " + ", no ".join(self.exclude_genres))
+        out += [f"{k} = {v}" for k, v in self.fields.items()]
+        return out
+
+
+@dataclass
+class InterestProfile:
+    """Liked/disliked items and attributes (attributes in the person's words), hard constraints,
+    soft text the catalog cannot express, and the latest free-text intent."""
+
+    liked_items: list[ItemRef] = field(default_factory=list)
+    disliked_items: list[ItemRef] = field(default_factory=list)
+    liked_attributes: list[str] = field(default_factory=list)
+    disliked_attributes: list[str] = field(default_factory=list)
+    constraints: Constraints = field(default_factory=Constraints)
+    soft: list[str] = field(default_factory=list)
+    intent: str = ""
+
+    # ------------------------------------------------------------------ use
+    def to_filters(self) -> Filters:
+        """The hard constraints as retrieval :class:`Filters`."""
+        return self.constraints.to_filters()
+
+    def is_empty(self) -> bool:
+        c = self.constraints
+        return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
+                    or self.soft or self.intent or c.genres or c.exclude_genres or c.fields
+                    or c.year_min is not None or c.year_max is not None)
+
+    def query_text(self) -> str:
+        """Retrieval query text built from the profile (likes first; dislikes are not embedded,
+        they act through filters, exclusion and the reranker's context)."""
+        parts = [self.intent] if self.intent else []
+        parts += self.liked_attributes + self.soft + self.constraints.genres
+        parts += [f"like {r.title}" for r in self.liked_items[-3:]]
+        return ". ".join(p for p in parts if p)
+
+    def summary(self) -> str:
+        """"What I think you like", in plain words (one short paragraph)."""
+        if self.is_empty():
+            return "I don't know your taste yet. Tell me a film you liked, a genre or an era."
+        lines: list[str] = []
+        if self.liked_items or self.liked_attributes:
+            likes = [r.shown() for r in self.liked_items] + self.liked_attributes
+            lines.append("You like " + _join(likes) + ".")
+        if self.disliked_items or self.disliked_attributes:
+            lines.append("You don't like " + _join([r.shown() for r in self.disliked_items] + self.disliked_attributes) + ".")
+        rules = self.constraints.describe()
+        if rules:
+            lines.append("I only show films " + _join(rules) + ".")
+        if self.soft:
+            lines.append("I also keep in mind: " + _join([f'"{s}"' for s in self.soft]) + ".")
+        if self.intent:
+            lines.append(f'Right now you asked for: "{self.intent}".')
+        return " ".join(lines)
+
+    # ------------------------------------------------------------------ edit
+    def to_form(self) -> dict[str, Any]:
+        """An editable form (plain JSON types); :meth:`apply_form` takes the same keys back."""
+        c = self.constraints
+        return {
+            "liked_items": [r.item_id for r in self.liked_items],
+            "disliked_items": [r.item_id for r in self.disliked_items],
+            "liked_attributes": list(self.liked_attributes),
+            "disliked_attributes": list(self.disliked_attributes),
+            "year_min": c.year_min, "year_max": c.year_max,
+            "genres": list(c.genres), "exclude_genres": list(c.exclude_genres),
+            "fields": dict(c.fields), "soft": list(self.soft), "intent": self.intent,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "InterestProfile":
+        if not data:
+            return cls()
+        return cls(
+            liked_items=[ItemRef(**r) for r in data.get("liked_items", [])],
+            disliked_items=[ItemRef(**r) for r in data.get("disliked_items", [])],
+            liked_attributes=list(data.get("liked_attributes", [])),
+            disliked_attributes=list(data.get("disliked_attributes", [])),
+            constraints=Constraints(**data.get("constraints", {})),
+            soft=list(data.get("soft", [])),
+            intent=str(data.get("intent", "")),
+        )
+
+    # helpers used by the agent --------------------------------------------
+    def like_item(self, ref: ItemRef) -> None:
+        self.disliked_items = [r for r in self.disliked_items if r.item_id != ref.item_id]
+        if all(r.item_id != ref.item_id for r in self.liked_items):
+            self.liked_items.append(ref)
+
+    def dislike_item(self, ref: ItemRef) -> None:
+        self.liked_items = [r for r in self.liked_items if r.item_id != ref.item_id]
+        if all(r.item_id != ref.item_id for r in self.disliked_items):
+            self.disliked_items.append(ref)
+
+
+def add_unique(values: list[str], new: list[str], limit: int = 12) -> list[str]:
+    """``values`` + the case-insensitively new ``new`` ones, keeping the last ``limit``."""
+    seen = {v.lower() for v in values}
+    out = list(values)
+    for v in new:
+        if v and v.lower() not in seen:
+            out.append(v)
+            seen.add(v.lower())
+    return out[-limit:]
+
+
+def _join(parts: list[str]) -> str:
+    parts = [p for p in parts if p]
+    if len(parts) <= 1:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
