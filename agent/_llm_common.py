@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from agent.engine import EngineError, LLMCall, Message
+from agent.engine import EngineError, LLMCall, Message, record_in_scope
 
 CHAT_TEMPLATE_KWARGS: dict[str, Any] = {"enable_thinking": False}
 """Passed to every chat template: Qwen3-style templates would otherwise open a think block
@@ -135,4 +135,5 @@ class CallLog:
     def add(self, call: LLMCall) -> LLMCall:
         with self._lock:
             self._calls.append(call)
+        record_in_scope(call)
         return call

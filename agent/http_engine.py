@@ -48,6 +48,7 @@ Errors: connection errors and HTTP 5xx are retried ``retries`` times (exponentia
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import threading
 import time
 from pathlib import Path
@@ -220,7 +221,9 @@ class HttpEngine(Engine):
         model = self.model
         workers = min(len(conversations), self.max_concurrency)
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recchat-llm") as pool:
-            futures = [pool.submit(self._score_one, conv, labels, ids, prefill, model) for conv in conversations]
+            # copy the caller's context so audit_scope() sees calls made in worker threads
+            futures = [pool.submit(contextvars.copy_context().run, self._score_one, conv, labels, ids, prefill, model)
+                       for conv in conversations]
             outcomes: list[dict[str, float] | EngineError] = []
             for fut in futures:
                 try:
