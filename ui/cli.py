@@ -37,10 +37,13 @@ def _retrieval_settings(**overrides):
 def pull(
     embedder: Annotated[list[str], typer.Option(help="embedder(s) to fetch: minilm, mpnet, HF id, local dir")] = ["minilm"],
     dataset: Annotated[list[str], typer.Option(help=f"dataset(s) to fetch: {', '.join(DATASETS)}")] = ["movielens-1m"],
-    llm: Annotated[list[str], typer.Option(help="LLM(s) to assemble/convert (bundled name, HF id or dir)")] = [],
+    llm: Annotated[Optional[list[str]], typer.Option(help="LLM(s) to assemble/convert (bundled name, HF id or dir); default: the configured one")] = None,
 ) -> None:
     """Fetch and prepare offline assets into RECCHAT_HOME (idempotent: done work is skipped)."""
     from retrieval.assets import AssetError
+
+    if llm is None:
+        llm = [_agent_settings().llm]
 
     try:
         for name in embedder:
@@ -244,6 +247,20 @@ def bench_retrieval(
     from bench.retrieval import run
 
     run([int(s) for s in sizes.split(",")], queries, out)
+
+
+@bench_app.command("rerank")
+def bench_rerank(
+    models: Annotated[str, typer.Option(help="comma-separated LLMs")] = "smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct",
+    permutations: Annotated[int, typer.Option(min=1, max=10, help="permutations per rerank")] = 3,
+    queries: Annotated[int, typer.Option(min=1, max=8, help="queries per model")] = 5,
+    catalog: Annotated[str, typer.Option(help="indexed catalog")] = "movielens-1m",
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/rerank.json"),
+) -> None:
+    """Server start, uncached pass vs full rerank, explanation tok/s, turn latency per LLM."""
+    from bench.rerank import run
+
+    run([m.strip() for m in models.split(",") if m.strip()], catalog, permutations, queries, out)
 
 
 def main() -> None:  # pragma: no cover
