@@ -296,6 +296,7 @@ class ChatAgent:
             p.like_item(ItemRef(r.item_id, r.title, f"more like #{ex.refers_to}", 100.0))
         if ex.intent == "recommend" and message:
             p.intent = message[:300]
+            p.focus = ex.focus[:300]
 
     def _year(self, item_id: str, session: Session) -> int | None:
         m = re.search(r"\((\d{4})\)\s*$", session.titles.get(item_id, ""))
@@ -318,7 +319,7 @@ class ChatAgent:
         explore = slots > 0 and stats.should_offer(self.settings.exploration_rate, rng)
         k_main = self.settings.chat_k - (1 if explore else 0)
         last_user = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
-        query = ". ".join(x for x in (profile.query_text(), last_user if intent != "feedback" else "") if x) or None
+        query = profile.query_text() or None
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),

@@ -106,5 +106,6 @@ def exploration_reason(item: Item, seed: Item, avoid: Sequence[str]) -> str:
     director = item.extra.get("director")
     by = f", directed by {director[0] if isinstance(director, list) else director}" if director else ""
     outside = f" (outside {', '.join(a.lower() for a in avoid[:3])})" if avoid else ""
-    return (f"To explore: a {kind} film{year}{by}{outside}, chosen because it sits close to "
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return (f"To explore: {article} {kind} film{year}{by}{outside}, chosen because it sits close to "
             f"{seed.title} in our catalog. Tell me if this direction works for you.")

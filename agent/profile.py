@@ -74,6 +74,7 @@ class InterestProfile:
     constraints: Constraints = field(default_factory=Constraints)
     soft: list[str] = field(default_factory=list)
     intent: str = ""
+    focus: str = ""
 
     # ------------------------------------------------------------------ use
     def to_filters(self) -> Filters:
@@ -89,10 +90,9 @@ class InterestProfile:
     def query_text(self) -> str:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,
         they act through filters, exclusion and the reranker's context)."""
-        parts = [self.intent] if self.intent else []
+        parts = [self.focus] if self.focus else []
         parts += self.liked_attributes + self.soft + self.constraints.genres
-        parts += [f"like {r.title}" for r in self.liked_items[-3:]]
-        return ". ".join(p for p in parts if p)
+        return ". ".join(dict.fromkeys(p for p in parts if p))
 
     def summary(self) -> str:
         """"What I think you like", in plain words (one short paragraph)."""
@@ -142,6 +142,7 @@ class InterestProfile:
             constraints=Constraints(**data.get("constraints", {})),
             soft=list(data.get("soft", [])),
             intent=str(data.get("intent", "")),
+            focus=str(data.get("focus", "")),
         )
 
     # helpers used by the agent --------------------------------------------

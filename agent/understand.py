@@ -163,6 +163,7 @@ class Extraction:
     refers_to: int = 0
     source: Literal["llm", "rules"] = "rules"
     rejected: list[str] = field(default_factory=list)
+    focus: str = ""  # the message minus titles, negations and dates: retrieval text
 
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
@@ -351,7 +352,19 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if not any(w in span for _, _, span in neg_spans) and w not in ex.liked_attributes:
             ex.liked_attributes.append(w)
     ex.intent = _rule_intent(text, ex, shown, vocab)
+    ex.focus = focus_text(text)
     return ex
+
+
+def focus_text(message: str) -> str:
+    """``message`` without "like <title>" clauses, negated clauses and date phrases: what is
+    left describes the wanted content and is embedded for retrieval (titles act through their
+    item vectors, negations through filters)."""
+    t = re.sub(r"\b" + _LIKE + r"\s+[^,.;!?]+", " ", message, flags=re.I)
+    t = re.sub(r"\b" + _NEG + r"\s+[^,.;!?]+", " ", t, flags=re.I)
+    t = re.sub(r"\b(from|in|of|between|before|after|since)?\s*(the\s+)?(early|mid|late)?[\s-]*((19|20)?\d0'?s|1[89]\d\d|20[0-3]\d)\b", " ", t, flags=re.I)
+    t = re.sub(r"\b(but|and|or|please|something|anything|movies?|films?|recommend|suggest|i want|give me|show me)\b", " ", t, flags=re.I)
+    return re.sub(r"\s+", " ", re.sub(r"[,.;!?]+", " ", t)).strip()
 
 
 def _field_match(said: str, values: Mapping[str, str]) -> str | None:
@@ -497,6 +510,7 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
     out.refine = rules.refine
     out.refers_to = rules.refers_to or llm.refers_to
     out.rejected = rules.rejected + llm.rejected
+    out.focus = rules.focus
     if rules.intent in ("chitchat", "question", "refine") or llm.intent == "chitchat" and out.has_content():
         out.intent = rules.intent
     elif llm.intent in ("refine", "question") and not out.refers_to and not out.refine and rules.intent != llm.intent:
