@@ -84,19 +84,32 @@ class EvalContext:
     universe: list[str]  # sorted catalog ids that occur in the interactions
     popularity: dict[str, int]  # training users per item
     n_users: int
-    store: "ChromaStore | None" = None
+    store_factory: "Callable[[], ChromaStore] | None" = None
     engine_factory: "Callable[[], Engine] | None" = None
+    _store: "ChromaStore | None" = field(default=None, init=False, repr=False)
     _retriever: "Retriever | None" = field(default=None, init=False, repr=False)
     _engine: "Engine | None" = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     retrieval_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
+    def store(self) -> "ChromaStore":
+        """The Chroma store with the catalog indexed (built by ``store_factory`` on first use)."""
+        with self._lock:
+            if self._store is None:
+                if self.store_factory is None:
+                    raise RuntimeError("this pipeline needs a Chroma store (EvalContext.store_factory)")
+                self._store = self.store_factory()
+            return self._store
+
+    @property
+    def has_store(self) -> bool:
+        return self._store is not None
+
+    @property
     def retriever(self) -> "Retriever":
         from retrieval.retriever import Retriever
 
-        if self.store is None:
-            raise RuntimeError("this pipeline needs a Chroma store (EvalContext.store)")
         if self._retriever is None:
             self._retriever = Retriever(self.store, self.settings.index_name)
         return self._retriever
@@ -114,7 +127,7 @@ class EvalContext:
 
         s = self.settings
         return AgentSettings(llm=s.llm, llm_url=s.llm_url, permutations=s.permutations, seed=s.seed,
-                             max_candidates=s.rerank_k, max_concurrency=max(16, s.concurrency * s.permutations))
+                             max_candidates=s.rerank_k, context_token_budget=s.context_token_budget, max_concurrency=max(16, s.concurrency * s.permutations))
 
     def close(self) -> None:
         if self._engine is not None:
@@ -171,7 +184,7 @@ class RetrievalPipeline(Pipeline):
         self.ctx = ctx
 
     def model_ids(self) -> dict[str, str]:
-        return {"embedder": self.ctx.store.embedder.model_id} if self.ctx.store is not None else {}
+        return {"embedder": self.ctx.store.embedder.model_id} if self.ctx.has_store else {}
 
     def retrieve(self, request: UserRequest) -> tuple[list[Candidate], PipelineOutput]:
         """Candidates in retrieval order (sampled: all frozen candidates, by exact cosine)."""
@@ -181,7 +194,7 @@ class RetrievalPipeline(Pipeline):
             retriever = self.ctx.retriever
             if request.candidates is not None:
                 vector = retriever.query_vector(history=list(request.case.history))
-                found = self.ctx.store.get_embeddings(s.index_name, request.candidates)  # type: ignore[union-attr]
+                found = self.ctx.store.get_embeddings(s.index_name, request.candidates)
                 scores = {c: float(found[c] @ vector) if c in found else -2.0 for c in request.candidates}
                 pos = {c: n for n, c in enumerate(request.candidates)}
                 order = sorted(request.candidates, key=lambda c: (-scores[c], pos[c]))
@@ -343,8 +356,10 @@ def popularity_counts(cases: Sequence[UserCase]) -> dict[str, int]:
 
 
 def item_vectors(ctx: EvalContext, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Stored embeddings of ``ids`` (empty without a store)."""
-    if ctx.store is None or not ids:
+    """Stored embeddings of ``ids``. The store is opened for this only when a retrieval-based
+    pipeline is in the run; otherwise (popularity only) the result is empty (no diversity)."""
+    uses_retrieval = any(p.startswith("retrieval") for p in ctx.settings.pipelines)
+    if not ids or not (ctx.has_store or (uses_retrieval and ctx.store_factory is not None)):
         return {}
     with ctx.retrieval_lock:
         return ctx.store.get_embeddings(ctx.settings.index_name, list(ids))

@@ -64,12 +64,12 @@ class Prepared:
 
 def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store: "ChromaStore | None" = None,
             engine_factory: "Callable[[], Engine] | None" = None, home: Path | None = None,
-            candidates_file: Path | None = None, needs_store: bool = True, progress: bool = True) -> Prepared:
+            candidates_file: Path | None = None, progress: bool = True) -> Prepared:
     """Load data, split, sample users, freeze/load candidates, index the catalog if needed.
 
-    ``store``: an existing :class:`retrieval.store.ChromaStore` (tests pass one); otherwise one
-    is opened from the retrieval settings and the catalog is (incrementally) indexed under
-    ``settings.index_name``. ``engine_factory`` builds the LLM engine on first use (default:
+    ``store``: an existing :class:`retrieval.store.ChromaStore` with the catalog indexed as
+    ``settings.index_name`` (tests pass one); otherwise, when a pipeline first needs it, one is
+    opened from the retrieval settings and the catalog is (incrementally) indexed. ``engine_factory`` builds the LLM engine on first use (default:
     :func:`agent.engines.make_engine` from the eval settings)."""
     t0 = time.perf_counter()
     dataset = dataset or load_dataset(settings.dataset)
@@ -81,7 +81,7 @@ def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store
     catalog_ids = {i.id for i in dataset.items}
     universe = sorted(set(dataset.interactions["item_id"].unique()) & catalog_ids)
     ctx = EvalContext(settings=settings, items=dataset.item_map, universe=universe,
-                      popularity=popularity_counts(split.cases), n_users=len(split.cases), store=store)
+                      popularity=popularity_counts(split.cases), n_users=len(split.cases))
     candidates = None
     if settings.protocol == "sampled":
         wanted = {c.user_id for c in sample}
@@ -92,12 +92,17 @@ def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store
         meta = {"dataset": dataset.name, "seed": settings.seed, "users": len(sample), "split": settings.split,
                 "negatives": settings.negatives, "min_rating": settings.min_rating}
         candidates = freeze_candidates(sample, universe, path, meta, seen)
-    if needs_store and ctx.store is None:
+    def store_factory() -> "ChromaStore":
+        if store is not None:
+            return store
         from retrieval.settings import RetrievalSettings
         from retrieval.store import ChromaStore
 
-        ctx.store = ChromaStore(RetrievalSettings())
-        ctx.store.index(settings.index_name, dataset.items, progress=progress)
+        opened = ChromaStore(RetrievalSettings())
+        opened.index(settings.index_name, dataset.items, progress=progress)
+        return opened
+
+    ctx.store_factory = store_factory
     if engine_factory is None:
         def engine_factory() -> "Engine":
             from agent.engines import make_engine
@@ -248,9 +253,8 @@ def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | 
             raise ValueError(f"unknown pipeline {name!r}; known: {', '.join(registry.names)}")
     out = Path(out)
     cache = check_run_folder(out, settings, fresh)
-    needs_store = any(name != "popularity" for name in settings.pipelines)
     prepared = prepare(settings, dataset=dataset, store=store, engine_factory=engine_factory, home=home,
-                       candidates_file=candidates_file, needs_store=needs_store, progress=progress)
+                       candidates_file=candidates_file, progress=progress)
     runs: list[PipelineRun] = []
     try:
         for name in settings.pipelines:

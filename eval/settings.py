@@ -37,6 +37,7 @@ class EvalSettings(LayerSettings):
     list_k: int = Field(100, ge=20, description="full protocol: length of the ranked list kept (MRR is MRR@list_k)")
     rerank_k: int = Field(20, ge=2, le=26, description="retriever candidates handed to a reranker (its recall@K is reported)")
     history_window: int = Field(50, ge=1, description="newest history items shown to the LLM (the context trims further)")
+    context_token_budget: int = Field(1500, ge=128, description="LLM tokens for the history context (before candidates)")
     instruction: str = Field(DEFAULT_INSTRUCTION, description="the user turn LLM pipelines receive")
     llm: str = Field("qwen2.5-coder-0.5b-instruct", description="bundled LLM name, HF id or folder for LLM pipelines")
     llm_url: str | None = Field(None, description="an already running OpenAI-compatible server (else one is started)")

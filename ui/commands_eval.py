@@ -6,12 +6,14 @@ Wired into the main CLI by ``ui.cli``: ``from ui.commands_eval import register; 
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from eval.settings import EvalSettings
 
 console = Console(stderr=True)
 
@@ -83,7 +85,7 @@ def eval_command(
             settings = settings.model_copy(update={"dataset": data.name})
         else:
             data = load_dataset(settings.dataset)
-        command = "recchat eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+        command = canonical_command(settings, out, interactions, catalog)
         doc = run_eval(settings, out, dataset=data, candidates_file=candidates_file, fresh=fresh, command=command)
     except (InteractionsError, CatalogError, CandidateFileMismatch, RunMismatchError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
@@ -91,6 +93,27 @@ def eval_command(
         console.print(f"[yellow]interrupted:[/] finished users are cached in {out}/cache; rerun the same command to resume")
         raise typer.Exit(130)
     _print_summary(doc, out)
+
+
+def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | None = None,
+                      catalog: Path | None = None) -> str:
+    """The ``recchat eval`` line that reproduces ``settings`` (recorded in the report)."""
+    parts = ["recchat", "eval", "--dataset", settings.dataset, "--protocol", settings.protocol,
+             "--pipelines", ",".join(settings.pipelines), "--users", str(settings.users or 0), "--seed", str(settings.seed)]
+    if settings.limit_users:
+        parts += ["--limit-users", str(settings.limit_users)]
+    if settings.min_rating is not None:
+        parts += ["--min-rating", f"{settings.min_rating:g}"]
+    if settings.split != "test":
+        parts += ["--split", settings.split]
+    if any(p not in ("popularity", "retrieval") for p in settings.pipelines):
+        parts += ["--llm", settings.llm, "--permutations", str(settings.permutations)]
+        if not settings.explain:
+            parts.append("--no-explain")
+    if interactions is not None and catalog is not None:
+        parts += ["--interactions", str(interactions), "--catalog", str(catalog)]
+    parts += ["--out", str(out)]
+    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _print_summary(doc: dict, out: Path) -> None:
@@ -110,3 +133,14 @@ def _print_summary(doc: dict, out: Path) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``eval`` command to ``app``."""
     app.command("eval")(eval_command)
+
+
+def main() -> None:  # pragma: no cover - `python -m ui.commands_eval ...` until ui.cli wires it
+    """Stand-alone entry point: ``python -m ui.commands_eval --dataset ... --out ...``."""
+    app = typer.Typer(pretty_exceptions_enable=False)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

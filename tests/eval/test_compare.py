@@ -1,0 +1,33 @@
+"""--compare: paired differences between two reports; different protocols are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.compare import CompareError, compare, render
+from eval.runner import run_eval
+
+from .helpers import toy_dataset
+from .test_runner import registry, settings
+
+
+def test_compare_same_users_and_refusals(tmp_path: Path):
+    data = toy_dataset()
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    run_eval(settings(), a, registry=registry([]), dataset=data, home=tmp_path, progress=False, write_plots=False)
+    run_eval(settings(pipelines=["reverse"]), b, registry=registry([]), dataset=data, home=tmp_path, progress=False,
+             write_plots=False)
+    same = compare(a, b)
+    assert [t.metric for _, _, t in same.tests] == ["ndcg@10", "recall@10", "mrr"]
+    assert all(t.diff == 0 and t.p_ttest == 1.0 for _, _, t in same.tests)  # same pipeline, same users
+    cross = compare(a, b, pipelines=("popularity", "reverse"))
+    assert cross.tests[0][2].n == 10
+    assert "pipeline A" in render(cross)
+    run_eval(settings(protocol="full", users=None), c, registry=registry([]), dataset=data, home=tmp_path,
+             progress=False, write_plots=False)
+    with pytest.raises(CompareError, match="protocols"):
+        compare(a, c)
+    with pytest.raises(CompareError, match="no results.json"):
+        compare(a, tmp_path / "missing")

@@ -1,0 +1,80 @@
+"""Runner: per-user cache, resume after an interruption, refusing a different run's folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.pipelines import default_registry
+from eval.runner import RunMismatchError, read_records, run_eval
+from eval.settings import EvalSettings
+
+from .helpers import ReverseIdPipeline, toy_dataset
+
+
+def settings(**kw) -> EvalSettings:
+    base = dict(dataset="toy", protocol="sampled", pipelines=["popularity", "reverse"], users=10, seed=0, negatives=9)
+    return EvalSettings(**(base | kw))
+
+
+def registry(calls: list[str], interrupt_at: int | None = None):
+    reg = default_registry()
+    reg.register("reverse", lambda ctx: ReverseIdPipeline(ctx, calls, interrupt_at))
+    return reg
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path: Path):
+    out, data = tmp_path / "report", toy_dataset()
+    calls: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(settings(), out, registry=registry(calls, interrupt_at=5), dataset=data, home=tmp_path,
+                 progress=False, write_plots=False)
+    cached = read_records(out / "cache" / "reverse.jsonl")
+    assert len(cached) == 4 and not (out / "results.json").exists()
+    # a torn last line (crash mid-write) is ignored and redone
+    with (out / "cache" / "reverse.jsonl").open("a") as fh:
+        fh.write('{"user": "u0')
+    calls2: list[str] = []
+    doc = run_eval(settings(), out, registry=registry(calls2), dataset=data, home=tmp_path, progress=False,
+                   write_plots=False)
+    assert len(calls2) == 6 and not set(calls2) & set(cached)  # only the missing users ran
+    assert doc["pipelines"]["reverse"]["computed_now"] == 6 and doc["pipelines"]["reverse"]["reused_from_cache"] == 4
+    assert doc["pipelines"]["popularity"]["n"] == 10
+    # a third run computes nothing and gives the same numbers
+    calls3: list[str] = []
+    again = run_eval(settings(), out, registry=registry(calls3), dataset=data, home=tmp_path, progress=False,
+                     write_plots=False)
+    assert calls3 == [] and again["per_user"] == doc["per_user"]
+
+
+def test_limit_users_prefix_then_extend(tmp_path: Path):
+    out, data = tmp_path / "r", toy_dataset()
+    calls: list[str] = []
+    quick = run_eval(settings(limit_users=3), out, registry=registry(calls), dataset=data, home=tmp_path,
+                     progress=False, write_plots=False)
+    assert quick["users"] == {"sample": 10, "evaluated": 3}
+    more: list[str] = []
+    full = run_eval(settings(), out, registry=registry(more), dataset=data, home=tmp_path, progress=False,
+                    write_plots=False)
+    assert len(more) == 7 and full["per_user"]["users"][:3] == quick["per_user"]["users"]
+
+
+def test_other_settings_refused_unless_fresh(tmp_path: Path):
+    out, data = tmp_path / "r", toy_dataset()
+    run_eval(settings(), out, registry=registry([]), dataset=data, home=tmp_path, progress=False, write_plots=False)
+    with pytest.raises(RunMismatchError, match="seed"):
+        run_eval(settings(seed=1), out, registry=registry([]), dataset=data, home=tmp_path, progress=False,
+                 write_plots=False)
+    calls: list[str] = []
+    run_eval(settings(seed=1), out, registry=registry(calls), dataset=data, home=tmp_path, fresh=True,
+             progress=False, write_plots=False)
+    assert len(calls) == 10
+    assert json.loads((out / "cache" / "run.json").read_text())["settings"]["seed"] == 1
+
+
+def test_unknown_pipeline_fails_before_work(tmp_path: Path):
+    with pytest.raises(ValueError, match="unknown pipeline 'nope'"):
+        run_eval(settings(pipelines=["popularity", "nope"]), tmp_path / "r", dataset=toy_dataset(), home=tmp_path,
+                 progress=False)
