@@ -263,5 +263,20 @@ def bench_rerank(
     run([m.strip() for m in models.split(",") if m.strip()], catalog, permutations, queries, out)
 
 
+def _register_commands() -> None:
+    """Commands that live in their own modules (each exposes ``register(app)``)."""
+    import importlib
+
+    for module in ("ui.commands_eval", "ui.commands_ui", "ui.chat_cli", "ui.commands_train"):
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+_register_commands()
+
+
 def main() -> None:  # pragma: no cover
     app()
