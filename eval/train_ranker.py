@@ -87,6 +87,7 @@ class RankerTrainConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
     max_steps: int | None = Field(None, ge=1, description="hard cap on optimiser steps (quick runs)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None = torch default)")
+    bf16: bool = Field(True, description="bf16 autocast for training forward passes on CPU (evaluation stays fp32)")
 
     def fingerprint(self) -> dict[str, Any]:
         return self.model_dump(exclude={"threads"})
@@ -155,11 +156,27 @@ class HistoryRetriever:
         return out
 
 
-def item_vectors(items: Sequence[Item], embedder_name: str = "minilm", progress: bool = True) -> np.ndarray:
-    """Unit vectors of ``items``' documents (as the Chroma index holds them)."""
+def item_vectors(items: Sequence[Item], embedder_name: str = "minilm", progress: bool = True,
+                 home: Path | None = None) -> np.ndarray:
+    """Unit vectors of ``items``' documents (as the Chroma index holds them), cached in
+    ``<home>/cache/item-vectors/<sha256 of embedder id + documents>.npy``."""
+    import hashlib
+
+    from retrieval.config import recchat_home
     from retrieval.embedder import Embedder
 
-    return Embedder(embedder_name).encode([i.document() for i in items], progress=progress)
+    embedder = Embedder(embedder_name)
+    docs = [i.document() for i in items]
+    key = hashlib.sha256(json.dumps([embedder.model_id, docs]).encode("utf-8")).hexdigest()[:24]
+    path = (home or recchat_home()) / "cache" / "item-vectors" / f"{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    vectors = embedder.encode(docs, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+    np.save(tmp, vectors)
+    os.replace(tmp, path)
+    return vectors
 
 
 def user_sequences(frame: "pd.DataFrame", min_rating: float | None = None) -> dict[str, list[str]]:
@@ -379,8 +396,6 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
                    dynamic_ncols=True)
         loss_fn = torch.nn.BCEWithLogitsLoss()
         model.train()
-        seg_wall, seg_cpu = time.perf_counter(), time.process_time()
-
         def checkpoint() -> None:
             state["prior_wall_s"] += time.perf_counter() - seg_wall_ref[0]
             state["prior_cpu_s"] += time.process_time() - seg_cpu_ref[0]
@@ -388,7 +403,7 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
             _save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                     "scheduler": sched.state_dict(), "state": state})
 
-        seg_wall_ref, seg_cpu_ref = [seg_wall], [seg_cpu]
+        seg_wall_ref, seg_cpu_ref = [time.perf_counter()], [time.process_time()]
         while state["step"] < total and not state["stopped_early"]:
             epoch, offset = divmod(state["step"], steps_per_epoch)
             order = np.random.default_rng(cfg.seed + epoch).permutation(len(pairs.train))
@@ -397,8 +412,9 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
                 batch = [pairs.train[i] for i in idx]
                 q, t, y = _texts(batch, items)
                 enc = encode_pairs(tokenizer, q, t, cfg.max_length)
-                logits = model(**enc).logits.reshape(-1)
-                loss = loss_fn(logits, torch.from_numpy(y))
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                    logits = model(**enc).logits.reshape(-1)
+                loss = loss_fn(logits.float(), torch.from_numpy(y))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()

@@ -1,0 +1,189 @@
+"""``recchat train ranker|retriever|fusion|eval``: learn from behaviour (see eval.train_ranker,
+eval.train_retriever, eval.trained_pipelines).
+
+Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
+Also runnable alone: ``python -m ui.commands_train ranker ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+train_app = typer.Typer(help="Train behaviour-aware components (cross-encoder ranker, retriever) and evaluate them.",
+                        no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+@train_app.command("ranker")
+def train_ranker_command(
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
+    name: Annotated[Optional[str], typer.Option(help="ranker name (default ce-<dataset>)")] = None,
+    base: Annotated[str, typer.Option(help="starting checkpoint: minilm or a local model folder")] = "minilm",
+    max_users: Annotated[Optional[int], typer.Option(help="training users (seeded sample)")] = None,
+    positions_per_user: Annotated[int, typer.Option(help="newest training-part positions per user")] = 1,
+    negatives: Annotated[int, typer.Option(help="negatives per positive")] = 3,
+    hard_ratio: Annotated[float, typer.Option(help="share of negatives from the retriever's top --hard-pool")] = 0.5,
+    hard_pool: Annotated[int, typer.Option(help="retriever top-N for hard negatives")] = 50,
+    max_pairs: Annotated[int, typer.Option(help="cap on training pairs")] = 4000,
+    val_users: Annotated[int, typer.Option(help="validation users (half early stopping, half report)")] = 200,
+    max_length: Annotated[int, typer.Option(help="tokens per pair")] = 256,
+    epochs: Annotated[int, typer.Option()] = 2,
+    batch_size: Annotated[int, typer.Option()] = 16,
+    lr: Annotated[float, typer.Option()] = 2e-5,
+    eval_every: Annotated[int, typer.Option(help="steps between validation evaluations")] = 100,
+    patience: Annotated[int, typer.Option(help="evaluations without improvement before stopping")] = 3,
+    max_steps: Annotated[Optional[int], typer.Option(help="cap on optimiser steps")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast while training")] = True,
+    seed: Annotated[int, typer.Option()] = 0,
+    fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
+) -> None:
+    """Fine-tune the cross-encoder ranker on training-split pairs (resumes an unfinished run)."""
+    from pydantic import ValidationError
+
+    from eval.train_ranker import RankerTrainConfig, train_ranker
+
+    short = {"movielens-100k": "ml100k", "movielens-1m": "ml1m"}.get(dataset, dataset)
+    try:
+        cfg = RankerTrainConfig(dataset=dataset, name=name or f"ce-{short}", base=base, max_users=max_users,
+                                positions_per_user=positions_per_user, negatives_per_positive=negatives,
+                                hard_ratio=hard_ratio, hard_pool=hard_pool, max_train_pairs=max_pairs,
+                                val_users=val_users, max_length=max_length, epochs=epochs, batch_size=batch_size,
+                                lr=lr, eval_every=eval_every, patience=patience, max_steps=max_steps, threads=threads,
+                                bf16=bf16, seed=seed)
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:
+        result = train_ranker(cfg, fresh=fresh)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] rerun the same command to resume from the last checkpoint")
+        raise typer.Exit(130)
+    typer.echo(json.dumps({"path": str(result.path), "metrics": result.meta["metrics"],
+                           "wall_s": result.meta["wall_s"], "cpu_process_s": result.meta["cpu_process_s"]}, indent=1))
+
+
+@train_app.command("retriever")
+def train_retriever_command(
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
+    name: Annotated[Optional[str], typer.Option(help="retriever name (default st-<dataset>)")] = None,
+    base: Annotated[str, typer.Option(help="starting embedder: minilm or a local model folder")] = "minilm",
+    max_users: Annotated[Optional[int], typer.Option(help="training users (seeded sample)")] = None,
+    positions_per_user: Annotated[int, typer.Option(help="newest training-part positions per user")] = 3,
+    max_pairs: Annotated[int, typer.Option(help="cap on (history, next item) pairs")] = 3000,
+    max_length: Annotated[int, typer.Option(help="tokens per text")] = 128,
+    epochs: Annotated[int, typer.Option()] = 1,
+    batch_size: Annotated[int, typer.Option(help="in-batch negatives = batch_size - 1")] = 32,
+    lr: Annotated[float, typer.Option()] = 2e-5,
+    val_users: Annotated[int, typer.Option(help="validation users for early stopping (recall@K)")] = 300,
+    index: Annotated[bool, typer.Option(help="re-index the catalog with the tuned model afterwards")] = True,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
+) -> None:
+    """Fine-tune the sentence-transformer on (history text -> next item) pairs, then re-index."""
+    from pydantic import ValidationError
+
+    from eval.train_retriever import RetrieverTrainConfig, index_with, train_retriever
+
+    short = {"movielens-100k": "ml100k", "movielens-1m": "ml1m"}.get(dataset, dataset)
+    try:
+        cfg = RetrieverTrainConfig(dataset=dataset, name=name or f"st-{short}", base=base, max_users=max_users,
+                                   positions_per_user=positions_per_user, max_train_pairs=max_pairs,
+                                   max_length=max_length, epochs=epochs, batch_size=batch_size, lr=lr,
+                                   val_users=val_users, threads=threads, seed=seed)
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    try:
+        result = train_retriever(cfg, fresh=fresh)
+        report = index_with(result.path, dataset) if index else None
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] rerun the same command to resume from the last checkpoint")
+        raise typer.Exit(130)
+    typer.echo(json.dumps({"path": str(result.path), "metrics": result.meta["metrics"], "wall_s": result.meta["wall_s"],
+                           "index": report}, indent=1, default=str))
+
+
+@train_app.command("eval")
+def train_eval_command(
+    out: Annotated[Path, typer.Option(help="report folder")],
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
+    protocol: Annotated[str, typer.Option(help="full or sampled")] = "full",
+    pipelines: Annotated[str, typer.Option(help="comma-separated; see eval.trained_pipelines")] =
+        "popularity,retrieval,retrieval+knn,retrieval+ranker",
+    users: Annotated[int, typer.Option(help="seeded user sample (0 = all)")] = 0,
+    split: Annotated[str, typer.Option(help="test or validation")] = "test",
+    ranker: Annotated[Optional[str], typer.Option(help="trained ranker name or folder")] = None,
+    retriever: Annotated[Optional[str], typer.Option(help="trained retriever name or folder (for retrieval-ft*)")] = None,
+    fusion_weight: Annotated[Optional[float], typer.Option(help="ranker+llm fusion weight (default: tuned file)")] = None,
+    llm: Annotated[Optional[str], typer.Option(help="LLM of +llm pipelines")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
+    limit_users: Annotated[Optional[int], typer.Option(help="first N users of the sample")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    fresh: Annotated[bool, typer.Option(help="discard cached per-user results in --out")] = False,
+) -> None:
+    """Evaluate the trained stages through the eval harness (same users, same protocol)."""
+    from eval.runner import run_eval
+    from eval.settings import EvalSettings
+    from eval.trained_pipelines import TrainedAssets, trained_registry
+
+    overrides = {k: v for k, v in {"llm": llm, "llm_url": llm_url, "limit_users": limit_users}.items() if v is not None}
+    settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
+                            split=split, explain=False, **overrides)
+    assets = TrainedAssets(ranker=ranker, retriever=retriever, fusion_weight=fusion_weight)
+    try:
+        from eval.data import load_dataset
+
+        data = load_dataset(settings.dataset)
+        registry = trained_registry(settings, data, assets)
+        command = "recchat train eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        doc = run_eval(settings, out, registry=registry, dataset=data, fresh=fresh, command=command)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    for name, p in doc["pipelines"].items():
+        m = p["metrics"]
+        typer.echo(f"{name:28s} NDCG@10 {m['ndcg@10']['mean']:.4f}  Recall@10 {m['recall@10']['mean']:.4f}  "
+                   f"MRR {m['mrr']['mean']:.4f}")
+
+
+@train_app.command("fusion")
+def train_fusion_command(
+    ranker: Annotated[str, typer.Option(help="trained ranker name or folder")],
+    dataset: Annotated[str, typer.Option()] = "movielens-100k",
+    users: Annotated[int, typer.Option(help="validation users")] = 100,
+    llm: Annotated[Optional[str], typer.Option(help="LLM (bundled name, HF id, folder)")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Tune the cross-encoder + LLM fusion weight on the VALIDATION split and save it beside the ranker."""
+    from eval.trained_pipelines import tune_fusion_on_validation
+
+    try:
+        tuning, path = tune_fusion_on_validation(dataset, ranker, users=users, llm=llm, llm_url=llm_url, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({"saved": str(path), **tuning.model_dump()}, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` sub-app to ``app``."""
+    app.add_typer(train_app, name="train")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    train_app()
