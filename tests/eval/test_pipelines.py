@@ -1,0 +1,77 @@
+"""Pipelines on the real ML-100K catalog, real MiniLM and real Chroma (fixture ``ml100k_store``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from agent.rerank import Ranker
+from agent.types import Context, RerankResult, ScoredCandidate
+from eval.data import load_dataset
+from eval.pipelines import UserRequest, default_registry
+from eval.runner import prepare
+from eval.settings import EvalSettings
+from retrieval.candidates import Candidate
+
+
+class ReverseRanker(Ranker):
+    """A stand-in 'trained' ranker: reverses the retrieval order."""
+
+    name = "reverse"
+
+    def rank(self, context: Context, candidates: Sequence[Candidate]) -> RerankResult:
+        return RerankResult([ScoredCandidate(c, -i) for i, c in enumerate(candidates)][::-1], self.name)
+
+
+@pytest.fixture(scope="module")
+def ml100k():
+    return load_dataset("movielens-100k")
+
+
+def build(ml100k, ml100k_store, tmp_path, **kw):
+    s = EvalSettings(dataset="movielens-100k", catalog_name="ml100k", users=5, seed=0, **kw)
+    return prepare(s, dataset=ml100k, store=ml100k_store, home=tmp_path, progress=False)
+
+
+def test_full_protocol_masks_history_and_reports_retrieval_stage(ml100k, ml100k_store, tmp_path):
+    prep = build(ml100k, ml100k_store, tmp_path, protocol="full", pipelines=["popularity", "retrieval"])
+    reg = default_registry()
+    pop, ret = reg.build("popularity", prep.ctx), reg.build("retrieval", prep.ctx)
+    for req in prep.requests():
+        assert req.candidates is None
+        for pipe in (pop, ret):
+            out = pipe.recommend(req)
+            assert len(out.ranked) == 100 and len(set(out.ranked)) == 100
+            assert not set(out.ranked) & set(req.case.history)
+            assert set(out.ranked) <= set(prep.ctx.items)
+        out = ret.recommend(req)
+        assert out.has_retrieval_stage
+        head = out.ranked[:20]
+        assert out.retrieved_rank == (head.index(req.case.target) + 1 if req.case.target in head else None)
+    counts = [prep.ctx.popularity.get(i, 0) for i in pop.recommend(prep.requests()[0]).ranked]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_sampled_protocol_ranks_exactly_the_frozen_candidates(ml100k, ml100k_store, tmp_path):
+    prep = build(ml100k, ml100k_store, tmp_path, protocol="sampled", pipelines=["retrieval"])
+    reg = default_registry()
+    reg.register_ranker("retrieval+reverse", lambda ctx: ReverseRanker())
+    ret, rev = reg.build("retrieval", prep.ctx), reg.build("retrieval+reverse", prep.ctx)
+    for req in prep.requests():
+        assert len(req.candidates) == 20 and req.case.target in req.candidates
+        out = ret.recommend(req)
+        assert sorted(out.ranked) == sorted(req.candidates) and not out.has_retrieval_stage
+        vec = prep.ctx.retriever.query_vector(history=list(req.case.history))
+        embs = ml100k_store.get_embeddings("ml100k", out.ranked)
+        sims = [float(embs[i] @ vec) for i in out.ranked]
+        assert sims == sorted(sims, reverse=True)
+        assert rev.recommend(req).ranked == out.ranked[::-1]  # a plugged ranker reorders the same 20
+
+
+def test_registry_rejects_unknown_names(ml100k, ml100k_store, tmp_path):
+    prep = build(ml100k, ml100k_store, tmp_path, protocol="sampled", pipelines=["retrieval"])
+    with pytest.raises(ValueError, match="unknown pipeline 'magic'"):
+        default_registry().build("magic", prep.ctx)
+    assert {"popularity", "retrieval", "retrieval+llm"} <= set(default_registry().names)
+    assert UserRequest(prep.cases[0]).candidates is None

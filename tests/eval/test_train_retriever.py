@@ -1,0 +1,80 @@
+"""Retriever fine-tuning: pairs (no leakage), batches, a tiny run + re-index; kNN source and RRF."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eval.splits import leave_one_out
+from eval.train_ranker import user_sequences
+from eval.train_retriever import (RetrieverTrainConfig, batches_without_duplicates, build_retrieval_pairs,
+                                  history_text, index_with, resolve_retriever, train_retriever, tuned_index_name)
+from eval.trained_pipelines import ItemKNN, rrf
+from tests.eval.toy import toy_dataset
+
+
+@pytest.fixture(scope="module")
+def data():
+    return toy_dataset()
+
+
+def test_retrieval_pairs_come_from_the_training_part_only(data):
+    cfg = RetrieverTrainConfig(dataset="toy", max_train_pairs=None, positions_per_user=4)
+    pairs = build_retrieval_pairs(leave_one_out(data.interactions, "validation"), data.item_map, cfg)
+    seqs = user_sequences(data.interactions)
+    items = data.item_map
+    assert len(pairs) == 4 * 40
+    for p in pairs:
+        held = seqs[p.user][-2:]
+        assert p.item not in held and p.position <= len(seqs[p.user]) - 3
+        assert p.item == seqs[p.user][p.position]
+        for h in held:
+            assert f"[{items[h].title} ({items[h].year})" not in p.anchor
+    with pytest.raises(ValueError):
+        build_retrieval_pairs(leave_one_out(data.interactions, "test"), data.item_map, cfg)
+
+
+def test_history_text_is_newest_first(data):
+    items = data.item_map
+    text = history_text([items["i1"], items["i2"], items["i3"]], max_items=2)
+    assert text.index("Movie 3") < text.index("Movie 2") and "Movie 1 " not in text
+
+
+def test_batches_never_repeat_a_positive(data):
+    cfg = RetrieverTrainConfig(dataset="toy", max_train_pairs=None, positions_per_user=4)
+    pairs = build_retrieval_pairs(leave_one_out(data.interactions, "validation"), data.item_map, cfg)
+    batches = batches_without_duplicates(pairs, 8, 0)
+    assert batches == batches_without_duplicates(pairs, 8, 0)
+    for b in batches:
+        assert 2 <= len(b) <= 8 and len({pairs[i].item for i in b}) == len(b)
+
+
+def test_tiny_retriever_training_publishes_and_indexes(data, tmp_path):
+    from retrieval.settings import RetrievalSettings
+    from retrieval.store import ChromaStore
+
+    cfg = RetrieverTrainConfig(dataset="toy", name="st-toy", max_train_pairs=48, positions_per_user=2, max_length=32,
+                               batch_size=8, max_steps=4, eval_every=2, val_users=20, eval_k=5, threads=2)
+    result = train_retriever(cfg, home=tmp_path, progress=False, dataset=data, log=lambda m: None)
+    assert result.path == tmp_path / "models" / "retrievers" / "st-toy" / "v1"
+    assert (result.path / "modules.json").is_file() and result.meta["steps"] == 4
+    m = result.meta["metrics"]
+    assert m["validation_recall@5_best"] >= m["validation_recall@5_initial"]
+    assert resolve_retriever("st-toy", home=tmp_path) == result.path
+    store = ChromaStore(RetrievalSettings(embedder=str(result.path), chroma_path=str(tmp_path / "chroma")))
+    report = index_with(result.path, "toy", store=store, progress=False, items=data.items)
+    catalog = tuned_index_name("toy", result.path)
+    assert report["catalog"] == catalog and report["embedded"] == len(data.items)
+    assert store.count(catalog) == len(data.items)
+    assert store._head(catalog).metadata["embedder"] == str(result.path.resolve())
+    assert index_with(result.path, "toy", store=store, progress=False, items=data.items)["embedded"] == 0
+
+
+def test_item_knn_and_rrf():
+    histories = [("a", "b"), ("a", "b"), ("a", "c"), ("d",)]
+    knn = ItemKNN(histories, ["a", "b", "c", "d"], shrink=0.0)
+    assert knn.top(["a"], 3)[0] == "b"  # b co-occurs with a twice, c once
+    assert "a" not in knn.top(["a"], 3)
+    assert np.allclose(np.diag(knn.sim), 0)
+    assert rrf([["x", "y", "z"], ["y", "x", "w"]])[:2] in (["x", "y"], ["y", "x"])
+    assert rrf([["x", "y"], ["y", "z"]])[0] == "y"
