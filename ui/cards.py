@@ -94,7 +94,7 @@ def render_card(view: CardView, explain_top_k: int = 3) -> str:
     if cast:
         meta.append("with " + esc(cast))
     return (
-        f'<div class="rc-card" data-item-id="{esc(item.id)}" data-rank="{int(rec.rank)}">'
+        f'<div class="rc-card" data-item-id="{esc(item.id)}" data-rank="{int(rec.rank)}" data-year="{esc(item.year or "")}">'
         f'<div class="rc-title">{int(rec.rank)}. {esc(item_label(item))}{badges}</div>'
         f'<div class="rc-meta">{" &middot; ".join(meta)}</div>'
         f"{_reason_html(view, explain_top_k)}"
