@@ -199,6 +199,22 @@ class ChatAgent:
         self.sessions.save(session)
         return reply
 
+    def why(self, session: Session, item_id: str) -> str:
+        """A plain-words "why?" for a shown item: the catalog facts and the closest history items."""
+        item = self.store.get_items(self.catalog, [item_id]).get(item_id)
+        if item is None:
+            return "That item is not in the catalog."
+        liked = [r.item_id for r in session.profile.liked_items]
+        history = list(dict.fromkeys(session.history + liked))
+        ev = self._evidence([Recommendation(item=item, rank=1, score=0.0)], session.profile, history, {}, {})[item.id]
+        parts = [describe_item(item)]
+        if ev.matched:
+            parts.append("Matches your request: " + "; ".join(ev.matched) + ".")
+        if ev.related_history:
+            parts.append("Closest to what you liked: " + ", ".join(
+                f"{t} (similarity {s:.2f})" for t, s in zip(ev.related_history, ev.related_scores)) + ".")
+        return " ".join(parts)
+
     def profile_summary(self, session: Session) -> str:
         """"What I think you like", in plain words."""
         text = session.profile.summary()
