@@ -87,6 +87,8 @@ class RankerTrainConfig(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
     max_steps: int | None = Field(None, ge=1, description="hard cap on optimiser steps (quick runs)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None = torch default)")
+    train_layers: int | None = Field(None, ge=0, description="train only the top N encoder layers (+ pooler, head); "
+                                     "None = all. Fewer = cheaper backward on CPU")
     bf16: bool = Field(True, description="bf16 autocast for training forward passes on CPU (evaluation stays fp32)")
 
     def fingerprint(self) -> dict[str, Any]:
@@ -320,6 +322,17 @@ def _texts(pairs: Sequence[Pair], items: Mapping[str, Item]) -> tuple[list[str],
             np.asarray([p.label for p in pairs], dtype=np.float32))
 
 
+def freeze_below(model: Any, train_layers: int | None) -> None:
+    """Freeze the embeddings and all but the top ``train_layers`` encoder layers (None: nothing)."""
+    if train_layers is None:
+        return
+    layers = model.base_model.encoder.layer
+    frozen = [model.base_model.embeddings, *layers[: max(0, len(layers) - train_layers)]]
+    for module in frozen:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     import torch
 
@@ -363,7 +376,9 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         base = _base_path(cfg.base)
         tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        freeze_below(model, cfg.train_layers)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                                weight_decay=cfg.weight_decay)
         steps_per_epoch = max(1, (len(pairs.train) + cfg.batch_size - 1) // cfg.batch_size)
         total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
         sched = get_linear_schedule_with_warmup(opt, int(total * cfg.warmup_ratio), total)

@@ -47,6 +47,7 @@ def train_ranker_command(
     max_steps: Annotated[Optional[int], typer.Option(help="cap on optimiser steps")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
     bf16: Annotated[bool, typer.Option(help="bf16 autocast while training")] = True,
+    train_layers: Annotated[Optional[int], typer.Option(help="train only the top N encoder layers (cheaper)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
 ) -> None:
@@ -62,7 +63,7 @@ def train_ranker_command(
                                 hard_ratio=hard_ratio, hard_pool=hard_pool, max_train_pairs=max_pairs,
                                 val_users=val_users, max_length=max_length, epochs=epochs, batch_size=batch_size,
                                 lr=lr, eval_every=eval_every, patience=patience, max_steps=max_steps, threads=threads,
-                                bf16=bf16, seed=seed)
+                                bf16=bf16, train_layers=train_layers, seed=seed)
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     try:

@@ -67,8 +67,9 @@ def test_pair_metrics():
 def test_tiny_training_improves_validation_loss_and_reloads_identically(data, tmp_path):
     from agent.cross_encoder_ranker import CrossEncoderRanker, RANKER_META, resolve_ranker
 
-    cfg = RankerTrainConfig(dataset="toy", name="tiny", hard_ratio=0.0, max_train_pairs=96, val_users=16,
-                            max_length=48, epochs=2, batch_size=16, lr=5e-4, eval_every=3, patience=5, threads=2)
+    cfg = RankerTrainConfig(dataset="toy", name="tiny", hard_ratio=0.0, max_train_pairs=32, val_users=8,
+                            max_length=32, epochs=1, batch_size=16, lr=5e-4, eval_every=100, threads=1,
+                            train_layers=1)
     result = train_ranker(cfg, home=tmp_path, progress=False, dataset=data, log=lambda m: None)
     meta = result.meta
     assert result.path == tmp_path / "models" / "rankers" / "tiny" / "v1"
@@ -91,7 +92,7 @@ def test_tiny_training_improves_validation_loss_and_reloads_identically(data, tm
 
 def test_training_resumes_and_refuses_another_config(data, tmp_path):
     cfg = RankerTrainConfig(dataset="toy", name="r", hard_ratio=0.0, max_train_pairs=32, val_users=4,
-                            max_length=32, epochs=1, batch_size=16, eval_every=100, threads=2)
+                            max_length=32, epochs=1, batch_size=16, eval_every=100, threads=1, train_layers=0)
     work = tmp_path / "models" / "rankers" / "r" / ".work"
     work.mkdir(parents=True)
     (work / "config.json").write_text('{"other": 1}')
@@ -113,6 +114,7 @@ def test_fusion_weight_is_tuned_on_validation_only():
     assert tuning.weight == 0.0 and tuning.split == "validation" and tuning.users == 5
     # the LLM is right: a weight near 1 wins
     val2 = [_example("validation", "i1", [3.0, 0.0, 0.0], [0.0, 1.0, 0.0]) for _ in range(5)]
-    assert tune_fusion_weight(val2).weight >= 0.7
+    tuned = tune_fusion_weight(val2)
+    assert tuned.weight == 0.5 and tuned.ndcg_at_10["1"] == 1.0  # ties go to the smaller weight
     with pytest.raises(ValueError, match="validation split only"):
         tune_fusion_weight(val + [_example("test", "i1", [0, 1, 0], [0, 1, 0])])

@@ -54,7 +54,7 @@ def test_tiny_retriever_training_publishes_and_indexes(data, tmp_path):
     from retrieval.store import ChromaStore
 
     cfg = RetrieverTrainConfig(dataset="toy", name="st-toy", max_train_pairs=48, positions_per_user=2, max_length=32,
-                               batch_size=8, max_steps=4, eval_every=2, val_users=20, eval_k=5, threads=2)
+                               batch_size=8, max_steps=4, eval_every=2, val_users=20, eval_k=5, threads=1)
     result = train_retriever(cfg, home=tmp_path, progress=False, dataset=data, log=lambda m: None)
     assert result.path == tmp_path / "models" / "retrievers" / "st-toy" / "v1"
     assert (result.path / "modules.json").is_file() and result.meta["steps"] == 4

@@ -1,0 +1,381 @@
+"""Pipelines of the trained stages, registered on top of :func:`eval.pipelines.default_registry`.
+
+=============================  ===============================================================
+name                           what it ranks with
+=============================  ===============================================================
+``retrieval+knn``              reciprocal rank fusion of the ``retrieval`` stage (history
+                               embedding over Chroma) and the behavioural item-kNN source
+``retrieval+ranker``           ``retrieval``'s top ``rerank_k`` reranked by the cross-encoder
+``retrieval+knn+ranker``       ``retrieval+knn``'s top ``rerank_k`` reranked by the cross-encoder
+``retrieval-ft``               the tuned sentence-transformer: history TEXT query against the
+                               catalog indexed with the tuned model (its own Chroma index)
+``retrieval-ft+knn``           RRF of ``retrieval-ft`` and item-kNN
+``retrieval-ft+knn+ranker``    ... reranked by the cross-encoder
+``retrieval+ranker+llm``       cross-encoder and LLM verbalizer fused
+                               (:class:`agent.cross_encoder_ranker.FusionRanker`; weight from
+                               ``recchat train fusion``, tuned on validation)
+=============================  ===============================================================
+
+Item-kNN (:class:`ItemKNN`): cosine similarity between items' user sets, built from the
+HISTORIES of the evaluated split only (held-out targets never count; for the test split the
+validation item is history, as in every pipeline), shrunk by ``n / (n + shrink)`` with ``n`` the
+co-occurrence count; a user's score for item ``j`` = sum over history items ``h`` of
+``w(h) * sim(h, j)`` with recency weights (newest 1, halving every ``half_life`` items).
+
+Reciprocal rank fusion: ``score(i) = sum_s 1 / (rrf_k + rank_s(i))`` over the sources' top
+``fusion_depth`` lists (1-based ranks), ``rrf_k`` = 60 (Cormack et al.); ties keep the first
+source's order. Sampled protocol: each source scores the frozen candidates and RRF runs on those
+20 ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eval.pipelines import EvalContext, Pipeline, PipelineOutput, PipelineRegistry, UserRequest, default_registry
+from eval.settings import EvalSettings
+from eval.splits import UserCase, leave_one_out
+from retrieval.candidates import Candidate
+
+if TYPE_CHECKING:
+    from agent.rerank import Ranker
+    from eval.data import EvalDataset
+    from retrieval.store import ChromaStore
+
+
+@dataclass(frozen=True)
+class TrainedAssets:
+    """Which trained models the pipelines use: ranker / retriever names or folders (None = the
+    pipelines needing them fail with the training command), and an explicit fusion weight."""
+
+    ranker: str | None = None
+    retriever: str | None = None
+    fusion_weight: float | None = None
+    knn_half_life: float = 10.0
+    knn_shrink: float = 10.0
+    rrf_k: int = 60
+    fusion_depth: int = 200
+
+
+class ItemKNN:
+    """Item-item cosine kNN over binary user-item histories (see module doc)."""
+
+    def __init__(self, histories: Sequence[Sequence[str]], universe: Sequence[str], shrink: float = 10.0,
+                 half_life: float = 10.0) -> None:
+        from scipy import sparse
+
+        self.ids = list(universe)
+        self.pos = {i: n for n, i in enumerate(self.ids)}
+        self.half_life = half_life
+        rows, cols = [], []
+        for u, hist in enumerate(histories):
+            for item in set(hist):
+                if item in self.pos:
+                    rows.append(u)
+                    cols.append(self.pos[item])
+        x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                              shape=(len(histories), len(self.ids)))
+        co = (x.T @ x).toarray().astype(np.float32)
+        norms = np.sqrt(np.diag(co)).astype(np.float32)
+        denom = np.outer(norms, norms) + 1e-9
+        sim = co / denom * (co / (co + shrink))
+        np.fill_diagonal(sim, 0.0)
+        self.sim = sim
+
+    def scores(self, history: Sequence[str]) -> np.ndarray:
+        """Scores of every universe item (float32, ``len(ids)``) for a history oldest -> newest."""
+        from retrieval.retriever import recency_weights
+
+        known = [self.pos[h] for h in history if h in self.pos]
+        if not known:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        w = recency_weights(len(known), self.half_life)
+        return (w[:, None] * self.sim[known]).sum(axis=0)
+
+    def top(self, history: Sequence[str], n: int) -> list[str]:
+        """The ``n`` best items, history masked."""
+        s = self.scores(history)
+        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
+        idx = np.argsort(-s, kind="stable")[:n]
+        return [self.ids[i] for i in idx if np.isfinite(s[i])]
+
+
+def rrf(lists: Sequence[Sequence[str]], k: int = 60) -> list[str]:
+    """Reciprocal rank fusion of best-first lists (see module doc); ties -> earlier first-seen."""
+    score: dict[str, float] = {}
+    first: dict[str, int] = {}
+    n = 0
+    for ranked in lists:
+        for r, item in enumerate(ranked, start=1):
+            score[item] = score.get(item, 0.0) + 1.0 / (k + r)
+            if item not in first:
+                first[item] = n
+                n += 1
+    return sorted(score, key=lambda i: (-score[i], first[i]))
+
+
+# ----------------------------------------------------------------------------- sources
+
+Source = Callable[[UserRequest, int], list[str]]
+"""A candidate source: best-first item ids for a request (full: top ``n`` of the universe,
+history masked; sampled: the frozen candidates reordered)."""
+
+
+def knn_source(knn: ItemKNN) -> Source:
+    def source(request: UserRequest, n: int) -> list[str]:
+        if request.candidates is not None:
+            s = knn.scores(request.case.history)
+            pos = {c: j for j, c in enumerate(request.candidates)}
+            val = {c: float(s[knn.pos[c]]) if c in knn.pos else -1.0 for c in request.candidates}
+            return sorted(request.candidates, key=lambda c: (-val[c], pos[c]))
+        return knn.top(request.case.history, n)
+    return source
+
+
+def base_dense_source(ctx: EvalContext) -> Source:
+    """The eval harness's ``retrieval`` stage as a source."""
+    from eval.pipelines import RetrievalPipeline
+
+    base = RetrievalPipeline(ctx)
+
+    def source(request: UserRequest, n: int) -> list[str]:
+        if request.candidates is not None:
+            return base.retrieve(request)[1].ranked
+        with ctx.retrieval_lock:
+            cands = ctx.retriever.retrieve(history=list(request.case.history), k=n)
+        return [c.item.id for c in cands]
+    return source
+
+
+def tuned_dense_source(ctx: EvalContext, store: "ChromaStore", catalog: str, history_items: int = 30) -> Source:
+    """History-text query encoded by the tuned model against its own index."""
+    from eval.train_retriever import history_text
+    from retrieval.retriever import Retriever
+
+    retriever = Retriever(store, catalog)
+
+    def source(request: UserRequest, n: int) -> list[str]:
+        hist = [ctx.items[h] for h in request.case.history if h in ctx.items]
+        text = history_text(hist, history_items)
+        with ctx.retrieval_lock:
+            if request.candidates is not None:
+                q = store.embedder.encode([text])[0]
+                found = store.get_embeddings(catalog, request.candidates)
+                val = {c: float(found[c] @ q) if c in found else -2.0 for c in request.candidates}
+                pos = {c: j for j, c in enumerate(request.candidates)}
+                return sorted(request.candidates, key=lambda c: (-val[c], pos[c]))
+            return [c.item.id for c in retriever.retrieve(text=text, k=n, exclude=list(request.case.history))]
+    return source
+
+
+class StagedPipeline(Pipeline):
+    """Sources fused by RRF (one source: its own order), then optionally a ranker over the
+    first ``rerank_k`` (context built exactly as :class:`eval.pipelines.RerankPipeline` does)."""
+
+    def __init__(self, name: str, ctx: EvalContext, sources: Sequence[Source], ranker: "Ranker | None" = None,
+                 rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.ctx = ctx
+        self.sources = list(sources)
+        self.ranker = ranker
+        self.rrf_k = rrf_k
+        self.depth = depth
+        self.models = models or {}
+
+    def model_ids(self) -> dict[str, str]:
+        return dict(self.models)
+
+    def recommend(self, request: UserRequest) -> PipelineOutput:
+        from agent.context import build_context
+        from agent.types import Turn
+
+        s = self.ctx.settings
+        t0 = time.perf_counter()
+        n = max(self.depth, s.list_k)
+        lists = [src(request, n) for src in self.sources]
+        ranked = rrf(lists, self.rrf_k) if len(lists) > 1 else list(lists[0])
+        history = set(request.case.history)
+        ranked = [i for i in ranked if i not in history and i in self.ctx.items]
+        if request.candidates is None:
+            ranked = ranked[: s.list_k]
+        out = PipelineOutput(ranked, {"retrieve_s": time.perf_counter() - t0})
+        if request.candidates is None:
+            head = ranked[: s.rerank_k]
+            out.has_retrieval_stage = True
+            out.retrieved_rank = head.index(request.case.target) + 1 if request.case.target in head else None
+        if self.ranker is not None:
+            k = s.rerank_k if request.candidates is None else len(ranked)
+            head_ids, tail = ranked[:k], ranked[k:]
+            cands = [Candidate(self.ctx.items[i], 0.0, r, ("fused",)) for r, i in enumerate(head_ids)]
+            hist_items = [self.ctx.items[h] for h in request.case.history[-s.history_window:] if h in self.ctx.items]
+            t1 = time.perf_counter()
+            context = build_context([Turn("user", s.instruction)], lambda text: len(text.split()), 1500,
+                                    history=hist_items)
+            result = self.ranker.rank(context, cands)
+            out.timings["rerank_s"] = time.perf_counter() - t1
+            out.ranked = [sc.item.id for sc in result.ranked] + tail
+            out.info.update({"degraded": result.degraded, "error": result.error})
+        return out
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+def fusion_path(ranker_dir: Path, llm: str) -> Path:
+    """Where ``recchat train fusion`` stores the tuned weight for (ranker version, LLM)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in llm)
+    return ranker_dir.parent / f"{ranker_dir.name}-fusion-{safe}.json"
+
+
+def _histories(data: "EvalDataset", settings: EvalSettings) -> list[tuple[str, ...]]:
+    split = leave_one_out(data.interactions, settings.split, settings.seed, settings.min_rating)
+    return [c.history for c in split.cases]
+
+
+def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: TrainedAssets,
+                     base: PipelineRegistry | None = None) -> PipelineRegistry:
+    """:func:`eval.pipelines.default_registry` plus the pipelines of the module doc. Heavy
+    parts (kNN matrix, models, tuned index) are built only when a pipeline needs them."""
+    from agent.cross_encoder_ranker import CrossEncoderRanker, FusionRanker, resolve_ranker
+
+    registry = base or default_registry()
+    cache: dict[str, Any] = {}
+
+    def knn(ctx: EvalContext) -> ItemKNN:
+        if "knn" not in cache:
+            cache["knn"] = ItemKNN(_histories(data, settings), ctx.universe, assets.knn_shrink, assets.knn_half_life)
+        return cache["knn"]
+
+    def ce(ctx: EvalContext) -> "Ranker":
+        if assets.ranker is None:
+            raise ValueError("this pipeline needs a trained ranker: pass --ranker NAME (recchat train ranker)")
+        if "ce" not in cache:
+            cache["ce"] = CrossEncoderRanker(resolve_ranker(assets.ranker))
+        return cache["ce"]
+
+    def tuned(ctx: EvalContext) -> Source:
+        from eval.train_retriever import index_with, resolve_retriever, tuned_index_name
+        from retrieval.settings import RetrievalSettings
+        from retrieval.store import ChromaStore
+
+        if assets.retriever is None:
+            raise ValueError("this pipeline needs a trained retriever: pass --retriever NAME (recchat train retriever)")
+        if "ft" not in cache:
+            path = resolve_retriever(assets.retriever)
+            rs = RetrievalSettings(embedder=str(path))
+            if ctx.store is not None:
+                rs = ctx.store.settings.model_copy(update={"embedder": str(path)})
+            store = ChromaStore(rs)
+            catalog = tuned_index_name(data.name, path)
+            index_with(path, data.name, store=store, progress=False)
+            cache["ft"] = (tuned_dense_source(ctx, store, catalog), str(path))
+        return cache["ft"][0]
+
+    def staged(name: str, parts: Sequence[str], rank: bool) -> None:
+        def factory(ctx: EvalContext) -> Pipeline:
+            sources = []
+            models: dict[str, str] = {}
+            for part in parts:
+                if part == "dense":
+                    sources.append(base_dense_source(ctx))
+                    models["embedder"] = ctx.store.embedder.model_id if ctx.store is not None else ""
+                elif part == "knn":
+                    sources.append(knn_source(knn(ctx)))
+                    models["knn"] = f"item-kNN cosine, shrink {assets.knn_shrink}, half-life {assets.knn_half_life}"
+                elif part == "ft":
+                    sources.append(tuned(ctx))
+                    models["tuned_embedder"] = cache["ft"][1]
+            ranker = ce(ctx) if rank else None
+            if ranker is not None:
+                models["ranker"] = str(getattr(ranker, "model_dir", ""))
+            return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models)
+        registry.register(name, factory)
+
+    staged("retrieval+knn", ["dense", "knn"], False)
+    staged("retrieval+knn+ranker", ["dense", "knn"], True)
+    staged("knn", ["knn"], False)
+    staged("retrieval-ft", ["ft"], False)
+    staged("retrieval-ft+knn", ["ft", "knn"], False)
+    staged("retrieval-ft+knn+ranker", ["ft", "knn"], True)
+    registry.register_ranker("retrieval+ranker", ce)
+
+    def fused(ctx: EvalContext) -> "Ranker":
+        from agent.rerank import VerbalizerRanker
+
+        ranker = ce(ctx)
+        weight = assets.fusion_weight
+        if weight is None:
+            path = fusion_path(Path(ranker.model_dir), ctx.settings.llm)
+            if not path.is_file():
+                raise ValueError(f"no tuned fusion weight at {path}: run recchat train fusion --ranker {assets.ranker} "
+                                 f"--llm {ctx.settings.llm} (validation split), or pass --fusion-weight")
+            weight = float(json.loads(path.read_text(encoding="utf-8"))["weight"])
+        return FusionRanker(ranker, VerbalizerRanker(ctx.engine(), ctx.agent_settings()), weight,
+                            max_candidates=ctx.settings.rerank_k)
+
+    registry.register_ranker("retrieval+ranker+llm", fused, uses_llm=True)
+    return registry
+
+
+# ----------------------------------------------------------------------------- fusion tuning
+
+
+def fusion_examples(cases: Sequence[UserCase], split_name: str, ctx: EvalContext, ce: "Ranker", llm: "Ranker",
+                    progress: bool = True) -> list[Any]:
+    """Per user: retrieval top ``rerank_k``, cross-encoder logits and LLM probabilities over it
+    (:class:`eval.train_ranker.FusionExample`). Degraded users are skipped."""
+    from tqdm.auto import tqdm
+
+    from agent.context import build_context
+    from agent.types import Turn
+    from eval.train_ranker import FusionExample
+
+    s = ctx.settings
+    out = []
+    for case in tqdm(cases, desc="fusion (validation)", disable=not progress):
+        with ctx.retrieval_lock:
+            cands = ctx.retriever.retrieve(history=list(case.history), k=s.rerank_k)
+        cands = [Candidate(ctx.items.get(c.item.id, c.item), c.score, c.rank, c.sources) for c in cands]
+        hist = [ctx.items[h] for h in case.history[-s.history_window:] if h in ctx.items]
+        context = build_context([Turn("user", s.instruction)], lambda t: len(t.split()), 1500, history=hist)
+        a, b = ce.rank(context, cands), llm.rank(context, cands)
+        if a.degraded or b.degraded:
+            continue
+        sa = {x.item.id: x.score for x in a.ranked}
+        sb = {x.item.id: x.score for x in b.ranked}
+        ids = tuple(c.item.id for c in cands)
+        out.append(FusionExample(case.user_id, split_name, case.target, ids, tuple(sa[i] for i in ids),
+                                 tuple(sb[i] for i in ids)))
+    return out
+
+
+def tune_fusion_on_validation(dataset: str, ranker: str, *, users: int = 100, llm: str | None = None,
+                              llm_url: str | None = None, seed: int = 0) -> tuple[Any, Path]:
+    """Tune the fusion weight on ``users`` VALIDATION-split users and save it (:func:`fusion_path`)."""
+    from agent.cross_encoder_ranker import CrossEncoderRanker, resolve_ranker
+    from agent.rerank import VerbalizerRanker
+    from eval.runner import prepare
+    from eval.train_ranker import tune_fusion_weight
+
+    kw = {k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None}
+    settings = EvalSettings(dataset=dataset, protocol="full", split="validation", users=users, seed=seed,
+                            pipelines=["retrieval"], explain=False, **kw)
+    prepared = prepare(settings)
+    try:
+        ctx = prepared.ctx
+        ranker_dir = resolve_ranker(ranker)
+        examples = fusion_examples(prepared.cases, prepared.split.split, ctx, CrossEncoderRanker(ranker_dir),
+                                   VerbalizerRanker(ctx.engine(), ctx.agent_settings()))
+        tuning = tune_fusion_weight(examples)
+    finally:
+        prepared.ctx.close()
+    path = fusion_path(ranker_dir, settings.llm)
+    path.write_text(tuning.model_dump_json(indent=1), encoding="utf-8")
+    return tuning, path
