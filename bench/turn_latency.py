@@ -7,7 +7,6 @@ Run: ``python -m bench.turn_latency --llm smollm2-135m-instruct --rounds 3 --out
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import tempfile
@@ -73,18 +72,3 @@ def run(llm: str | None = None, llm_url: str | None = None, use_llm: bool = True
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n")
     return report
-
-
-def main() -> None:  # pragma: no cover - CLI
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--llm"), ap.add_argument("--llm-url"), ap.add_argument("--catalog")
-    ap.add_argument("--no-llm", action="store_true")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=Path("bench/results/turn_latency.json"))
-    a = ap.parse_args()
-    report = run(a.llm, a.llm_url, not a.no_llm, a.rounds, a.out, a.catalog)
-    print(json.dumps({"llm": report["llm"], "llm_error": report["llm_error"], "stages": report["stages"]}, indent=2))
-
-
-if __name__ == "__main__":
-    main()

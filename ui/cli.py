@@ -263,6 +263,21 @@ def bench_rerank(
     run([m.strip() for m in models.split(",") if m.strip()], catalog, permutations, queries, out)
 
 
+@bench_app.command("turn")
+def bench_turn(
+    llm: Annotated[Optional[str], typer.Option(help="LLM (default: configured)")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="rules + retrieval order only")] = False,
+    rounds: Annotated[int, typer.Option(min=1, help="repetitions of the scripted 5-turn chat")] = 3,
+    catalog: Annotated[Optional[str], typer.Option(help="indexed catalog")] = None,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/turn_latency.json"),
+) -> None:
+    """Per-turn latency breakdown (understand/retrieve/rerank/explain) of the chat agent."""
+    from bench.turn_latency import run
+
+    run(llm, llm_url, not no_llm, rounds, out, catalog)
+
+
 def _register_commands() -> None:
     """Commands that live in their own modules (each exposes ``register(app)``)."""
     import importlib
