@@ -22,7 +22,8 @@ validation item is history, as in every pipeline), shrunk by ``n / (n + shrink)`
 co-occurrence count; a user's score for item ``j`` = sum over history items ``h`` of
 ``w(h) * sim(h, j)`` with recency weights (newest 1, halving every ``half_life`` items).
 
-Reciprocal rank fusion: ``score(i) = sum_s 1 / (rrf_k + rank_s(i))`` over the sources' top
+Reciprocal rank fusion: ``score(i) = sum_s w_s / (rrf_k + rank_s(i))`` (dense sources weigh
+``dense_weight``, kNN 1; chosen on validation) over the sources' top
 ``fusion_depth`` lists (1-based ranks), ``rrf_k`` = 60 (Cormack et al.); ties keep the first
 source's order. Sampled protocol: each source scores the frozen candidates and RRF runs on those
 20 ranks.
@@ -58,9 +59,10 @@ class TrainedAssets:
     ranker: str | None = None
     retriever: str | None = None
     fusion_weight: float | None = None
-    knn_half_life: float = 10.0
-    knn_shrink: float = 10.0
-    rrf_k: int = 60
+    knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/ml100k-full/README.md)
+    knn_shrink: float = 5.0  # idem
+    rrf_k: int = 10  # chosen on validation (60 was worse: the dense source is weak here)
+    dense_weight: float = 0.25  # RRF weight of the dense source (kNN weighs 1); chosen on validation
     fusion_depth: int = 200
 
 
@@ -107,14 +109,16 @@ class ItemKNN:
         return [self.ids[i] for i in idx if np.isfinite(s[i])]
 
 
-def rrf(lists: Sequence[Sequence[str]], k: int = 60) -> list[str]:
-    """Reciprocal rank fusion of best-first lists (see module doc); ties -> earlier first-seen."""
+def rrf(lists: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:
+    """(Weighted) reciprocal rank fusion of best-first lists (see module doc): list ``s`` adds
+    ``weights[s] / (k + rank)``; ties -> earlier first-seen."""
     score: dict[str, float] = {}
     first: dict[str, int] = {}
     n = 0
-    for ranked in lists:
+    weights = list(weights) if weights is not None else [1.0] * len(lists)
+    for ranked, w in zip(lists, weights):
         for r, item in enumerate(ranked, start=1):
-            score[item] = score.get(item, 0.0) + 1.0 / (k + r)
+            score[item] = score.get(item, 0.0) + w / (k + r)
             if item not in first:
                 first[item] = n
                 n += 1
@@ -180,7 +184,8 @@ class StagedPipeline(Pipeline):
     first ``rerank_k`` (context built exactly as :class:`eval.pipelines.RerankPipeline` does)."""
 
     def __init__(self, name: str, ctx: EvalContext, sources: Sequence[Source], ranker: "Ranker | None" = None,
-                 rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None) -> None:
+                 rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None,
+                 weights: Sequence[float] | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.sources = list(sources)
@@ -188,6 +193,7 @@ class StagedPipeline(Pipeline):
         self.rrf_k = rrf_k
         self.depth = depth
         self.models = models or {}
+        self.weights = list(weights) if weights is not None else None
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.models)
@@ -200,7 +206,7 @@ class StagedPipeline(Pipeline):
         t0 = time.perf_counter()
         n = max(self.depth, s.list_k)
         lists = [src(request, n) for src in self.sources]
-        ranked = rrf(lists, self.rrf_k) if len(lists) > 1 else list(lists[0])
+        ranked = rrf(lists, self.rrf_k, self.weights) if len(lists) > 1 else list(lists[0])
         history = set(request.case.history)
         ranked = [i for i in ranked if i not in history and i in self.ctx.items]
         if request.candidates is None:
@@ -282,6 +288,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
         def factory(ctx: EvalContext) -> Pipeline:
             sources = []
             models: dict[str, str] = {}
+            weights = [1.0 if part == "knn" else assets.dense_weight for part in parts]
             for part in parts:
                 if part == "dense":
                     sources.append(base_dense_source(ctx))
@@ -295,12 +302,15 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             ranker = ce(ctx) if rank else None
             if ranker is not None:
                 models["ranker"] = str(getattr(ranker, "model_dir", ""))
-            return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models)
+            if len(parts) > 1:
+                models["rrf"] = f"k={assets.rrf_k}, weights={dict(zip(parts, weights))}"
+            return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models, weights)
         registry.register(name, factory)
 
     staged("retrieval+knn", ["dense", "knn"], False)
     staged("retrieval+knn+ranker", ["dense", "knn"], True)
     staged("knn", ["knn"], False)
+    staged("knn+ranker", ["knn"], True)
     staged("retrieval-ft", ["ft"], False)
     staged("retrieval-ft+knn", ["ft", "knn"], False)
     staged("retrieval-ft+knn+ranker", ["ft", "knn"], True)
