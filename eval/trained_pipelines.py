@@ -87,7 +87,8 @@ class ItemKNN:
         co = (x.T @ x).toarray().astype(np.float32)
         norms = np.sqrt(np.diag(co)).astype(np.float32)
         denom = np.outer(norms, norms) + 1e-9
-        sim = co / denom * (co / (co + shrink))
+        damp = np.divide(co, co + shrink, out=np.zeros_like(co), where=(co + shrink) > 0)
+        sim = co / denom * damp
         np.fill_diagonal(sim, 0.0)
         self.sim = sim
 
