@@ -32,6 +32,23 @@ from retrieval.items import Item
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
 
+#: Longest chat message read (characters); longer ones are cut, with a notice (docs/reliability.md).
+MAX_MESSAGE_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufffe\uffff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_message(message: object, limit: int = MAX_MESSAGE_CHARS) -> tuple[str, str | None]:
+    """A chat message made safe to process and store: ``str`` (bytes decoded as UTF-8 with
+    replacement), lone surrogates -> U+FFFD, control characters other than tab/newline removed,
+    stripped and cut at ``limit`` characters. Returns (text, notice or None)."""
+    if isinstance(message, (bytes, bytearray)):
+        message = bytes(message).decode("utf-8", "replace")
+    text = _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", str(message or ""))).strip()
+    if len(text) > limit:
+        return text[:limit], f"Your message was {len(text):,} characters; I read the first {limit:,}."
+    return text, None
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -137,7 +154,9 @@ class ChatAgent:
         from agent.engine import audit_scope
 
         notices: list[str] = [self.llm_error] if self.llm_error and not session.turns else []
-        message = (message or "").strip()[:2000]
+        message, cut = clean_message(message)
+        if cut:
+            notices.append(cut)
         vocab = self.vocabulary()
         shown = self._refs(session.last_shown(), session)
         t0 = time.perf_counter()
@@ -166,8 +185,19 @@ class ChatAgent:
         reply.timings = {"understand_s": understand_s, **reply.timings, "total_s": time.perf_counter() - started}
         reply.filters = _filters_dict(session.profile)
         session.turns.append(Turn("assistant", reply.text))
-        self.sessions.save(session)
+        self._persist(session, reply.notices)
         return reply
+
+    def _persist(self, session: Session, notices: list[str]) -> None:
+        """Save after a turn; a failed write (disk full, read-only) adds a notice instead of losing
+        the answer: the stored copy stays the previous complete one and the next save catches up."""
+        from agent.session_store import SessionSaveError
+
+        try:
+            self.sessions.save(session)
+        except SessionSaveError as exc:
+            notices.append(f"Could not save this conversation ({exc.__cause__ or exc}); "
+                           "it will be saved with your next message.")
 
     def feedback(self, session: Session, item_id: str, kind: FeedbackKind, rerank: bool = False,
                  on_ranked: OnRanked | None = None) -> AgentReply | None:
@@ -189,14 +219,17 @@ class ChatAgent:
                 stats.disliked += 1
             session.exploration = stats
         self.sessions.save(session)
-        if not rerank:
-            return None
+        return self.refresh(session, on_ranked) if rerank else None
+
+    def refresh(self, session: Session, on_ranked: OnRanked | None = None) -> AgentReply:
+        """A fresh list for the current profile (after feedback or profile edits); the previous
+        list is not repeated. Persists the session."""
         started = time.perf_counter()
         reply = self._recommend(session, "feedback", on_ranked, [])
         reply.timings["total_s"] = time.perf_counter() - started
         reply.filters = _filters_dict(session.profile)
         session.turns.append(Turn("assistant", reply.text))
-        self.sessions.save(session)
+        self._persist(session, reply.notices)
         return reply
 
     def why(self, session: Session, item_id: str) -> str:
@@ -498,5 +531,8 @@ def _filters_dict(profile: InterestProfile) -> dict[str, Any]:
 
 
 def _audit(calls: Sequence[Any]) -> list[dict[str, Any]]:
-    return [{"kind": c.kind, "model": c.model, "latency_s": round(c.latency_s, 4), "prompt_tokens": c.prompt_tokens,
-             "completion_tokens": c.completion_tokens, "error": c.error} for c in calls]
+    """The turn's LLM calls as plain dicts, with the full exchange (messages and output) so a
+    recommendation's reason can be traced."""
+    return [{"kind": c.kind, "backend": c.backend, "model": c.model, "latency_s": round(c.latency_s, 4),
+             "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens, "error": c.error,
+             "messages": list(c.messages), "output": c.output} for c in calls]

@@ -58,6 +58,11 @@ def resolve_db_path(url: str | None) -> Path:
     return Path(url).expanduser()
 
 
+class SessionSaveError(OSError):
+    """A session could not be written (disk full, read-only file, locked too long). The stored
+    copy is the previous complete one: a save is one transaction, never half written."""
+
+
 class SessionStore:
     """Save / load / list / export / delete sessions."""
 
@@ -78,9 +83,18 @@ class SessionStore:
             db.close()
 
     def save(self, session: Session) -> None:
-        """Insert or replace ``session`` (stamps ``updated_at``)."""
+        """Insert or replace ``session`` (stamps ``updated_at``) in one transaction; raises
+        :class:`SessionSaveError` when the database cannot be written."""
         session.updated_at = time.time()
-        data = json.dumps(session.to_dict(), ensure_ascii=False)
+        # ASCII JSON: lone surrogates or other unencodable text round-trip as \\uXXXX escapes
+        data = json.dumps(session.to_dict(), ensure_ascii=True)
+        try:
+            self._write(session, data)
+        except (sqlite3.Error, OSError) as exc:
+            raise SessionSaveError(f"could not save session {session.id} to {self.path}: {exc} "
+                                   "(disk full or read-only?); the last saved copy is unchanged") from exc
+
+    def _write(self, session: Session, data: str) -> None:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO sessions(id, user_id, catalog, created_at, updated_at, turns, data) VALUES (?,?,?,?,?,?,?) "
@@ -111,7 +125,8 @@ class SessionStore:
 
     def export(self, session_id: str) -> str:
         """The session as pretty JSON (everything stored about it)."""
-        return json.dumps(self.load(session_id).to_dict(), ensure_ascii=False, indent=2)
+        text = json.dumps(self.load(session_id).to_dict(), ensure_ascii=False, indent=2)
+        return text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates -> "?"
 
     def delete(self, session_id: str) -> bool:
         """Delete a session; True when it existed."""

@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.catalog import CatalogError, RowError
 from retrieval.items import Item
@@ -109,10 +109,17 @@ def load_custom(interactions: str | Path, catalog: str | Path, name: str | None 
 
 def _records(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".jsonl"):
+        from retrieval.catalog import check_utf8
+
+        try:
+            check_utf8(path)
+        except CatalogError as exc:
+            raise InteractionsError(exc.errors) from exc
     if suffix == ".csv":
         import csv
 
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise InteractionsError([RowError(str(path), 1, "-", "the file is empty (no header)")])
@@ -157,11 +164,14 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def read_interactions_file(path: str | Path, catalog_ids: set[str]) -> "pd.DataFrame":
+def read_interactions_file(path: str | Path, catalog_ids: set[str],
+                           unknown_items: Literal["reject", "skip"] = "reject") -> "pd.DataFrame":
     """Validate and read an interactions file (format in the module docstring).
 
     Row numbers in errors are 1-based: CSV counts the header as row 1 (so the first record is
-    row 2), JSONL counts lines, Parquet counts records."""
+    row 2), JSONL counts lines, Parquet counts records. ``unknown_items="skip"`` drops rows whose
+    item is not in the catalog instead of rejecting the file, and counts them in
+    ``frame.attrs["skipped_unknown_items"]`` (``row`` then numbers the kept rows)."""
     import pandas as pd
 
     path = Path(path)
@@ -179,6 +189,7 @@ def read_interactions_file(path: str | Path, catalog_ids: set[str]) -> "pd.DataF
     if errors:
         raise InteractionsError(errors)
     users, items, ratings, stamps = [], [], [], []
+    skipped = 0
     have_stamp = have_none = False
     for offset, record in enumerate(records):
         row = first_row + offset
@@ -188,6 +199,9 @@ def read_interactions_file(path: str | Path, catalog_ids: set[str]) -> "pd.DataF
         if _blank(item):
             errors.append(RowError(str(path), row, "item_id", "missing item id"))
         elif str(item).strip() not in catalog_ids:
+            if unknown_items == "skip":
+                skipped += 1
+                continue
             errors.append(RowError(str(path), row, "item_id", f"item {str(item).strip()!r} is not in the catalog"))
         stamp = record.get("timestamp")
         if _blank(stamp):
@@ -215,9 +229,11 @@ def read_interactions_file(path: str | Path, catalog_ids: set[str]) -> "pd.DataF
                                f"timestamps must be given on every row or on none (missing in rows {missing} ...)"))
     if errors:
         raise InteractionsError(errors)
-    return pd.DataFrame({"user_id": users, "item_id": items, "rating": pd.Series(ratings, dtype="float64"),
-                         "timestamp": pd.Series(stamps, dtype="float64"),
-                         "row": pd.RangeIndex(len(users)).astype("int64")})
+    frame = pd.DataFrame({"user_id": users, "item_id": items, "rating": pd.Series(ratings, dtype="float64"),
+                          "timestamp": pd.Series(stamps, dtype="float64"),
+                          "row": pd.RangeIndex(len(users)).astype("int64")})
+    frame.attrs["skipped_unknown_items"] = skipped
+    return frame
 
 
 def _check_known_items(frame: "pd.DataFrame", ids: set[str], name: str) -> None:

@@ -95,18 +95,28 @@ class CatalogLoad:
 def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """Yield (row number, record or None, parse error or None) for each record of the file."""
     suffix = path.suffix.lower()
+    if suffix in (".csv", ".jsonl"):
+        check_utf8(path)
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM (Excel) is not part of 'id'
             reader = csv.DictReader(fh)
             start = 2
-            for record in reader:
+            while True:
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # e.g. a cell over csv's 131,072-character limit
+                    yield start, None, f"unreadable CSV record: {exc}"
+                    start = reader.line_num + 1
+                    continue
                 if None in record:  # more cells than header columns
                     yield start, None, f"{len(record[None])} cell(s) more than the header has"
                 else:
                     yield start, record, None
                 start = reader.line_num + 1
     elif suffix == ".jsonl":
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8-sig") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -129,6 +139,23 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | Non
             [RowError(str(path), 0, "-", f"unsupported file type {suffix!r}")],
             hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
         )
+
+
+def check_utf8(path: Path, limit: int = 20) -> None:
+    """Raise :class:`CatalogError` naming the file and 1-based line of every (up to ``limit``)
+    line that is not valid UTF-8; text catalogs must be UTF-8 (a leading BOM is allowed)."""
+    errors: list[RowError] = []
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append(RowError(str(path), number, "-", f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                                                                  f"column {exc.start + 1})"))
+                if len(errors) >= limit:
+                    break
+    if errors:
+        raise CatalogError(errors, hint="save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > NEW)")
 
 
 def _blank(value: Any) -> bool:

@@ -13,7 +13,6 @@ the agent reports it (``on_ranked``) and the reasons when they are written. Ever
 catalog, user or LLM text is HTML-escaped (see :mod:`ui.cards`).
 """
 
-import contextvars
 import logging
 import os
 import queue
@@ -23,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.conversation import MAX_MESSAGE_CHARS, clean_message
 from ui.cards import (
     CSS,
     CardView,
@@ -38,42 +38,9 @@ log = logging.getLogger(__name__)
 
 #: Longest a turn may take before the UI gives up waiting on it (seconds).
 TURN_TIMEOUT_S = 600.0
+#: Most events waiting in the Gradio queue (beyond it new requests are refused: bounded memory).
+QUEUE_MAX_SIZE = 64
 START_MODES = ("Cold start", "MovieLens user")
-
-# Per-turn sink for the full LLM call records (prompts + outputs) of the pipeline; set in the
-# worker thread of one turn only, so concurrent turns never mix (same pattern as agent.engine).
-_AUDIT_SINK: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("recchat_ui_audit", default=None)
-
-
-class AuditingPipeline:
-    """Wraps the agent's pipeline to hand the UI this turn's complete LLM call records.
-
-    Workaround: ``AgentReply.llm_calls`` keeps only kind/model/latency/tokens/error, but the
-    "why?" view must show the audited exchange (prompt and output). Everything else is delegated
-    unchanged."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def run(self, request: Any, on_ranked: Callable[..., None] | None = None) -> Any:
-        result = self.inner.run(request, on_ranked=on_ranked)
-        sink = _AUDIT_SINK.get()
-        if sink is not None:
-            sink.extend(result.llm_calls)
-        return result
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def call_record(call: Any) -> dict[str, Any]:
-    """An :class:`agent.engine.LLMCall` (or an audit dict) as a plain dict for :func:`ui.cards.render_audit`."""
-    if isinstance(call, dict):
-        return dict(call)
-    return {"kind": call.kind, "model": call.model, "latency_s": call.latency_s, "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": call.completion_tokens, "error": call.error, "messages": list(call.messages),
-            "output": call.output}
-
 
 @dataclass
 class UIState:
@@ -108,27 +75,6 @@ def default_concurrency(agent: Any) -> int:
     return max(1, min(4, int(getattr(agent.settings, "max_concurrency", 4))))
 
 
-def refresh_list(agent: Any, session: Any, on_ranked: Callable[..., None] | None = None) -> Any:
-    """A fresh list from the current profile (after the person edits it), without a user turn.
-
-    Uses ``agent.refresh`` when the agent has one. Workaround otherwise: ChatAgent has no public
-    "re-rank with the current profile" call, so this does what ``ChatAgent.feedback(...,
-    rerank=True)`` does after recording feedback."""
-    public = getattr(agent, "refresh", None)
-    if callable(public):
-        return public(session, on_ranked=on_ranked)
-    from agent.conversation import _filters_dict  # noqa: PLC0415 - see docstring
-    from agent.types import Turn  # noqa: PLC0415
-
-    started = time.perf_counter()
-    reply = agent._recommend(session, "feedback", on_ranked, [])  # noqa: SLF001 - see docstring
-    reply.timings["total_s"] = time.perf_counter() - started
-    reply.filters = _filters_dict(session.profile)
-    session.turns.append(Turn("assistant", reply.text))
-    agent.sessions.save(session)
-    return reply
-
-
 def _csv(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
 
@@ -149,8 +95,6 @@ class ChatUI:
         self.turn_timeout_s = turn_timeout_s
         has_llm = getattr(getattr(agent, "stack", None), "engine", None) is not None
         self.explain_top_k = int(getattr(agent.settings, "explain_top_k", 3)) if has_llm else 0
-        if not isinstance(agent.pipeline, AuditingPipeline):
-            agent.pipeline = AuditingPipeline(agent.pipeline)
 
     # ------------------------------------------------------------------ sessions
     def open(self, session_id: str | None = None) -> UIState:
@@ -219,16 +163,16 @@ class ChatUI:
     # ------------------------------------------------------------------ turns
     def send(self, state: UIState, message: str) -> Iterator[UIState]:
         """One chat turn, streamed: the user's message, then the ranked list, then the reasons."""
-        message = (message or "").strip()
+        shown, _ = clean_message(message)  # what the chat shows; the agent cuts (with a notice) the same way
         if state.session is None:
             state = self.open()
-        if not message:
+        if not shown:
             return
         if state.busy:
             state.status = "Still working on your previous message..."
             yield state
             return
-        state.chat = state.chat + [{"role": "user", "content": esc(message)}]
+        state.chat = state.chat + [{"role": "user", "content": esc(shown)}]
         yield from self._turn(state, lambda on_ranked: self.agent.respond(state.session, message, on_ranked=on_ranked),
                               "Understanding and searching the catalog...")
 
@@ -236,22 +180,18 @@ class ChatUI:
         """A fresh list from the current profile (no user message)."""
         if state.session is None or state.busy:
             return
-        yield from self._turn(state, lambda on_ranked: refresh_list(self.agent, state.session, on_ranked),
+        yield from self._turn(state, lambda on_ranked: self.agent.refresh(state.session, on_ranked=on_ranked),
                               "Updating the list...")
 
     def _turn(self, state: UIState, call: Callable[[Callable[..., None]], Any], status: str) -> Iterator[UIState]:
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        sink: list[Any] = []
 
         def work() -> None:
-            token = _AUDIT_SINK.set(sink)
             try:
                 events.put(("done", call(lambda recs: events.put(("ranked", list(recs))))))
             except Exception as exc:  # noqa: BLE001 - shown as a message, logged with traceback
                 log.exception("chat turn failed")
                 events.put(("error", exc))
-            finally:
-                _AUDIT_SINK.reset(token)
 
         state.busy, state.status = True, status
         state.notices = [n for n in state.notices if n == self.agent.llm_error]
@@ -270,7 +210,7 @@ class ChatUI:
                     state.status = "Ranked. Writing the reasons..."
                     yield state
                 elif kind == "done":
-                    self._apply_reply(state, payload, sink)
+                    self._apply_reply(state, payload)
                     break
                 else:
                     state.notices.append(f"Sorry, something went wrong ({type(payload).__name__}). "
@@ -282,10 +222,10 @@ class ChatUI:
             state.status = ""
         yield state
 
-    def _apply_reply(self, state: UIState, reply: Any, sink: Sequence[Any]) -> None:
+    def _apply_reply(self, state: UIState, reply: Any) -> None:
         if reply is None:
             return
-        audit = [call_record(c) for c in sink] or [dict(c) for c in reply.llm_calls if c.get("kind") != "understand"]
+        audit = [dict(c) for c in reply.llm_calls]
         fb = {f.item_id: f.kind for f in state.session.feedback}
         if reply.recommendations or reply.intent in ("recommend", "refine", "feedback"):
             state.cards = [CardView(r, reply.evidence.get(r.item.id), audit, fb.get(r.item.id)) for r in reply.recommendations]
@@ -395,11 +335,13 @@ URL_JS = """(sid) => {
 }"""
 
 
-def build_app(agent: Any, title: str = "recchat", concurrency_limit: int | None = None, slots: int | None = None) -> Any:
+def build_app(agent: Any, title: str = "recchat", concurrency_limit: int | None = None, slots: int | None = None,
+              queue_size: int | None = None) -> Any:
     """The Gradio Blocks app over ``agent`` (queue configured; serve it with :func:`launch`).
 
     ``concurrency_limit`` is how many turns run at once (default :func:`default_concurrency`);
-    ``slots`` the number of card places (default ``agent.settings.chat_k``)."""
+    ``slots`` the number of card places (default ``agent.settings.chat_k``); ``queue_size`` the most
+    events waiting in the queue (default :data:`QUEUE_MAX_SIZE`; more are refused, so memory stays bounded)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr  # noqa: PLC0415 - heavy, UI only
 
@@ -418,7 +360,7 @@ def build_app(agent: Any, title: str = "recchat", concurrency_limit: int | None 
                                      sanitize_html=True)
                 with gr.Row():
                     msg = gr.Textbox(elem_id="msg", placeholder="e.g. a funny animated movie for kids", scale=5,
-                                     show_label=False, lines=1, max_lines=4)
+                                     show_label=False, lines=1, max_lines=4, max_length=MAX_MESSAGE_CHARS)
                     send = gr.Button("Send", elem_id="send", variant="primary", scale=1, min_width=80)
                 with gr.Accordion("Start over", open=False, elem_id="start-panel"):
                     mode = gr.Radio(list(START_MODES), value=START_MODES[0], label="Start", elem_id="start-mode")
@@ -515,7 +457,8 @@ def build_app(agent: Any, title: str = "recchat", concurrency_limit: int | None 
             None, [session_id], None, js=URL_JS)
         for slot, kind, button in buttons:
             button.click(feedback_handler(slot, kind), [state], outputs, show_progress="hidden")
-    app.queue(default_concurrency_limit=limit)
+    # bounded queue: beyond max_size waiting events Gradio refuses new ones ("queue full") instead of growing
+    app.queue(default_concurrency_limit=limit, max_size=queue_size or QUEUE_MAX_SIZE)
     return app
 
 

@@ -1,0 +1,1 @@
+"""Cross-cutting reliability and security tests: injection, faults, bad input, load."""
