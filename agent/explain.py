@@ -10,7 +10,9 @@ failure.
 
 from __future__ import annotations
 
+
 import json
+import re
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ class ExplainResult:
     """Recommendations (all given picks, in order) plus counts for monitoring.
 
     ``missing`` = picks without any reason from the model; ``dropped`` = returned entries that
-    were discarded (unknown id, duplicate id, empty, same text as another item's reason); ``ungrounded`` = reasons with at least one
+    were discarded (unknown id, duplicate id, fewer than two words, same text as another item's reason); ``ungrounded`` = reasons with at least one
     ungrounded claim. ``timings`` in seconds.
     """
 
@@ -120,7 +122,7 @@ class Explainer:
         for entry in entries:
             item_id = entry.get("item_id") if isinstance(entry, dict) else None
             reason = entry.get("reason") if isinstance(entry, dict) else None
-            if item_id not in ids or item_id in reasons or not isinstance(reason, str) or not reason.strip():
+            if item_id not in ids or item_id in reasons or not isinstance(reason, str) or not _is_sentence(reason):
                 result.dropped += 1
                 continue
             if _tidy(reason).casefold() in {r.casefold() for r in reasons.values()}:
@@ -141,6 +143,11 @@ class Explainer:
             )
         result.timings["total_s"] = time.perf_counter() - start
         return result
+
+
+def _is_sentence(reason: str) -> bool:
+    """A reason must say something: at least two words (a bare "1219" or "A" is dropped)."""
+    return len(re.findall(r"[^\W\d_]{2,}", reason)) >= 2
 
 
 def _quote_id(item_id: str) -> str:

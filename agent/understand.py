@@ -38,6 +38,10 @@ GENRE_WORDS: dict[str, str] = {
     "sci-fi": "Sci-Fi", "scifi": "Sci-Fi", "science fiction": "Sci-Fi", "science-fiction": "Sci-Fi",
     "thriller": "Thriller", "thrillers": "Thriller", "war": "War", "western": "Western", "westerns": "Western",
 }
+# Mood words that hint at a genre: as a wish they stay soft (query text, liked attributes), so
+# "a funny animated movie for kids" does not demand Comedy AND Animation AND Children's; negated
+# ("nothing scary") they still exclude the genre.
+SOFT_GENRE_WORDS = frozenset({"funny", "scary", "romantic", "family"})
 _CHITCHAT = re.compile(
     r"^\s*(hi|hello|hey|yo|hiya|good (morning|evening|afternoon)|thanks?( you)?|thank you|thx|ok(ay)?|cool|great|"
     r"nice|bye|goodbye|see you|how are you( doing)?|who are you|what('s| is) up|lol|haha)\b[\s!.,?a-z]*$", re.I)
@@ -270,13 +274,16 @@ def parse_ordinal(text: str, n_shown: int) -> int:
     return pos if 0 < pos <= n_shown else 0
 
 
-def _genre_mentions(text: str, vocab: Vocabulary) -> list[tuple[int, str]]:
-    """(position, catalog genre) for each genre word in ``text``."""
+def _genre_mentions(text: str, vocab: Vocabulary, soft: bool = True) -> list[tuple[int, str]]:
+    """(position, catalog genre) for each genre word in ``text``; ``soft=False`` skips the mood
+    words of :data:`SOFT_GENRE_WORDS`."""
     t = text.lower()
     out: list[tuple[int, str]] = []
     words = sorted(set(GENRE_WORDS) | {g.lower() for g in vocab.genres}, key=len, reverse=True)
     taken: list[tuple[int, int]] = []
     for w in words:
+        if not soft and w in SOFT_GENRE_WORDS:
+            continue
         for m in re.finditer(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", t):
             if any(a <= m.start() < b for a, b in taken):
                 continue
@@ -304,11 +311,12 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         span = re.split(r"\b(?:but|please|from|set in|that|which|i want|i'd like)\b", m.group(1))[0].strip()
         if span:
             neg_spans.append((m.start(1), m.start(1) + len(span), span))
+    hard = set(_genre_mentions(text, vocab, soft=False))
     for pos, g in _genre_mentions(text, vocab):
         if any(a <= pos < b for a, b, _ in neg_spans):
             if g not in ex.exclude_genres:
                 ex.exclude_genres.append(g)
-        elif g not in ex.genres:
+        elif (pos, g) in hard and g not in ex.genres:
             ex.genres.append(g)
     if len(ex.genres) > 1 and re.search(r"\bor\b", low):  # "comedy or romance": a taste, not a filter
         ex.liked_attributes += [g.lower() for g in ex.genres]
@@ -439,11 +447,12 @@ def validate_llm(raw: Any, message: str, vocab: Vocabulary, shown: Sequence[Item
     ex = Extraction(intent=intent, source="llm")  # type: ignore[arg-type]
     low = message.lower()
     norm_msg = f" {normalise(message)} "
-    mentioned = {g for _, g in _genre_mentions(message, vocab)}
+    mentioned = {"genres": {g for _, g in _genre_mentions(message, vocab, soft=False)},
+                 "exclude_genres": {g for _, g in _genre_mentions(message, vocab)}}
     for key, target in (("genres", ex.genres), ("exclude_genres", ex.exclude_genres)):
         for g in _str_list(raw.get(key), 3):
             canon = vocab.genre(g)
-            if canon and canon in mentioned and canon not in target:
+            if canon and canon in mentioned[key] and canon not in target:
                 target.append(canon)
             else:
                 ex.rejected.append(f"{key}:{g}")

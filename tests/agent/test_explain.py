@@ -160,3 +160,11 @@ def test_real_explanations_parse_and_name_only_shown_items(real_engine):
     assert real_engine.calls[-1].kind == "generate_json"  # one request for all picks
     print("\nreal explanations:", [(r.item.id, r.reason, r.grounded, r.ungrounded_claims) for r in res.recommendations[:3]],
           "missing", res.missing, "dropped", res.dropped, res.timings)
+
+
+def test_wordless_reasons_are_dropped():
+    reply = {"explanations": [{"item_id": "se7en", "reason": "1219"}, {"item_id": "heat", "reason": "Heat!"},
+                              {"item_id": "fargo", "reason": "It matches what you asked for."}]}
+    res = explainer(FakeJsonEngine(reply)).explain(CTX, RANKED)
+    assert [r.reason for r in res.recommendations[:3]] == [None, None, "It matches what you asked for."]
+    assert res.dropped == 2

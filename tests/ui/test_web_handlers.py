@@ -11,7 +11,7 @@ import pytest
 from agent.types import Recommendation
 from retrieval.items import Item
 from ui.cards import CardView, esc, render_audit, render_card
-from ui.web import AuditingPipeline, ChatUI, UIState, default_concurrency, parse_auth
+from ui.web import ChatUI, UIState, default_concurrency, parse_auth
 
 XSS = '<img src=x onerror="alert(1)">'
 
@@ -217,13 +217,6 @@ def test_chat_text_is_escaped(make_agent):
     state = ui.open()
     run(ui.send(state, f"hello {XSS}"))
     assert "<img" not in state.chat[0]["content"] and "&lt;img" in state.chat[0]["content"]
-
-
-def test_pipeline_is_wrapped_once_for_the_audit(make_agent):
-    agent = make_agent()
-    ChatUI(agent)
-    ChatUI(agent)
-    assert isinstance(agent.pipeline, AuditingPipeline) and not isinstance(agent.pipeline.inner, AuditingPipeline)
 
 
 def test_concurrency_matches_backend_and_auth_parsing(make_agent):
