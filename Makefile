@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
-DEMO_QUERY ?= a tense crime thriller from the 90s, not horror
+DEMO_PORT ?= 7860
 
 .PHONY: install browser demo test test-fast bench clean-venv
 
@@ -32,7 +32,8 @@ browser:
 demo: install
 	$(BIN)/recchat pull
 	$(BIN)/recchat index movielens-1m
-	$(BIN)/recchat search "$(DEMO_QUERY)" -k 10
+	@echo "recchat web chat: http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it and its vLLM server)"
+	$(BIN)/recchat ui --host 127.0.0.1 --port $(DEMO_PORT)
 
 test: install browser
 	$(BIN)/python -m pytest -q
