@@ -31,6 +31,9 @@ from retrieval.items import Item
 
 _LABEL_LIKE = re.compile(r"\(\s*[A-Z]\s*\)|^\s*[A-Z]\s*[).:]\s+")
 _TAG_LIKE = re.compile(r"</?\s*[A-Za-z_][\w\- ]{0,30}>")
+# chat-template control tokens (ChatML/Qwen/Phi ``<|im_start|>``, Llama ``[INST]``/``<<SYS>>``): a
+# tokenizer turns them into real special tokens, so catalog text could open a fake system turn
+_SPECIAL_TOKEN_LIKE = re.compile(r"<\|[^<>|]{0,40}\|>|\[\s*/?\s*INST\s*\]|<<\s*/?\s*SYS\s*>>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 _FEEDBACK_WORDS = {"like": "liked", "dislike": "disliked", "not_this": "rejected (not this)", "seen": "already seen"}
 
@@ -39,11 +42,12 @@ def clean_text(text: str, max_chars: int = 300) -> str:
     """Make untrusted text safe to embed in one prompt line.
 
     Collapses all whitespace (newlines included) to single spaces, removes label-like patterns
-    (``(A)``, a leading ``B)``/``C.``), tag-like ``<...>`` spans (our section delimiters) and
-    control characters, then caps at ``max_chars`` characters (cut at a word, with "...").
+    (``(A)``, a leading ``B)``/``C.``), chat-template tokens (``<|im_start|>``, ``[INST]``,
+    ``<<SYS>>``), tag-like ``<...>`` spans (our section delimiters) and control characters, then caps at ``max_chars`` characters (cut at a word, with "...").
     """
     text = "".join(ch if ch.isprintable() or ch.isspace() else " " for ch in str(text))
     text = _SPACE.sub(" ", text).strip()
+    text = _SPECIAL_TOKEN_LIKE.sub(" ", text)
     text = _TAG_LIKE.sub(" ", text)
     text = _LABEL_LIKE.sub(" ", text)
     text = _SPACE.sub(" ", text).strip()

@@ -2,7 +2,7 @@
 
 ``url`` is ``None`` (``<recchat_home()>/sessions.db``), ``sqlite:///ABS/PATH`` or a plain path;
 other schemes (a server database later) raise ``ValueError`` naming what is supported. Each call
-opens its own connection (WAL, 30 s busy timeout), so one store is safe to share across threads
+opens its own connection (rollback journal, 30 s busy timeout), so one store is safe to share across threads
 and processes; a session is written whole, atomically, after every turn.
 """
 
@@ -76,7 +76,9 @@ class SessionStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30.0)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            # rollback journal, not WAL: a WAL database cannot even be READ on a full disk (its -shm
+            # file must be created), so sessions could not be resumed; writes stay atomic either way
+            db.execute("PRAGMA journal_mode=DELETE")
             with db:
                 yield db
         finally:
