@@ -1,0 +1,141 @@
+"""Load benchmark: N concurrent chat sessions against the running Gradio UI on loopback.
+
+Each session is its own ``gradio_client.Client`` (its own Gradio session, so its own ``gr.State``)
+and sends ``turns`` messages through the same ``/on_send`` endpoint a browser uses. Every message
+carries the session's unique marker word; after each turn the session checks that its transcript
+and its "What I think you like" summary hold its OWN marker and no other session's (no
+cross-session leakage). Reported: errors, leaks, p50/p95/max turn latency (seconds, client side),
+turns/s, and the server process' resident memory before/after (MiB) with the queue bounded at
+``ui.web.QUEUE_MAX_SIZE``.
+
+Entry point: :func:`run` (CLI wiring: ``recchat bench load``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+GENRES = ("comedy", "thriller", "drama", "western", "horror", "romance", "animated", "war", "musical", "documentary")
+
+
+def rss_mib() -> float:
+    """Resident memory of this process (MiB), from /proc (0 where unavailable)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _session(url: str, index: int, turns: int, markers: list[str], deadline: float) -> dict[str, Any]:
+    """One simulated person: ``turns`` messages, checking their own transcript and profile."""
+    from gradio_client import Client
+
+    mine = markers[index]
+    others = [m for j, m in enumerate(markers) if j != index]
+    client = Client(url, verbose=False)
+    latencies: list[float] = []
+    errors: list[str] = []
+    leaks = 0
+    genre = GENRES[index % len(GENRES)]
+    for t in range(turns):
+        if time.monotonic() > deadline:
+            errors.append("time budget exhausted")
+            break
+        message = f"a {genre} film please, keep in mind {mine}" if t == 0 else f"another {genre} one ({mine} turn {t})"
+        t0 = time.perf_counter()
+        try:
+            out = client.predict(message, api_name="/on_send")
+        except Exception as exc:  # noqa: BLE001 - counted, the run goes on
+            errors.append(f"turn {t}: {type(exc).__name__}: {exc}"[:300])
+            continue
+        latencies.append(time.perf_counter() - t0)
+        text = json.dumps(out, ensure_ascii=False, default=str)
+        if mine not in text:
+            errors.append(f"turn {t}: own marker missing from the transcript")
+        leaks += sum(m in text for m in others)
+    client.close() if hasattr(client, "close") else None
+    return {"latencies": latencies, "errors": errors, "leaks": leaks}
+
+
+def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str | None = None,
+        catalog: str | None = None, concurrency: int | None = None, time_budget_s: float = 600.0,
+        agent: Any = None, out: Path | None = None) -> dict[str, Any]:
+    """Serve the UI on a free loopback port (over ``agent``, or a stack built from the settings:
+    retrieval order unless ``use_llm``), run ``n_sessions`` concurrent sessions of ``turns``
+    turns within ``time_budget_s``, print and return the figures (JSON to ``out`` if given)."""
+    import os
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from agent.vllm_server import find_free_port
+    from ui.web import QUEUE_MAX_SIZE, build_app, launch
+
+    stack = None
+    tmp = None
+    if agent is None:
+        from agent.conversation import ChatAgent
+        from agent.settings import AgentSettings
+        from retrieval.settings import RetrievalSettings
+        from ui.wiring import build_stack
+
+        tmp = tempfile.TemporaryDirectory(prefix="recchat-load-")
+        rset = RetrievalSettings(**({"catalog": catalog} if catalog else {}))
+        aset = AgentSettings(sessions_url=f"sqlite:///{tmp.name}/sessions.db", **({"llm": llm} if llm else {}))
+        stack = build_stack(rset, aset, use_llm=use_llm)
+        agent = ChatAgent(stack, aset)
+    app = build_app(agent, concurrency_limit=concurrency)
+    rss_before = rss_mib()
+    url = launch(app, port=find_free_port(), block=False, quiet=True)
+    markers = [f"zq{index:03d}marker" for index in range(n_sessions)]
+    started = time.perf_counter()
+    deadline = time.monotonic() + time_budget_s
+    peak = [rss_before]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            peak[0] = max(peak[0], rss_mib())
+
+    threading.Thread(target=sample, daemon=True).start()
+    try:
+        with cf.ThreadPoolExecutor(n_sessions) as pool:
+            results = list(pool.map(lambda i: _session(url, i, turns, markers, deadline), range(n_sessions)))
+    finally:
+        stop.set()
+        app.close()
+        if stack is not None:
+            stack.close()
+        if tmp is not None:
+            tmp.cleanup()
+    wall = time.perf_counter() - started
+    lat = [x for r in results for x in r["latencies"]]
+    report = {
+        "sessions": n_sessions, "turns_per_session": turns, "llm": bool(use_llm or getattr(agent.stack, "engine", None)),
+        "turns_ok": len(lat), "errors": sum(len(r["errors"]) for r in results),
+        "error_samples": [e for r in results for e in r["errors"]][:5], "leaks": sum(r["leaks"] for r in results),
+        "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(_percentile(lat, 0.95), 3),
+        "max_s": round(max(lat), 3) if lat else None, "wall_s": round(wall, 1),
+        "turns_per_s": round(len(lat) / wall, 2) if wall else 0.0, "queue_max_size": QUEUE_MAX_SIZE,
+        "rss_before_mib": round(rss_before, 1), "rss_peak_mib": round(peak[0], 1), "rss_after_mib": round(rss_mib(), 1),
+    }
+    print(json.dumps(report, indent=2))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2))
+    return report
