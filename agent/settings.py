@@ -18,7 +18,7 @@ class AgentSettings(LayerSettings):
 
     # --- engine ---
     llm: str = Field(
-        "qwen2.5-coder-1.5b-instruct",
+        "qwen2.5-coder-0.5b-instruct",
         description="bundled model name, a Hugging Face id or a local HF model directory",
     )
     backend: Literal["vllm", "transformers"] = Field("vllm", description="engine backend")
