@@ -18,7 +18,8 @@ class FaultyLLM:
 
     def __init__(self, mode: Mode = "hang", upstream: str | None = None, port: int = 0) -> None:
         self.mode: Mode = mode
-        self.upstream = upstream.rstrip("/") if upstream else None
+        root = upstream.rstrip("/") if upstream else None  # forwarded paths carry their own /v1
+        self.upstream = root[: -len("/v1")] if root and root.endswith("/v1") else root
         self.requests = 0
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None

@@ -73,7 +73,7 @@ def test_llm_down_then_restarted_recovers_without_restarting_recchat(make_agent,
         assert down.recommendations and DEGRADED_NOTICE in down.notices
         llm.mode = "proxy"
         llm.start()
-        back = agent.respond(session, "a detective story")
+        back = agent.respond(session, "recommend a crime film with a detective")
         assert back.recommendations and DEGRADED_NOTICE not in back.notices
         assert any(c["kind"] == "score_choices" and not c["error"] for c in back.llm_calls)
         stored_ok(agent, session)
