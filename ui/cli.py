@@ -278,6 +278,32 @@ def bench_turn(
     run(llm, llm_url, not no_llm, rounds, out, catalog)
 
 
+@bench_app.command("injection")
+def bench_injection(
+    llm: Annotated[str, typer.Option(help="LLM under attack")] = "smollm2-135m-instruct",
+    catalog: Annotated[str, typer.Option(help="dataset whose items are the twins")] = "movielens-100k",
+    permutations: Annotated[int, typer.Option(min=1, max=10)] = 2,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/injection.json"),
+) -> None:
+    """Prompt injection: promotion of injected items vs their twins, leaks, schema escapes."""
+    from bench.injection import run
+
+    run(llm, catalog, permutations=permutations, out=out)
+
+
+@bench_app.command("load")
+def bench_load(
+    sessions: Annotated[int, typer.Option(min=1, max=200, help="concurrent chat sessions")] = 20,
+    turns: Annotated[int, typer.Option(min=1, max=20, help="turns per session")] = 5,
+    use_llm: Annotated[bool, typer.Option("--llm/--no-llm", help="rerank with the LLM (slow on CPU)")] = False,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/load.json"),
+) -> None:
+    """N concurrent sessions against the served web UI on loopback: errors, leaks, p50/p95."""
+    from bench.load import run
+
+    run(sessions, turns, use_llm=use_llm, out=out)
+
+
 def _register_commands() -> None:
     """Commands that live in their own modules (each exposes ``register(app)``)."""
     import importlib
