@@ -121,31 +121,10 @@ def test_injection_in_item_metadata_stays_on_one_line():
 
 
 # ----------------------------------------------------------------------------- real model
-@pytest.fixture(scope="module")
-def real_engine(request):
-    """The shared session ``vllm_engine`` (tests/agent/conftest.py), else an own SmolLM2 server."""
-    try:
-        yield request.getfixturevalue("vllm_engine")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    from pathlib import Path
-
-    from agent.http_engine import HttpEngine
-    from agent.vllm_server import VllmServer, find_free_port
-
-    model = Path("/tmp/spike/smollm2")
-    if not model.is_dir():
-        pytest.skip("no SmolLM2 model folder")
-    server = VllmServer(model, "smollm2", port=find_free_port(), max_model_len=2048, kv_cache_gib=1.0,
-                        extra_args=["--enforce-eager", "--enable-prefix-caching"], progress=False)
-    server.start()
-    engine = HttpEngine(server.url, "smollm2", tokenizer_path=model, server=server, timeout_s=120)
-    try:
-        yield engine
-    finally:
-        engine.close()
-        server.close()
+@pytest.fixture
+def real_engine(vllm_engine):
+    """The shared session vLLM server with SmolLM2 (tests/conftest.py)."""
+    return vllm_engine
 
 
 @pytest.mark.slow
