@@ -306,14 +306,10 @@ def bench_load(
 
 def _register_commands() -> None:
     """Commands that live in their own modules (each exposes ``register(app)``)."""
-    import importlib
+    from ui import chat_cli, commands_eval, commands_train, commands_ui
 
-    for module in ("ui.commands_eval", "ui.commands_ui", "ui.chat_cli", "ui.commands_train"):
-        try:
-            importlib.import_module(module).register(app)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+    for module in (commands_eval, commands_ui, chat_cli, commands_train):
+        module.register(app)
 
 
 _register_commands()
