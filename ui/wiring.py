@@ -29,6 +29,17 @@ class Stack:
             self.engine.close()
 
 
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit in the main thread, so atexit hooks run and a local vLLM
+    server started by this process is stopped too (the default SIGTERM action skips atexit)."""
+    import signal
+    import sys
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def build_stack(retrieval: RetrievalSettings, agent: AgentSettings, use_llm: bool = True) -> Stack:
     """Store + retriever, and (when ``use_llm``) the engine, verbalizer ranker and explainer.
 
@@ -47,6 +58,7 @@ def build_stack(retrieval: RetrievalSettings, agent: AgentSettings, use_llm: boo
         from agent.engines import make_engine
 
         try:
+            _exit_on_sigterm()
             engine = make_engine(agent)
         except (EngineError, OSError) as exc:
             error = f"LLM unavailable ({exc}); showing retrieval order"
