@@ -129,7 +129,7 @@ class ChatAgent:
         (ValueError for an unknown user or a non-MovieLens catalog)."""
         history: list[str] = []
         if ml_user:
-            from ui.wiring import user_history  # noqa: PLC0415 - MovieLens only, lazy
+            from retrieval.movielens import user_history  # noqa: PLC0415 - MovieLens only, lazy
 
             history = user_history(self.catalog, ml_user)
         session = Session(user_id=user_id or ml_user, ml_user=ml_user, catalog=self.catalog, history=history,

@@ -253,3 +253,15 @@ def normalise_title(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c)).lower().replace("&", " and ")
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
+    """A MovieLens user's item ids, oldest first (stable: timestamp, then file order)."""
+    if dataset not in ("movielens-100k", "movielens-1m"):
+        raise ValueError(f"--user needs a MovieLens catalog (movielens-100k, movielens-1m), not {dataset!r}")
+    df = load_interactions(dataset)
+    rows = df[df["user_id"] == str(user_id)]
+    if rows.empty:
+        raise ValueError(f"no user {user_id!r} in {dataset} (ids look like {df['user_id'].iloc[0]!r})")
+    rows = rows.sort_values(["timestamp", "row"], kind="stable")
+    return rows["item_id"].astype(str).tolist()[-limit:]

@@ -196,7 +196,8 @@ def recommend(
     from agent.types import Turn
     from retrieval.retriever import Filters
     from retrieval.store import IndexMismatchError, IndexMissingError
-    from ui.wiring import build_stack, user_history
+    from retrieval.movielens import user_history
+    from ui.wiring import build_stack
 
     rset = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
     aset = _agent_settings(llm=llm, llm_url=llm_url)

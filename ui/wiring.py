@@ -71,17 +71,3 @@ def build_stack(retrieval: RetrievalSettings, agent: AgentSettings, use_llm: boo
         pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, agent), agent,
                                      explainer=Explainer(engine, agent), count_tokens=engine.count_tokens)
     return Stack(store, retriever, engine, pipeline, error)
-
-
-def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
-    """A MovieLens user's item ids, oldest first (stable: timestamp, then file order)."""
-    if dataset not in DATASETS:
-        raise ValueError(f"--user needs a MovieLens catalog ({', '.join(DATASETS)}), not {dataset!r}")
-    from retrieval.movielens import load_interactions
-
-    df = load_interactions(dataset)
-    rows = df[df["user_id"] == str(user_id)]
-    if rows.empty:
-        raise ValueError(f"no user {user_id!r} in {dataset} (ids look like {df['user_id'].iloc[0]!r})")
-    rows = rows.sort_values(["timestamp", "row"], kind="stable")
-    return rows["item_id"].astype(str).tolist()[-limit:]

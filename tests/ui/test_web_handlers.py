@@ -135,7 +135,7 @@ def test_start_cold_and_unknown_movielens_user(make_agent):
 
 def test_start_with_movielens_user_shows_history(make_agent, monkeypatch):
     agent = make_agent()
-    monkeypatch.setattr("ui.wiring.user_history", lambda dataset, user, limit=50: ["50", "181", "1"])
+    monkeypatch.setattr("retrieval.movielens.user_history", lambda dataset, user, limit=50: ["50", "181", "1"])
     state = ChatUI(agent).start(None, "MovieLens user", "7")
     assert state.session.history == ["50", "181", "1"] and state.session.ml_user == "7"
     assert "History of 7" in state.history_html and "3 films" in state.history_html
