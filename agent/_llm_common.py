@@ -125,6 +125,24 @@ def schema_violation(value: Any, schema: dict[str, Any]) -> str | None:
     return None
 
 
+def cached_label_ids(
+    cache: dict[tuple[tuple[str, ...], str], list[int]],
+    encode_chat: Any,
+    labels: list[str],
+    messages: Any = None,
+    prefill: str = "",
+) -> list[int]:
+    """:func:`label_ids_in_context` memoised in ``cache`` per ``(labels, prefill)``; a
+    one-message probe stands in when ``messages`` is None (shared by both engines)."""
+    key = (tuple(labels), prefill)
+    ids = cache.get(key)
+    if ids is None:
+        probe = as_dicts(messages) if messages else [{"role": "user", "content": "Answer with a letter."}]
+        ids = label_ids_in_context(encode_chat, probe, prefill, labels)
+        cache[key] = ids
+    return ids
+
+
 class CallLog:
     """Thread-safe appends to an engine's ``calls`` list."""
 

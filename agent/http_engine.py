@@ -58,6 +58,7 @@ from agent._llm_common import (
     CHAT_TEMPLATE_KWARGS,
     CallLog,
     as_dicts,
+    cached_label_ids,
     label_ids_in_context,
     parse_json,
     render_chat,
@@ -202,13 +203,7 @@ class HttpEngine(Engine):
         one-message probe when None); cached per ``(labels, prefill)``. :class:`EngineError`
         when a label is not exactly one token there. See
         :func:`agent._llm_common.label_ids_in_context`."""
-        key = (tuple(labels), prefill)
-        ids = self._label_ids.get(key)
-        if ids is None:
-            probe = as_dicts(messages) if messages else [{"role": "user", "content": "Answer with a letter."}]
-            ids = label_ids_in_context(lambda m, p: self.encode_chat(m, p), probe, prefill, labels)
-            self._label_ids[key] = ids
-        return ids
+        return cached_label_ids(self._label_ids, self.encode_chat, labels, messages, prefill)
 
     # ------------------------------------------------------------------ operations
     def score_choices(

@@ -30,6 +30,7 @@ from typing import Any
 from agent._llm_common import (
     CallLog,
     as_dicts,
+    cached_label_ids,
     label_ids_in_context,
     parse_json,
     render_chat,
@@ -123,13 +124,7 @@ class TransformersEngine(Engine):
     ) -> list[int]:
         """Token id of each label as the next token after ``messages`` + ``prefill``; cached per
         ``(labels, prefill)``; :class:`EngineError` when a label is not one token there."""
-        key = (tuple(labels), prefill)
-        ids = self._label_ids.get(key)
-        if ids is None:
-            probe = as_dicts(messages) if messages else [{"role": "user", "content": "Answer with a letter."}]
-            ids = label_ids_in_context(lambda m, p: self.encode_chat(m, p), probe, prefill, labels)
-            self._label_ids[key] = ids
-        return ids
+        return cached_label_ids(self._label_ids, self.encode_chat, labels, messages, prefill)
 
     # ------------------------------------------------------------------ operations
     def score_choices(
