@@ -59,7 +59,6 @@ from agent._llm_common import (
     CallLog,
     as_dicts,
     cached_label_ids,
-    label_ids_in_context,
     parse_json,
     render_chat,
     renormalise,
