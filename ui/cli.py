@@ -250,6 +250,24 @@ def bench_retrieval(
     run([int(s) for s in sizes.split(",")], queries, out)
 
 
+@bench_app.command("scale")
+def bench_scale(
+    sizes: Annotated[str, typer.Option(help="catalog sizes, e.g. 10k,100k,1M")] = "10k,100k",
+    backends: Annotated[str, typer.Option(help="embedded, server (a `chroma run` on loopback), or both")] = "embedded,server",
+    queries: Annotated[int, typer.Option(min=5, help="queries per filter")] = 100,
+    budget_s: Annotated[float, typer.Option(help="wall-clock limit per (size, backend); over it = recorded timeout")] = 900.0,
+    out: Annotated[Path, typer.Option(help="JSON output file (PNG written beside it)")] = Path("bench/results/scale.json"),
+) -> None:
+    """Retrieval at 10k-1M items: build time, disk, memory, filtered/unfiltered query p50/p95, embedded vs server."""
+    from bench.scale import parse_backends, parse_sizes, run
+
+    try:
+        size_list, backend_list = parse_sizes(sizes), parse_backends(backends)
+    except ValueError as exc:
+        _fail(str(exc))
+    run(size_list, backend_list, queries, out, budget_s=budget_s)
+
+
 @bench_app.command("rerank")
 def bench_rerank(
     models: Annotated[str, typer.Option(help="comma-separated LLMs")] = "smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct",
