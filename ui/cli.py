@@ -268,6 +268,27 @@ def bench_scale(
     run(size_list, backend_list, queries, out, budget_s=budget_s)
 
 
+@bench_app.command("concurrency")
+def bench_concurrency(
+    levels: Annotated[str, typer.Option(help="sessions in flight; 1 (sequential baseline) is always run")] = "1,4,16",
+    sessions: Annotated[int, typer.Option(min=1, max=64, help="sessions in the workload (each level runs all)")] = 16,
+    turns: Annotated[int, typer.Option(min=1, max=5, help="scripted turns per session")] = 1,
+    explain: Annotated[bool, typer.Option(help="explain the top picks (the slowest stage on CPU)")] = True,
+    cache_run: Annotated[bool, typer.Option(help="repeat the largest level with prefix caching off")] = True,
+    llm: Annotated[Optional[str], typer.Option(help="LLM (default: the configured one)")] = None,
+    catalog: Annotated[Optional[str], typer.Option(help="indexed catalog")] = None,
+    out: Annotated[Path, typer.Option(help="JSON output file (PNG written beside it)")] = Path("bench/results/concurrency.json"),
+) -> None:
+    """Turn latency breakdown under concurrent sessions on the local vLLM server; batching gain, prefix-cache hit rate."""
+    from bench.concurrency import parse_levels, run
+
+    try:
+        level_list = parse_levels(levels)
+    except ValueError as exc:
+        _fail(str(exc))
+    run(level_list, sessions, turns, out, explain=explain, cache_run=cache_run, llm=llm, catalog=catalog)
+
+
 @bench_app.command("rerank")
 def bench_rerank(
     models: Annotated[str, typer.Option(help="comma-separated LLMs")] = "smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct",
