@@ -17,7 +17,9 @@ prompt/generated token counts, and the most requests vLLM ran in one batch
 
 With ``--cache-run`` (default on), the largest level is repeated on a second server started with
 ``--no-enable-prefix-caching`` (everything else equal), so the cache's share of the speed is a
-ratio measured in the same run.
+ratio measured in the same run. LLM requests get ``request_timeout_s`` (default 300 s, not the
+product's 60 s: 16 sessions on 2 CPU cores queue longer than that); turns that degraded anyway
+(rules instead of LLM understanding, notices) are counted per level.
 """
 
 from __future__ import annotations
@@ -168,6 +170,7 @@ def run_level(agent: Any, messages: list[list[str]], level: int, metrics_url: st
         for turn, msg in enumerate(messages[i]):
             reply = agent.respond(session, msg)
             rows.append({"session": i, "turn": turn + 1, "intent": reply.intent, "picks": len(reply.recommendations),
+                         "understood_by": reply.understood_by, "notices": len(reply.notices),
                          "llm_calls": len(reply.llm_calls), **{s: reply.timings.get(s, 0.0) for s in STAGES}})
         return rows
 
@@ -180,7 +183,9 @@ def run_level(agent: Any, messages: list[list[str]], level: int, metrics_url: st
     rows = [r for rs in per_session for r in rs]
     return {"level": level, "turns": len(rows), "wall_s": round(wall, 2), "turns_per_s": round(len(rows) / wall, 4),
             "max_requests_running": poller.max_running, "server": counter_deltas(before, after),
-            "stages": stage_summary(rows), "intents": {i: sum(r["intent"] == i for r in rows) for i in {r["intent"] for r in rows}},
+            "stages": stage_summary(rows), "turns_with_notices": sum(r["notices"] > 0 for r in rows),
+            "understood_by": {u: sum(r["understood_by"] == u for r in rows) for u in {r["understood_by"] for r in rows}},
+            "intents": {i: sum(r["intent"] == i for r in rows) for i in {r["intent"] for r in rows}},
             "per_turn": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rows]}
 
 
@@ -196,7 +201,8 @@ def _stack(aset: Any, catalog: str | None) -> Any:
 
 
 def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain: bool = True,
-        cache_run: bool = True, llm: str | None = None, catalog: str | None = None) -> dict[str, Any]:
+        cache_run: bool = True, llm: str | None = None, catalog: str | None = None,
+        request_timeout_s: float = 300.0) -> dict[str, Any]:
     """The benchmark (see module doc); prints a table, writes ``out`` (JSON) and a PNG beside it."""
     from rich.console import Console
 
@@ -216,6 +222,7 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
         for name, extra_args, run_levels in variants:
             aset = AgentSettings(**({"llm": llm} if llm else {}), sessions_url=f"sqlite:///{tmp}/{name}.db",
                                  llm_port=find_free_port(start=8200, stop=8300), extra_server_args=extra_args,
+                                 request_timeout_s=request_timeout_s,
                                  **({} if explain else {"explain_top_k": 0}))
             console.print(f"[bold]{name}[/]: starting the vLLM server for {aset.llm}")
             t0 = time.perf_counter()
@@ -239,7 +246,8 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
                 stack.close()
             report["runs"][name] = {"llm": aset.llm, "server_args": extra_args, "startup_s": round(startup_s, 1),
                                     "settings": {"permutations": aset.permutations, "max_candidates": aset.max_candidates,
-                                                 "explain_top_k": aset.explain_top_k, "max_concurrency": aset.max_concurrency},
+                                                 "explain_top_k": aset.explain_top_k, "max_concurrency": aset.max_concurrency,
+                                                 "request_timeout_s": aset.request_timeout_s},
                                     "levels": runs}
     on = report["runs"]["prefix_cache_on"]["levels"]
     base = on[0]["turns_per_s"]

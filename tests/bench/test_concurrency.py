@@ -91,7 +91,8 @@ class _FakeAgent:
         time.sleep(self.delay)
         with self.lock:
             self.active -= 1
-        return SimpleNamespace(intent="recommend", recommendations=[1, 2], llm_calls=[1],
+        return SimpleNamespace(intent="recommend", recommendations=[1, 2], llm_calls=[1], understood_by="llm",
+                               notices=["slow"] if message == "something older" else [],
                                timings={"understand_s": 0.01, "retrieve_s": 0.02, "total_s": self.delay})
 
 
@@ -128,3 +129,4 @@ def test_run_level_bounds_sessions_in_flight_and_keeps_turn_order(metrics_url, l
     assert r["server"]["prefix_cache_hit_rate"] is None  # unchanged counters: no queries in between
     assert r["wall_s"] >= 16 * 0.05 / level * 0.9
     assert r["stages"]["retrieve_s"]["p50"] == 0.02
+    assert r["turns_with_notices"] == 8 and r["understood_by"] == {"llm": 16}
