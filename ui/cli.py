@@ -277,6 +277,7 @@ def bench_concurrency(
     cache_run: Annotated[bool, typer.Option(help="repeat the largest level with prefix caching off")] = True,
     llm: Annotated[Optional[str], typer.Option(help="LLM (default: the configured one)")] = None,
     catalog: Annotated[Optional[str], typer.Option(help="indexed catalog")] = None,
+    request_timeout_s: Annotated[float, typer.Option(help="per LLM request (the product default 60 s is too short for 16 sessions on 2 cores)")] = 300.0,
     out: Annotated[Path, typer.Option(help="JSON output file (PNG written beside it)")] = Path("bench/results/concurrency.json"),
 ) -> None:
     """Turn latency breakdown under concurrent sessions on the local vLLM server; batching gain, prefix-cache hit rate."""
@@ -286,7 +287,8 @@ def bench_concurrency(
         level_list = parse_levels(levels)
     except ValueError as exc:
         _fail(str(exc))
-    run(level_list, sessions, turns, out, explain=explain, cache_run=cache_run, llm=llm, catalog=catalog)
+    run(level_list, sessions, turns, out, explain=explain, cache_run=cache_run, llm=llm, catalog=catalog,
+        request_timeout_s=request_timeout_s)
 
 
 @bench_app.command("rerank")
