@@ -54,10 +54,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class UserRequest:
     """One user to rank for: ``candidates`` are the frozen sampled-protocol items, or None
-    (full protocol: rank the whole universe, history masked)."""
+    (full protocol: rank the whole universe, history masked). ``position``: 0-based place of
+    the user in the seeded sample (``explain_users`` explains positions below it)."""
 
     case: UserCase
     candidates: list[str] | None = None
+    position: int = 0
 
 
 @dataclass
@@ -268,9 +270,14 @@ class RerankPipeline(Pipeline):
         out.ranked = [sc.item.id for sc in result.ranked] + [c.item.id for c in tail]
         out.info.update({"degraded": result.degraded, "error": result.error, "permutations": len(result.permutations),
                          "context_tokens": context.tokens, "dropped_history": context.dropped_history})
-        if self.explain and not result.degraded:
+        if self.explain and not result.degraded and self._explains(request):
             out.info["explain"] = self._explain(context, result.ranked, out)
         return out
+
+    def _explains(self, request: UserRequest) -> bool:
+        """True when this user is among the first ``explain_users`` of the sample (or no limit)."""
+        limit = self.ctx.settings.explain_users
+        return limit is None or request.position < limit
 
     def _explain(self, context: Any, ranked: Sequence[Any], out: PipelineOutput) -> dict[str, Any]:
         from agent.explain import Explainer

@@ -166,6 +166,9 @@ def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str 
         "git": git_state(),
         "versions": versions(),
         "config": s.model_dump(),
+        # the agent settings the LLM pipelines ran with (permutations, layout, timeouts, ...)
+        "agent_config": (prepared.ctx.agent_settings().model_dump(mode="json", exclude={"llm_api_key"})
+                         if any("llm" in r.name for r in runs) else None),
         "protocol": s.protocol,
         "dataset": prepared.dataset.stats() | {"name": prepared.dataset.name},
         "split": prepared.split.summary(),
@@ -243,12 +246,16 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines.append("\nCoverage under the sampled protocol only counts the frozen candidates each user was shown.")
     expl = {n: p for n, p in pipes.items() if p.get("explanations")}
     if expl:
+        limit = cfg.get("explain_users")
         lines += ["", "## Explanations", "",
-                  "| pipeline | picks | with a reason | grounded claims | invalid outputs | dropped entries | hallucinated items |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  ("Explained users: " + ("every user whose rerank did not degrade" if limit is None else
+                   f"the first {limit} users of the sample only (`--explain-users {limit}`); ranking metrics cover all")
+                   + "."), "",
+                  "| pipeline | users explained | picks | with a reason | grounded claims | invalid outputs | dropped entries | hallucinated items |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, p in expl.items():
             e = p["explanations"]
-            lines.append(f"| {name} | {e['picks']} | {_f(e['reason_rate'], 3)} | {_f(e['grounded_claim_rate'], 3)} "
+            lines.append(f"| {name} | {e['calls']} of {p['n']} | {e['picks']} | {_f(e['reason_rate'], 3)} | {_f(e['grounded_claim_rate'], 3)} "
                          f"({e['grounded_claims']}/{e['claims']}) | {_f(e['invalid_output_rate'], 3)} | {e['dropped_entries']} | "
                          f"{_f(e['hallucinated_item_rate'], 3)} |")
         for name, p in expl.items():

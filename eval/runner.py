@@ -6,9 +6,11 @@ Layout of an output folder ``OUT``::
     OUT/cache/<pipeline>.jsonl      one JSON record per finished user, appended and flushed
     OUT/results.json, report.md, *.png   written by :mod:`eval.report` at the end
 
-A user is written as soon as it is done, so an interrupted run (Ctrl-C, crash, lost server)
-resumes where it stopped: finished users are read back, never recomputed; a torn last line is
-ignored and redone. ``limit_users`` only takes a prefix of the same seeded sample, so a quick
+A user is written as soon as it is done, so an interrupted run (Ctrl-C, SIGTERM, crash, lost
+server) resumes where it stopped: finished users are read back, never recomputed; a torn last
+line is ignored and redone. Ctrl-C and SIGTERM also stop the vLLM server the run started
+(:func:`interrupt_on_sigterm`, :meth:`eval.pipelines.EvalContext.close`). ``limit_users``
+only takes a prefix of the same seeded sample, so a quick
 run can later be extended to the whole sample in the same folder. LLM pipelines run
 ``concurrency`` users at a time (each sends its permutations together), so the vLLM server
 always has a batch to work on.
@@ -20,8 +22,11 @@ import concurrent.futures as cf
 import json
 import os
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,7 +64,8 @@ class Prepared:
 
     def requests(self) -> list[UserRequest]:
         cands = self.candidates.candidates if self.candidates is not None else None
-        return [UserRequest(c, list(cands[c.user_id]) if cands is not None else None) for c in self.cases]
+        return [UserRequest(c, list(cands[c.user_id]) if cands is not None else None, n)
+                for n, c in enumerate(self.cases)]
 
 
 def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store: "ChromaStore | None" = None,
@@ -224,12 +230,16 @@ def run_pipeline(pipeline: Pipeline, prepared: Prepared, cache: Path, progress: 
                 write(_record(pipeline, request, prepared.ctx))
         else:
             pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"eval-{pipeline.name}")
+            stopped = False
             try:
                 futures = [pool.submit(_record, pipeline, r, prepared.ctx) for r in todo]
                 for fut in cf.as_completed(futures):
                     write(fut.result())
+            except BaseException:
+                stopped = True  # Ctrl-C / SIGTERM: users in flight are dropped (redone on resume), not awaited
+                raise
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
+                pool.shutdown(wait=not stopped, cancel_futures=True)
     bar.close()
     records = [done[r.case.user_id] for r in requests]
     models = pipeline.model_ids()
@@ -257,13 +267,35 @@ def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | 
                        candidates_file=candidates_file, progress=progress)
     runs: list[PipelineRun] = []
     try:
-        for name in settings.pipelines:
-            # a pipeline whose users are all cached is not built (no LLM server start to re-report)
-            pipeline = registry.build(name, prepared.ctx) if _needs(prepared, cache, name) else _CachedOnly(name, cache)
-            runs.append(run_pipeline(pipeline, prepared, cache, progress))
+        with interrupt_on_sigterm():
+            for name in settings.pipelines:
+                # a pipeline whose users are all cached is not built (no LLM server start to re-report)
+                pipeline = registry.build(name, prepared.ctx) if _needs(prepared, cache, name) else _CachedOnly(name, cache)
+                runs.append(run_pipeline(pipeline, prepared, cache, progress))
     finally:
-        prepared.ctx.close()
+        prepared.ctx.close()  # stops the vLLM server this run started, also after Ctrl-C / SIGTERM
     return write_report(out, prepared, runs, command=command, write_plots=write_plots)
+
+
+@contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`KeyboardInterrupt` in the main thread, so a run that
+    is terminated stops exactly as after Ctrl-C: finished users stay cached (they are on disk
+    already), users in flight are dropped and redone on resume, and the caller's ``finally``
+    closes the engine (stopping a vLLM server the run started). The previous handler is
+    restored on exit. Outside the main thread (signals cannot be set there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _needs(prepared: Prepared, cache: Path, name: str) -> bool:

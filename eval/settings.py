@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from agent.settings import AgentSettings
 from retrieval.config import LayerSettings
 
 Protocol = Literal["full", "sampled"]
@@ -39,10 +40,14 @@ class EvalSettings(LayerSettings):
     history_window: int = Field(50, ge=1, description="newest history items shown to the LLM (the context trims further)")
     context_token_budget: int = Field(1500, ge=128, description="LLM tokens for the history context (before candidates)")
     instruction: str = Field(DEFAULT_INSTRUCTION, description="the user turn LLM pipelines receive")
-    llm: str = Field("qwen2.5-coder-0.5b-instruct", description="bundled LLM name, HF id or folder for LLM pipelines")
+    llm: str = Field(default_factory=lambda: AgentSettings.model_fields["llm"].default,
+                     description="bundled LLM name, HF id or folder for LLM pipelines (default: the agent's)")
     llm_url: str | None = Field(None, description="an already running OpenAI-compatible server (else one is started)")
-    permutations: int = Field(3, ge=1, le=10, description="verbalizer candidate orders scored and averaged")
+    permutations: int = Field(default_factory=lambda: AgentSettings.model_fields["permutations"].default, ge=1, le=10,
+                              description="verbalizer candidate orders scored and averaged (default: the agent's)")
     explain: bool = Field(True, description="LLM pipelines also explain their top picks (explanation metrics)")
+    explain_users: int | None = Field(None, ge=0, description="explain only for the first N users of the sample "
+                                      "(ranking metrics still cover every user); None = every user")
     concurrency: int = Field(4, ge=1, le=64, description="users in flight for LLM pipelines (the server batches them)")
     beyond_k: int = Field(10, ge=1, description="list length for coverage, intra-list diversity and novelty")
     catalog_name: str | None = Field(None, description="Chroma index name (default: the dataset name)")

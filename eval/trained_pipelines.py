@@ -246,6 +246,31 @@ def _histories(data: "EvalDataset", settings: EvalSettings) -> list[tuple[str, .
     return [c.history for c in split.cases]
 
 
+#: Pipelines that need a trained checkpoint -> which one (the others run from the data alone and
+#: are in ``recchat eval --pipelines``).
+CHECKPOINTS: dict[str, tuple[str, ...]] = {
+    "retrieval+ranker": ("ranker",), "retrieval+knn+ranker": ("ranker",), "knn+ranker": ("ranker",),
+    "retrieval+ranker+llm": ("ranker",), "retrieval-ft": ("retriever",), "retrieval-ft+knn": ("retriever",),
+    "retrieval-ft+knn+ranker": ("retriever", "ranker"),
+}
+
+
+def require_checkpoints(names: Sequence[str], assets: TrainedAssets) -> None:
+    """Raise ValueError (naming the training and evaluation commands) when a pipeline of
+    ``names`` needs a trained ranker / retriever that ``assets`` does not name."""
+    have = {"ranker": assets.ranker is not None, "retriever": assets.retriever is not None}
+    missing: dict[str, list[str]] = {}
+    for name in names:
+        for kind in CHECKPOINTS.get(name, ()):
+            if not have[kind]:
+                missing.setdefault(kind, []).append(name)
+    if missing:
+        parts = [f"{', '.join(ps)} need(s) a trained {kind} (train it with `recchat train {kind}`)"
+                 for kind, ps in missing.items()]
+        raise ValueError("; ".join(parts) + "; then evaluate with `recchat train eval --ranker NAME "
+                         "[--retriever NAME] --pipelines ...` (same protocols and report format)")
+
+
 def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: TrainedAssets,
                      base: PipelineRegistry | None = None) -> PipelineRegistry:
     """:func:`eval.pipelines.default_registry` plus the pipelines of the module doc. Heavy

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from eval.data import EvalDataset
+    from eval.pipelines import PipelineRegistry
     from eval.settings import EvalSettings
 
 console = Console(stderr=True)
@@ -26,7 +28,8 @@ def _fail(message: str, code: int = 1) -> None:
 def eval_command(
     dataset: Annotated[str, typer.Option(help="movielens-100k, movielens-1m, or a name for --interactions/--catalog")] = "movielens-1m",
     protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items) or 'full' (every item)")] = "sampled",
-    pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order")] = "popularity,retrieval",
+    pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order, "
+                                                "knn, retrieval+knn (item-kNN, no training); trained ones: recchat train eval")] = "popularity,retrieval",
     users: Annotated[Optional[int], typer.Option(help="seeded user sample size (0 = every eligible user)")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the user sample, candidates and random hold-out")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="report folder (results.json, report.md, PNGs, cache)")] = None,
@@ -38,6 +41,8 @@ def eval_command(
     permutations: Annotated[Optional[int], typer.Option(help="verbalizer candidate orders per user")] = None,
     concurrency: Annotated[Optional[int], typer.Option(help="users in flight for LLM pipelines")] = None,
     explain: Annotated[bool, typer.Option(help="LLM pipelines explain their top picks (explanation metrics)")] = True,
+    explain_users: Annotated[Optional[int], typer.Option(help="explain only for the first N users of the sample "
+                                                          "(ranking metrics still cover all)")] = None,
     interactions: Annotated[Optional[Path], typer.Option(help="bring-your-own interactions file (.csv/.jsonl/.parquet)")] = None,
     catalog: Annotated[Optional[Path], typer.Option(help="bring-your-own catalog file (with --interactions)")] = None,
     candidates_file: Annotated[Optional[Path], typer.Option(help="frozen candidate file (default <home>/eval/candidates/...)")] = None,
@@ -71,13 +76,16 @@ def eval_command(
     from retrieval.catalog import CatalogError
 
     overrides = {"llm": llm, "llm_url": llm_url, "permutations": permutations, "concurrency": concurrency,
-                 "min_rating": min_rating, "limit_users": limit_users}
+                 "min_rating": min_rating, "limit_users": limit_users, "explain_users": explain_users}
     try:
         settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
                                 split=split, explain=explain, **{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     try:
+        from eval.trained_pipelines import TrainedAssets, require_checkpoints
+
+        require_checkpoints(settings.pipelines, TrainedAssets())  # before loading anything
         if interactions or catalog:
             if not (interactions and catalog):
                 _fail("bring-your-own data needs both --interactions FILE and --catalog FILE")
@@ -86,13 +94,26 @@ def eval_command(
         else:
             data = load_dataset(settings.dataset)
         command = canonical_command(settings, out, interactions, catalog)
-        doc = run_eval(settings, out, dataset=data, candidates_file=candidates_file, fresh=fresh, command=command)
+        registry = eval_registry(settings, data)
+        doc = run_eval(settings, out, registry=registry, dataset=data, candidates_file=candidates_file, fresh=fresh,
+                       command=command)
     except (InteractionsError, CatalogError, CandidateFileMismatch, RunMismatchError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted:[/] finished users are cached in {out}/cache; rerun the same command to resume")
         raise typer.Exit(130)
     _print_summary(doc, out)
+
+
+def eval_registry(settings: "EvalSettings", data: "EvalDataset") -> "PipelineRegistry":
+    """The default pipelines plus the behavioural ones that need no checkpoint (``knn``,
+    ``retrieval+knn``); a pipeline that needs a trained model fails here, before any work, with
+    the command that trains it (:func:`eval.trained_pipelines.require_checkpoints`)."""
+    from eval.trained_pipelines import TrainedAssets, require_checkpoints, trained_registry
+
+    assets = TrainedAssets()
+    require_checkpoints(settings.pipelines, assets)
+    return trained_registry(settings, data, assets)
 
 
 def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | None = None,
@@ -106,10 +127,12 @@ def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | 
         parts += ["--min-rating", f"{settings.min_rating:g}"]
     if settings.split != "test":
         parts += ["--split", settings.split]
-    if any(p not in ("popularity", "retrieval") for p in settings.pipelines):
+    if any("llm" in p for p in settings.pipelines):
         parts += ["--llm", settings.llm, "--permutations", str(settings.permutations)]
         if not settings.explain:
             parts.append("--no-explain")
+        elif settings.explain_users is not None:
+            parts += ["--explain-users", str(settings.explain_users)]
     if interactions is not None and catalog is not None:
         parts += ["--interactions", str(interactions), "--catalog", str(catalog)]
     parts += ["--out", str(out)]

@@ -75,3 +75,35 @@ def test_registry_rejects_unknown_names(ml100k, ml100k_store, tmp_path):
         default_registry().build("magic", prep.ctx)
     assert {"popularity", "retrieval", "retrieval+llm"} <= set(default_registry().names)
     assert UserRequest(prep.cases[0]).candidates is None
+
+
+class _ExplainEngine:
+    """Fake engine for the explanation step only: returns one reason for the first shown id and
+    counts calls (the reranker is ``ReverseRanker``; no LLM here)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate_json(self, messages, schema, max_tokens=512):
+        self.calls += 1
+        first = schema["properties"]["explanations"]["items"]["properties"]["item_id"]["enum"][0]
+        return {"explanations": [{"item_id": first, "reason": "It is a film."}]}
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def close(self):
+        pass
+
+
+def test_explain_users_explains_only_the_first_n_of_the_sample(ml100k, ml100k_store, tmp_path):
+    from eval.pipelines import RerankPipeline
+
+    prep = build(ml100k, ml100k_store, tmp_path, protocol="sampled", pipelines=["retrieval"], explain_users=2)
+    engine = _ExplainEngine()
+    prep.ctx.engine_factory = lambda: engine
+    pipe = RerankPipeline("retrieval+reverse", prep.ctx, ReverseRanker(), uses_llm=True, explain=True)
+    requests = prep.requests()
+    assert [r.position for r in requests] == list(range(5))
+    explained = ["explain" in pipe.recommend(r).info for r in requests]
+    assert explained == [True, True, False, False, False] and engine.calls == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.pipelines import default_registry
+from eval.pipelines import PipelineOutput, default_registry
 from eval.runner import RunMismatchError, read_records, run_eval
 from eval.settings import EvalSettings
 
@@ -78,3 +78,66 @@ def test_unknown_pipeline_fails_before_work(tmp_path: Path):
     with pytest.raises(ValueError, match="unknown pipeline 'nope'"):
         run_eval(settings(pipelines=["popularity", "nope"]), tmp_path / "r", dataset=toy_dataset(), home=tmp_path,
                  progress=False)
+
+
+class _ClosingEngine:
+    """Records whether the run closed it (stands for the vLLM server the run started)."""
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _SlowLLMPipeline(ReverseIdPipeline):
+    """An LLM-like pipeline (several users in flight) that sends this process SIGTERM at call
+    ``interrupt_at``; every user takes ``delay`` seconds."""
+
+    name = "slow"
+    uses_llm = True
+
+    def __init__(self, ctx, calls, interrupt_at=None, delay=0.05):
+        super().__init__(ctx, calls, None)
+        self.sigterm_at, self.delay = interrupt_at, delay
+        ctx.engine()  # start the 'server'
+
+    def recommend(self, request):
+        import os
+        import signal
+        import time
+
+        self.calls.append(request.case.user_id)
+        if self.sigterm_at is not None and len(self.calls) == self.sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(self.delay)
+        pool = request.candidates
+        return PipelineOutput(sorted(pool, reverse=True), {"rank_s": self.delay})
+
+
+def test_sigterm_stops_the_engine_and_resume_loses_nothing(tmp_path: Path):
+    import signal
+
+    data = toy_dataset()
+    s = settings(pipelines=["popularity", "slow"], concurrency=2)
+
+    def reg(calls, interrupt_at=None):
+        r = default_registry()
+        r.register("slow", lambda ctx: _SlowLLMPipeline(ctx, calls, interrupt_at))
+        return r
+
+    engine = _ClosingEngine()
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(s, tmp_path / "a", registry=reg([], interrupt_at=6), dataset=data, home=tmp_path, progress=False,
+                 write_plots=False, engine_factory=lambda: engine)
+    assert engine.closed and signal.getsignal(signal.SIGTERM) == before  # server stopped, handler restored
+    finished = read_records(tmp_path / "a" / "cache" / "slow.jsonl")
+    assert 1 <= len(finished) < 10 and not (tmp_path / "a" / "results.json").exists()
+    calls: list[str] = []
+    resumed = run_eval(s, tmp_path / "a", registry=reg(calls), dataset=data, home=tmp_path, progress=False,
+                       write_plots=False, engine_factory=_ClosingEngine)
+    assert sorted(calls) == sorted(set(calls)) and not set(calls) & set(finished)  # finished users never redone
+    assert len(calls) == 10 - len(finished)
+    straight = run_eval(s, tmp_path / "b", registry=reg([]), dataset=data, home=tmp_path, progress=False,
+                        write_plots=False, engine_factory=_ClosingEngine)
+    assert resumed["per_user"] == straight["per_user"]  # same numbers as a run never interrupted
