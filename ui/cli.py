@@ -291,6 +291,29 @@ def bench_concurrency(
         request_timeout_s=request_timeout_s)
 
 
+@bench_app.command("eval-throughput")
+def bench_eval_throughput(
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
+    protocol: Annotated[str, typer.Option(help="full or sampled")] = "full",
+    pipelines: Annotated[str, typer.Option(help="comma-separated (popularity, the baseline, is always run)")] = "popularity,retrieval,knn,retrieval+knn,retrieval-ft,knn+ranker,retrieval+llm",
+    users: Annotated[int, typer.Option(min=1, help="seeded users for the fast pipelines")] = 200,
+    slow_users: Annotated[int, typer.Option(min=1, help="first N of them for LLM / cross-encoder pipelines")] = 8,
+    ranker: Annotated[Optional[str], typer.Option(help="trained ranker (for *ranker* pipelines)")] = "ce-ml100k",
+    retriever: Annotated[Optional[str], typer.Option(help="trained retriever (for retrieval-ft*)")] = "st-ml100k",
+    llm: Annotated[Optional[str], typer.Option(help="LLM of +llm pipelines (default: configured)")] = None,
+    explain: Annotated[bool, typer.Option(help="LLM pipelines also explain (as recchat eval does by default)")] = False,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/eval_throughput.json"),
+) -> None:
+    """Offline eval throughput (users/s) of each pipeline on the same users, vs popularity in the same run."""
+    from bench.eval_throughput import parse_pipelines, run
+
+    try:
+        run(dataset, protocol, parse_pipelines(pipelines), users, slow_users, out, ranker=ranker, retriever=retriever,
+            llm=llm, explain=explain)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
 @bench_app.command("rerank")
 def bench_rerank(
     models: Annotated[str, typer.Option(help="comma-separated LLMs")] = "smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct,qwen2.5-coder-1.5b-instruct",
