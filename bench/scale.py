@@ -6,8 +6,9 @@ index with :meth:`ChromaStore.index` exactly as the product does, then times the
 path (:meth:`Retriever.search`) without a filter and with a year range, a genre, and both.
 
 Measured per (size, backend): build time (Chroma insert + HNSW, embedding excluded), on-disk
-size, memory (embedded: the worker's RSS growth over the items held by the benchmark; server: the
-server process RSS), the first filtered query (which loads the retriever's metadata mirror), and
+size, memory (``memory_mb``: RSS growth from just before the build to after the queries, of the
+worker process for the embedded store and of the server process for the server; the server's
+absolute RSS is ``server_rss_mb``), the first filtered query (which loads the retriever's metadata mirror), and
 query p50/p95 in ms. Baselines in the same run: the embedded store at the same size (server/embedded
 ratios), and raw MiniLM ``encode`` of real texts (items/s), which puts build time next to the
 embedding time an index of that size would add.
@@ -252,7 +253,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         row["server_rss_mb"] = round(rss_mb(spec["server_pid"]), 1)
         row["server_rss_growth_mb"] = round(row["server_rss_mb"] - server_rss_before, 1)
         row["client_rss_growth_mb"] = round(rss_mb() - rss_before, 1)
-        row["memory_mb"] = row["server_rss_mb"]
+        row["memory_mb"] = row["server_rss_growth_mb"]
     else:
         row["rss_mb"] = round(rss_mb(), 1)
         row["rss_growth_after_build_mb"] = round(rss_after_build - rss_before, 1)
