@@ -43,10 +43,14 @@ def register(app: typer.Typer) -> None:
         rkw = {"catalog": catalog} if catalog else {}
         akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url)) if v}
         try:
+            rset = RetrievalSettings(**rkw)
             aset = AgentSettings(**akw)
-            stack = build_stack(RetrievalSettings(**rkw), aset, use_llm=not no_llm)
+            stack = build_stack(rset, aset, use_llm=not no_llm)
         except (IndexMissingError, IndexMismatchError, ValueError) as exc:
-            console.print(f"[red]error:[/] {exc}")
+            from ui.index_errors import index_error_message
+
+            console.print("[red]error:[/] ", end="")
+            console.print(index_error_message(exc, rset) if isinstance(exc, IndexMismatchError) else str(exc), markup=False)
             raise typer.Exit(1)
         try:
             agent = ChatAgent(stack, aset)
@@ -102,6 +106,9 @@ def _sessions_url() -> str | None:
 
 
 def _loop(agent, sess, console) -> None:  # noqa: ANN001 - typed in ChatAgent
+    from retrieval.store import IndexMismatchError, IndexMissingError
+    from ui.index_errors import index_error_message
+
     interactive = sys.stdin.isatty()
     while True:
         if interactive:
@@ -127,7 +134,12 @@ def _loop(agent, sess, console) -> None:  # noqa: ANN001 - typed in ChatAgent
                 console.print(f"  [bold]{r.rank}. {_label(r.item)}[/]{tag} [dim]{', '.join(r.item.genres)}[/]")
             console.print("  [dim](writing reasons...)[/]")
 
-        reply = agent.respond(sess, text, on_ranked=ranked)
+        try:
+            reply = agent.respond(sess, text, on_ranked=ranked)
+        except (IndexMismatchError, IndexMissingError) as exc:  # index swapped or removed meanwhile
+            console.print("[red]error:[/] ", end="")
+            console.print(index_error_message(exc, agent.store.settings, agent.catalog), markup=False)
+            return
         _show(reply, console, listed=bool(shown))
 
 

@@ -50,7 +50,10 @@ def ui_command(
     try:
         stack = build_stack(rset, aset, use_llm=not no_llm)
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        from ui.index_errors import index_error_message
+
+        console.print("[bold red]error:[/] ", end="")
+        console.print(index_error_message(exc, rset), markup=False, highlight=False)
         raise typer.Exit(1) from None
     if stack.llm_error:
         console.print(f"[yellow]note:[/] {stack.llm_error}")

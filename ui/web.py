@@ -75,6 +75,12 @@ def default_concurrency(agent: Any) -> int:
     return max(1, min(4, int(getattr(agent.settings, "max_concurrency", 4))))
 
 
+def _is_index_error(exc: BaseException) -> bool:
+    from retrieval.store import IndexMismatchError, IndexMissingError  # noqa: PLC0415
+
+    return isinstance(exc, (IndexMismatchError, IndexMissingError))
+
+
 def _csv(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").replace("\n", ",").split(",") if p.strip()]
 
@@ -212,6 +218,9 @@ class ChatUI:
                 elif kind == "done":
                     self._apply_reply(state, payload)
                     break
+                elif _is_index_error(payload):  # the index was swapped or removed under the running UI
+                    state.notices.append(self._index_message(payload))
+                    break
                 else:
                     state.notices.append(f"Sorry, something went wrong ({type(payload).__name__}). "
                                          "Your conversation is saved; please try again.")
@@ -221,6 +230,15 @@ class ChatUI:
         if state.status.endswith("..."):
             state.status = ""
         yield state
+
+    def _index_message(self, exc: BaseException) -> str:
+        """The index-mismatch message (embedders + rebuild command) for this agent's catalog."""
+        from ui.index_errors import index_error_message  # noqa: PLC0415
+
+        settings = getattr(getattr(self.agent, "store", None), "settings", None)
+        if settings is None:
+            return str(exc)
+        return index_error_message(exc, settings, getattr(self.agent, "catalog", None))
 
     def _apply_reply(self, state: UIState, reply: Any) -> None:
         if reply is None:
