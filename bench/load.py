@@ -5,8 +5,10 @@ and sends ``turns`` messages through the same ``/on_send`` endpoint a browser us
 carries the session's unique marker word; after each turn the session checks that its transcript
 and its "What I think you like" summary hold its OWN marker and no other session's (no
 cross-session leakage). Reported: errors, leaks, p50/p95/max turn latency (seconds, client side),
-turns/s, and the server process' resident memory before/after (MiB) with the queue bounded at
-``ui.web.QUEUE_MAX_SIZE``.
+turns/s, and resident memory (MiB) before / peak / after of the UI process and, with the LLM, of
+its vLLM server process tree, with the queue bounded at ``ui.web.QUEUE_MAX_SIZE``. Turns that
+answered in retrieval order because the LLM was too slow or down are counted (``llm_fallbacks``:
+"LLM unavailable" / "Explanations unavailable" notices), so an LLM run cannot silently degrade.
 
 Entry point: :func:`run` (CLI wiring: ``recchat bench load``).
 """
@@ -36,11 +38,40 @@ def rss_mib() -> float:
     return 0.0
 
 
+def tree_rss_mib() -> float:
+    """Resident memory of this process' descendants (the local vLLM server and its engine
+    workers), MiB; 0 when there are none or psutil is missing."""
+    try:
+        import psutil
+    except ImportError:
+        return 0.0
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total / 2**20
+
+
+FALLBACK_MARKERS = ("LLM unavailable", "Explanations unavailable")
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _last_reply(outputs: Any) -> str:
+    """The newest assistant message in the chatbot output of ``/on_send`` (its notices are appended
+    to it), so a notice of an earlier turn is not counted again."""
+    for value in outputs if isinstance(outputs, (list, tuple)) else []:
+        if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m for m in value):
+            replies = [m for m in value if m.get("role") == "assistant"]
+            return json.dumps(replies[-1].get("content"), ensure_ascii=False, default=str) if replies else ""
+    return ""
 
 
 def _session(url: str, index: int, turns: int, markers: list[str], deadline: float) -> dict[str, Any]:
@@ -53,6 +84,7 @@ def _session(url: str, index: int, turns: int, markers: list[str], deadline: flo
     latencies: list[float] = []
     errors: list[str] = []
     leaks = 0
+    fallbacks = 0
     genre = GENRES[index % len(GENRES)]
     for t in range(turns):
         if time.monotonic() > deadline:
@@ -70,21 +102,23 @@ def _session(url: str, index: int, turns: int, markers: list[str], deadline: flo
         if mine not in text:
             errors.append(f"turn {t}: own marker missing from the transcript")
         leaks += sum(m in text for m in others)
+        fallbacks += any(marker in _last_reply(out) for marker in FALLBACK_MARKERS)
     client.close() if hasattr(client, "close") else None
-    return {"latencies": latencies, "errors": errors, "leaks": leaks}
+    return {"latencies": latencies, "errors": errors, "leaks": leaks, "fallbacks": fallbacks}
 
 
 def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str | None = None,
-        catalog: str | None = None, concurrency: int | None = None, time_budget_s: float = 600.0,
-        agent: Any = None, out: Path | None = None) -> dict[str, Any]:
+        explain: bool = True, catalog: str | None = None, concurrency: int | None = None,
+        time_budget_s: float = 600.0, agent: Any = None, out: Path | None = None) -> dict[str, Any]:
     """Serve the UI on a free loopback port (over ``agent``, or a stack built from the settings:
-    retrieval order unless ``use_llm``), run ``n_sessions`` concurrent sessions of ``turns``
-    turns within ``time_budget_s``, print and return the figures (JSON to ``out`` if given)."""
+    retrieval order unless ``use_llm``; ``llm`` overrides the configured model; ``explain=False``
+    shows no reasons), run ``n_sessions`` concurrent sessions of ``turns`` turns within
+    ``time_budget_s``, print and return the figures (JSON to ``out`` if given)."""
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from agent.vllm_server import find_free_port
-    from ui.web import QUEUE_MAX_SIZE, build_app, launch
+    from ui.web import QUEUE_MAX_SIZE, build_app, default_concurrency, launch
 
     stack = None
     tmp = None
@@ -96,26 +130,38 @@ def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str
 
         tmp = tempfile.TemporaryDirectory(prefix="recchat-load-")
         rset = RetrievalSettings(**({"catalog": catalog} if catalog else {}))
-        aset = AgentSettings(sessions_url=f"sqlite:///{tmp.name}/sessions.db", **({"llm": llm} if llm else {}))
+        akw: dict[str, Any] = {"llm": llm} if llm else {}
+        if not explain:
+            akw["explain_top_k"] = 0
+        aset = AgentSettings(sessions_url=f"sqlite:///{tmp.name}/sessions.db", **akw)
         stack = build_stack(rset, aset, use_llm=use_llm)
+        if use_llm and stack.engine is None:
+            stack.close()
+            tmp.cleanup()
+            raise RuntimeError(f"--llm asked for, but {stack.llm_error}")
         agent = ChatAgent(stack, aset)
     app = build_app(agent, concurrency_limit=concurrency)
-    rss_before = rss_mib()
+    rss_before, tree_before = rss_mib(), tree_rss_mib()
     url = launch(app, port=find_free_port(), block=False, quiet=True)
     markers = [f"zq{index:03d}marker" for index in range(n_sessions)]
     started = time.perf_counter()
     deadline = time.monotonic() + time_budget_s
-    peak = [rss_before]
+    peak = [rss_before, tree_before]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.5):
             peak[0] = max(peak[0], rss_mib())
+            peak[1] = max(peak[1], tree_rss_mib())
 
     threading.Thread(target=sample, daemon=True).start()
+    engine = getattr(getattr(agent, "stack", None), "engine", None)
+    settings = getattr(agent, "settings", None)
+    limit = concurrency or default_concurrency(agent)
     try:
         with cf.ThreadPoolExecutor(n_sessions) as pool:
             results = list(pool.map(lambda i: _session(url, i, turns, markers, deadline), range(n_sessions)))
+        rss_after, tree_after = rss_mib(), tree_rss_mib()
     finally:
         stop.set()
         app.close()
@@ -126,13 +172,19 @@ def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str
     wall = time.perf_counter() - started
     lat = [x for r in results for x in r["latencies"]]
     report = {
-        "sessions": n_sessions, "turns_per_session": turns, "llm": bool(use_llm or getattr(agent.stack, "engine", None)),
+        "sessions": n_sessions, "turns_per_session": turns, "llm": engine is not None,
+        "model": getattr(settings, "llm", None) if engine is not None else None,
+        "explain_top_k": getattr(settings, "explain_top_k", None) if engine is not None else 0,
+        "concurrency_limit": limit,
         "turns_ok": len(lat), "errors": sum(len(r["errors"]) for r in results),
         "error_samples": [e for r in results for e in r["errors"]][:5], "leaks": sum(r["leaks"] for r in results),
+        "llm_fallbacks": sum(r["fallbacks"] for r in results),
         "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(_percentile(lat, 0.95), 3),
         "max_s": round(max(lat), 3) if lat else None, "wall_s": round(wall, 1),
         "turns_per_s": round(len(lat) / wall, 2) if wall else 0.0, "queue_max_size": QUEUE_MAX_SIZE,
-        "rss_before_mib": round(rss_before, 1), "rss_peak_mib": round(peak[0], 1), "rss_after_mib": round(rss_mib(), 1),
+        "rss_before_mib": round(rss_before, 1), "rss_peak_mib": round(peak[0], 1), "rss_after_mib": round(rss_after, 1),
+        "llm_server_rss_before_mib": round(tree_before, 1), "llm_server_rss_peak_mib": round(peak[1], 1),
+        "llm_server_rss_after_mib": round(tree_after, 1),
     }
     print(json.dumps(report, indent=2))
     if out is not None:

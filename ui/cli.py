@@ -361,12 +361,20 @@ def bench_load(
     sessions: Annotated[int, typer.Option(min=1, max=200, help="concurrent chat sessions")] = 20,
     turns: Annotated[int, typer.Option(min=1, max=20, help="turns per session")] = 5,
     use_llm: Annotated[bool, typer.Option("--llm/--no-llm", help="rerank with the LLM (slow on CPU)")] = False,
+    model: Annotated[Optional[str], typer.Option(help="with --llm: the LLM (default: configured, on the local vLLM server)")] = None,
+    explain: Annotated[bool, typer.Option("--explain/--no-explain", help="with --llm: write reasons")] = True,
+    concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="turns processed at once (default: as `recchat ui`)")] = None,
+    time_budget: Annotated[float, typer.Option(min=10, help="wall-clock budget (s); unfinished turns count as errors")] = 600.0,
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/load.json"),
 ) -> None:
-    """N concurrent sessions against the served web UI on loopback: errors, leaks, p50/p95."""
+    """N concurrent sessions against the served web UI on loopback: errors, leaks, p50/p95, memory."""
     from bench.load import run
 
-    run(sessions, turns, use_llm=use_llm, out=out)
+    try:
+        run(sessions, turns, use_llm=use_llm, llm=model, explain=explain, concurrency=concurrency,
+            time_budget_s=time_budget, out=out)
+    except RuntimeError as exc:
+        _fail(str(exc))
 
 
 def _register_commands() -> None:
