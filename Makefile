@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
 DEMO_PORT ?= 7860
 
-.PHONY: install browser postgres demo test test-fast bench clean-venv
+.PHONY: install browser postgres audit demo test test-fast bench clean-venv
 
 install: $(STAMP)
 
@@ -51,6 +51,12 @@ test-fast: install
 
 bench: install
 	$(BIN)/recchat bench retrieval
+
+# Vulnerability audit of the pinned set; --strict fails when a package could not be checked
+# (pip-audit otherwise prints "No known vulnerabilities found" after auditing nothing).
+audit: install
+	grep -v '^#' constraints.txt > $(VENV)/frozen-requirements.txt
+	$(BIN)/pip-audit -r $(VENV)/frozen-requirements.txt --no-deps --disable-pip --strict $(AUDIT_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
