@@ -5,7 +5,8 @@ are labelled (A), (B), ... after the instructions and the conversation (a prefix
 permutations, so the server's prefix cache reuses it), the assistant reply is prefilled with
 ``"Answer: ("`` and the engine returns the renormalised log-probability of each label letter as
 the next token. ``P`` permutations of the candidate order (0 = retrieval order, then seeded
-shuffles) are scored in ONE batched ``score_choices`` call; each item's score is its MEAN
+shuffles) are scored in one batched ``score_choices`` call (with ``prime_prefix``: the first
+order alone, then the rest, so they reuse its cached prefix); each item's score is its MEAN
 probability over the permutations (so scores are in 0..1 and sum to 1 over the labelled items).
 Ties keep the retrieval order. Free text is never parsed: only label probabilities are read.
 """
@@ -19,7 +20,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agent.context import item_line
+from agent.context import item_line, item_title
 from agent.engine import Engine, Message
 from agent.labels import DEFAULT_PREFILL, candidate_labels, check_chat_labels
 from agent.settings import AgentSettings
@@ -108,13 +109,29 @@ class VerbalizerRanker(Ranker):
                 tokenizer, [m.as_dict() for m in probe], candidate_labels(settings.max_candidates), prefill
             )
 
-    def messages(self, context: Context, candidates: Sequence[Candidate]) -> list[Message]:
-        """The prompt for one candidate order: system rules, then context, candidates LAST."""
+    def messages(self, context: Context, candidates: Sequence[Candidate],
+                 pool: Sequence[Candidate] | None = None) -> list[Message]:
+        """The prompt for one candidate order: system rules, then context, candidates LAST.
+
+        ``inline`` layout: each labelled line holds the item's full description. ``split``
+        layout: the descriptions of ``pool`` (default: ``candidates``; pass the same pool, in
+        the same order, for every permutation) come before the labelled block, which then
+        holds only ``Title (Year)`` per label, so the permutations share everything up to
+        that short block in the server's prefix cache.
+        """
         labels = candidate_labels(max(1, len(candidates)))
-        lines = "\n".join(f"({lab}) {item_line(c.item)}" for lab, c in zip(labels, candidates))
+        if self.settings.rerank_layout == "inline":
+            lines = "\n".join(f"({lab}) {item_line(c.item)}" for lab, c in zip(labels, candidates))
+            return [
+                Message("system", render("rerank_system")),
+                Message("user", render("rerank_user", context=context.text, candidates=lines, last_label=labels[-1])),
+            ]
+        details = "\n".join(f"- {item_line(c.item)}" for c in (candidates if pool is None else pool))
+        lines = "\n".join(f"({lab}) {item_title(c.item)}" for lab, c in zip(labels, candidates))
         return [
-            Message("system", render("rerank_system")),
-            Message("user", render("rerank_user", context=context.text, candidates=lines, last_label=labels[-1])),
+            Message("system", render("rerank_split_system")),
+            Message("user", render("rerank_split_user", context=context.text, details=details, candidates=lines,
+                                   last_label=labels[-1])),
         ]
 
     def rank(self, context: Context, candidates: Sequence[Candidate]) -> RerankResult:
@@ -129,9 +146,14 @@ class VerbalizerRanker(Ranker):
         result = RerankResult(ranked=[], ranker=self.name,
                               permutations=[[head[i].item.id for i in order] for order in orders])
         try:
-            convs = [self.messages(context, [head[i] for i in order]) for order in orders]
+            convs = [self.messages(context, [head[i] for i in order], pool=head) for order in orders]
             t0 = time.perf_counter()
-            scored = self.engine.score_choices(convs, labels, prefill=self.prefill)
+            if self.settings.prime_prefix and len(convs) > 1:
+                # the first order alone fills the server's prefix cache; the others reuse it
+                scored = self.engine.score_choices(convs[:1], labels, prefill=self.prefill)
+                scored = _check_len(scored, 1) + self.engine.score_choices(convs[1:], labels, prefill=self.prefill)
+            else:
+                scored = self.engine.score_choices(convs, labels, prefill=self.prefill)
             result.timings["llm_s"] = time.perf_counter() - t0
             probs = [_probabilities(s, labels) for s in _check_len(scored, len(orders))]
         except Exception as exc:  # EngineError, timeouts, malformed output, bugs in a backend

@@ -38,6 +38,16 @@ class AgentSettings(LayerSettings):
     # --- reranking ---
     max_candidates: int = Field(20, ge=2, le=26, description="candidates labelled (A)..; at most 26 letters")
     permutations: int = Field(3, ge=1, le=10, description="candidate orders scored and summed (position-bias mitigation)")
+    rerank_layout: Literal["inline", "split"] = Field(
+        "inline",
+        description="inline: full item lines in every permutation; split: item details once in the shared "
+        "prefix, each permutation only relabels titles (cheaper P>1 with prefix caching)",
+    )
+    prime_prefix: bool = Field(
+        False,
+        description="score the first permutation alone, then the others together, so they reuse its "
+        "cached prefix (concurrent requests may each compute the shared prefix)",
+    )
     context_token_budget: int = Field(1500, ge=128, description="tokens for conversation + history before candidates")
     seed: int = Field(0, description="seed of the permutation order")
 

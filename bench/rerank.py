@@ -5,9 +5,12 @@ Run: ``recchat bench rerank [--models a,b] [--permutations 3] [--queries 6]``. E
 its own local vLLM server (started and stopped here). Baselines in the same run:
 
 * ``uncached_pass_s``: ONE forward pass over a fresh 20-candidate prompt (no prefix in cache);
-* ``rerank_s``: the full rerank with P permutations of a NEW conversation (the shared
-  instructions + conversation prefix is computed once and cached by vLLM);
-  ``rerank_over_uncached`` = rerank_s / uncached_pass_s (target <= 1.5);
+  in the ``inline`` layout (every candidate line holds its full description);
+* ``rerank_<variant>_s``: the full rerank with P permutations of a NEW conversation, for each
+  prompt layout (``inline``; ``split`` = descriptions once in the shared prefix, each
+  permutation only relabels titles) and submission (all P requests at once, or ``_primed``:
+  the first alone, so the others find the shared prefix in vLLM's cache);
+  ``rerank_<variant>_over_uncached`` = rerank_<variant>_s / uncached_pass_s (target <= 1.5);
 * ``explain_tok_per_s``: generated tokens / seconds of the batched top-3 explanation request;
 * ``turn_p50_s``: retrieve -> rerank -> explain for the queries, median.
 Each query uses a distinct message, so nothing is served from the cache by accident.
@@ -34,6 +37,10 @@ QUERIES = [
     "a quirky independent comedy about a dysfunctional family",
 ]
 
+# rerank variants timed per query: name -> (AgentSettings.rerank_layout, AgentSettings.prime_prefix)
+VARIANTS = {"inline": ("inline", False), "inline_primed": ("inline", True),
+            "split": ("split", False), "split_primed": ("split", True)}
+
 
 def _bench_model(model: str, catalog: str, permutations: int, n_queries: int, console: Console) -> dict:
     from agent.engines import make_engine
@@ -56,11 +63,13 @@ def _bench_model(model: str, catalog: str, permutations: int, n_queries: int, co
     engine = make_engine(settings)
     start_s = time.perf_counter() - t0
     try:
-        ranker = VerbalizerRanker(engine, settings)
+        ranker = VerbalizerRanker(engine, settings.model_copy(update={"rerank_layout": "inline"}))
+        split_ranker = VerbalizerRanker(engine, settings.model_copy(update={"rerank_layout": "split"}))
         explainer = Explainer(engine, settings)
-        pipeline = RecommendPipeline(retriever, ranker, settings, explainer, engine.count_tokens)
+        pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, settings), settings, explainer, engine.count_tokens)
         labels = [chr(ord("A") + i) for i in range(settings.max_candidates)]
-        uncached, reranks, tok_rates, turns, prompt_tokens = [], [], [], [], []
+        uncached, tok_rates, turns, prompt_tokens, split_tokens = [], [], [], [], []
+        reranks: dict[str, list[float]] = {v: [] for v in VARIANTS}
         queries = (QUERIES * 3)[: n_queries * 3]
         for i in range(n_queries):
             # 1) one uncached pass: a message never seen before, permutation 0 only
@@ -69,18 +78,24 @@ def _bench_model(model: str, catalog: str, permutations: int, n_queries: int, co
             ctx = build_context([Turn("user", q1)], engine.count_tokens, settings.context_token_budget)
             msgs = ranker.messages(ctx, cands)
             prompt_tokens.append(engine.count_tokens(" ".join(m.content for m in msgs)))
+            split_msgs = split_ranker.messages(ctx, cands)
+            split_tokens.append(engine.count_tokens(" ".join(m.content for m in split_msgs)))
             t = time.perf_counter()
             engine.score_choices([msgs], labels[: len(cands)], prefill="Answer: (")
             uncached.append(time.perf_counter() - t)
-            # 2) the full rerank of another fresh message: P permutations in one batch
-            q2 = f"{queries[3 * i + 1]} (request {i}b)"
-            cands = retriever.retrieve(q2, k=settings.max_candidates)
-            ctx = build_context([Turn("user", q2)], engine.count_tokens, settings.context_token_budget)
-            t = time.perf_counter()
-            result = ranker.rank(ctx, cands)
-            reranks.append(time.perf_counter() - t)
-            if result.degraded:
-                raise RuntimeError(f"rerank degraded during the benchmark: {result.error}")
+            # 2) the full rerank of fresh messages: P permutations, per prompt layout and
+            #    submission (all orders at once, or the first alone to prime the prefix cache)
+            for variant, (layout, prime) in VARIANTS.items():
+                q2 = f"{queries[3 * i + 1]} (request {i}b-{variant})"
+                cands = retriever.retrieve(q2, k=settings.max_candidates)
+                ctx = build_context([Turn("user", q2)], engine.count_tokens, settings.context_token_budget)
+                variant_ranker = VerbalizerRanker(
+                    engine, settings.model_copy(update={"rerank_layout": layout, "prime_prefix": prime}))
+                t = time.perf_counter()
+                result = variant_ranker.rank(ctx, cands)
+                reranks[variant].append(time.perf_counter() - t)
+                if result.degraded:
+                    raise RuntimeError(f"rerank degraded during the benchmark: {result.error}")
             # 3) explanation throughput of the batched top-3
             t = time.perf_counter()
             n_calls = len(engine.calls)
@@ -91,14 +106,17 @@ def _bench_model(model: str, catalog: str, permutations: int, n_queries: int, co
             # 4) end-to-end turn
             q3 = f"{queries[3 * i + 2]} (request {i}c)"
             turns.append(pipeline.run(TurnRequest(turns=[Turn("user", q3)], k=10)).timings["total_s"])
-            console.print(f"  {model} query {i + 1}/{n_queries}: pass {uncached[-1]:.2f} s, rerank {reranks[-1]:.2f} s, "
+            shown = ", ".join(f"{v} {r[-1]:.2f} s" for v, r in reranks.items())
+            console.print(f"  {model} query {i + 1}/{n_queries}: pass {uncached[-1]:.2f} s, rerank {shown}, "
                           f"explain {tok_rates[-1]:.1f} tok/s, turn {turns[-1]:.2f} s")
         med = statistics.median
         return {
             "model": model, "permutations": permutations, "candidates": settings.max_candidates,
             "server_start_s": round(start_s, 1), "prompt_tokens_p50": med(prompt_tokens),
-            "uncached_pass_s": round(med(uncached), 3), "rerank_s": round(med(reranks), 3),
-            "rerank_over_uncached": round(med(reranks) / med(uncached), 2),
+            "split_prompt_tokens_p50": med(split_tokens),
+            "uncached_pass_s": round(med(uncached), 3),
+            **{f"rerank_{v}_s": round(med(r), 3) for v, r in reranks.items()},
+            **{f"rerank_{v}_over_uncached": round(med(r) / med(uncached), 2) for v, r in reranks.items()},
             "explain_tok_per_s": round(med(tok_rates), 1), "turn_p50_s": round(med(turns), 2),
             "queries": n_queries,
         }
@@ -113,8 +131,8 @@ def run(models: list[str], catalog: str, permutations: int, n_queries: int, out:
         console.print(f"[bold]{model}[/]: starting a local vLLM server ...")
         rows.append(_bench_model(model, catalog, permutations, n_queries, console))
     table = Table(title=f"rerank benchmark ({catalog}, P={permutations}, medians over {n_queries} queries)")
-    cols = ["model", "server_start_s", "prompt_tokens_p50", "uncached_pass_s", "rerank_s", "rerank_over_uncached",
-            "explain_tok_per_s", "turn_p50_s"]
+    cols = ["model", "server_start_s", "prompt_tokens_p50", "uncached_pass_s",
+            *[f"rerank_{v}_over_uncached" for v in VARIANTS], "explain_tok_per_s", "turn_p50_s"]
     for col in cols:
         table.add_column(col, overflow="fold")
     for row in rows:

@@ -95,6 +95,23 @@ def test_prompt_structure_context_first_candidates_last_shared_prefix():
     assert {c[0].content for c in convs} == {system.content}
 
 
+def test_split_layout_shares_details_and_relabels_titles_only():
+    eng = FakeEngine(prefs={"T3": 2.0})
+    res = VerbalizerRanker(eng, settings(permutations=3, rerank_layout="split")).rank(CTX, cands(5))
+    convs = eng.requests[0][0]
+    users = [c[-1].content for c in convs]
+    prefixes = {u.split("<candidates>")[0] for u in users}
+    assert len(prefixes) == 1  # details of every candidate live in the shared prefix
+    details = prefixes.pop().split("<details>\n")[1].split("\n</details>")[0].split("\n")
+    assert [d.split(" ")[1] for d in details] == ["T0", "T1", "T2", "T3", "T4"]  # retrieval order, every time
+    assert all("genres: Drama" in d for d in details)
+    blocks = [u.split("<candidates>\n")[1].split("\n</candidates>")[0].split("\n") for u in users]
+    assert all(re.fullmatch(r"\([A-E]\) T\d \(\d{4}\)", line) for b in blocks for line in b)  # title + year only
+    assert len({tuple(b) for b in blocks}) == 3  # the permutations differ only in this block
+    assert res.ranked[0].item.id == "id3"
+    assert "<details>" in convs[0][0].content  # the system rules declare the details block as data
+
+
 def test_aggregation_is_mean_probability_mapped_back_to_items():
     # per-permutation probabilities controlled exactly: label A always gets 0.7, B 0.3
     result = [{"A": math.log(0.7), "B": math.log(0.3)}, {"A": math.log(0.7), "B": math.log(0.3)}]
@@ -238,3 +255,18 @@ def test_real_permutation_aggregation(real_engine):
         assert x.score == pytest.approx(expected[x.item.id], abs=1e-9)
     masses = [c.output.get("label_mass") for c in getattr(real_engine, "calls", [])[-3:] if isinstance(c.output, dict)]
     print("\nreal rerank:", [(x.item.id, round(x.score, 3)) for x in res.ranked], res.timings, "label mass", masses)
+
+
+@pytest.mark.slow
+def test_real_split_layout_primed_scores_match_unprimed(real_engine):
+    """The split layout gets a label distribution for every label; priming the prefix cache with
+    the first permutation changes timing only, never the scores."""
+    cs = [Candidate(it, 0.5, i) for i, it in enumerate(MOVIES)]
+    results = {}
+    for prime in (False, True):
+        s = AgentSettings(permutations=3, max_candidates=20, seed=0, rerank_layout="split", prime_prefix=prime)
+        res = VerbalizerRanker(real_engine, s).rank(REAL_CTX, cs)
+        assert not res.degraded, res.error
+        assert len(res.label_probs) == 3 and all(set(p) == set("ABCDEFGH") for p in res.label_probs)
+        results[prime] = {x.item.id: x.score for x in res.ranked}
+    assert results[True] == pytest.approx(results[False], abs=2e-3)  # bf16 batching noise only
