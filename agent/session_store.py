@@ -194,8 +194,10 @@ class SessionStore:
         try:
             self.backend.write(row)
         except self.backend.write_errors as exc:
-            raise SessionSaveError(f"could not save session {session.id} to {self.where()}: {exc} "
-                                   "(disk full, read-only or database down?); the last saved copy is unchanged") from exc
+            # the driver's own error (SQLAlchemy's wrapper would add the SQL text); never the data
+            cause = getattr(exc, "orig", None) or exc
+            raise SessionSaveError(f"could not save session {session.id} to {self.where()}: {cause} "
+                                   "(disk full, read-only or database down?); the last saved copy is unchanged") from cause
 
     def load(self, session_id: str) -> Session:
         """The stored session (a fresh object); KeyError when unknown."""

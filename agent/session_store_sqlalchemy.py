@@ -44,7 +44,9 @@ class SqlAlchemyBackend:
             parsed = sa.engine.make_url(normalise_url(url))
         except sa_exc.ArgumentError as exc:
             raise ValueError(f"not a database URL: {url!r} ({exc})") from None
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # pre-ping: a pooled connection is checked before use, so a database restart costs one
+        # failed save at most; hide_parameters: errors and logs never carry session data
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         if parsed.get_backend_name() == "sqlite":
             kwargs["connect_args"] = {"timeout": 30.0}
             if parsed.database and parsed.database != ":memory:":

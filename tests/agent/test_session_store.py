@@ -195,8 +195,10 @@ def test_failed_save_keeps_the_last_complete_copy(store_url):
     before = store.load(s.id).to_dict()
     _refuse_big_writes(store_url)
     s.turns.append(Turn("user", "a long story " * 800))
-    with pytest.raises(SessionSaveError, match="last saved copy is unchanged"):
+    with pytest.raises(SessionSaveError, match="last saved copy is unchanged") as failed:
         store.save(s)
+    shown = f"{failed.value} {failed.value.__cause__}"  # what the chat notice shows
+    assert "a long story" not in shown and "[SQL" not in shown and len(shown) < 1000, shown
     assert store.load(s.id).to_dict() == before, "a failed save must not change the stored copy"
     _allow_big_writes(store_url)
     store.save(s)  # space again: the next save holds every turn
