@@ -21,3 +21,27 @@ def test_gradio_queue_is_bounded(make_agent) -> None:
 
     app = build_app(make_agent(), queue_size=7)
     assert app._queue.max_size == 7 and QUEUE_MAX_SIZE > 0
+
+
+@pytest.mark.slow
+def test_concurrent_sessions_with_the_llm(make_agent, vllm_engine) -> None:
+    """The LLM in the loop (real vLLM server, SmolLM2): still no errors and no cross-session
+    leaks; the server's memory is measured (it is a child process of the test)."""
+    from bench.load import run
+
+    report = run(n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=1), time_budget_s=300)
+    assert report["llm"] and report["turns_ok"] == 6 and report["errors"] == 0, report["error_samples"]
+    assert report["leaks"] == 0
+    assert 0 <= report["llm_fallbacks"] <= 6
+    assert report["llm_server_rss_peak_mib"] > 0
+
+
+def test_fallbacks_are_counted_from_the_newest_reply_only() -> None:
+    from bench.load import FALLBACK_MARKERS, _last_reply
+
+    chat = [{"role": "user", "content": "a"},
+            {"role": "assistant", "content": "list _LLM unavailable: showing retrieval order_"},
+            {"role": "user", "content": "b"}, {"role": "assistant", "content": "a fine list"}]
+    assert not any(m in _last_reply(["", chat, "<div>notice</div>"]) for m in FALLBACK_MARKERS)
+    assert any(m in _last_reply(["", chat[:2], ""]) for m in FALLBACK_MARKERS)
+    assert _last_reply("not a list") == ""
