@@ -16,6 +16,11 @@ any other  no        kept as an extra metadata field: string, number, bool or li
 Every bad row is reported with file, row and field. ``on_error="reject"`` (default) raises
 :class:`CatalogError` listing all problems and loads nothing; ``on_error="skip"`` drops the bad
 rows and reports them in :attr:`CatalogLoad.skipped` - never silently.
+
+Large catalogs are read as a stream: :func:`iter_catalog_batches` yields bounded
+:class:`CatalogBatch` es (CSV/JSONL line by line, Parquet by record batch; duplicate ids are
+found with an on-disk :class:`~retrieval.id_ledger.IdLedger`), and :func:`scan_catalog_file`
+validates a whole file in one constant-memory pass (counts + the first errors) before indexing.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from retrieval.items import RESERVED_KEYS, Item
 
 OnError = Literal["reject", "skip"]
+_PARQUET_BATCH = 2048  # records decoded at a time from a Parquet file
 SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".parquet")
 
 
@@ -85,6 +91,25 @@ class CatalogError(ValueError):
 
 
 @dataclass
+class CatalogBatch:
+    """Up to ``batch_size`` good items of a stream, and the bad rows met while reading them."""
+
+    items: list[Item]
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class CatalogScan:
+    """One validation pass over a catalog file: ``items`` good rows, ``bad_rows`` rows with
+    problems (``errors`` keeps the first ``max_errors`` problems; a row can have several)."""
+
+    path: str
+    items: int
+    bad_rows: int
+    errors: list[RowError]
+
+
+@dataclass
 class CatalogLoad:
     """Result of loading a catalog: the items, and the rows skipped (with reasons)."""
 
@@ -132,8 +157,12 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | Non
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        for number, record in enumerate(pq.read_table(path).to_pylist(), start=1):
-            yield number, record, None
+        number = 0
+        with pq.ParquetFile(path) as parquet:
+            for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
+                for record in batch.to_pylist():
+                    number += 1
+                    yield number, record, None
     else:
         raise CatalogError(
             [RowError(str(path), 0, "-", f"unsupported file type {suffix!r}")],
@@ -225,35 +254,89 @@ def _to_item(record: dict[str, Any], cols: ColumnMap, csv_mode: bool, max_chars:
     return item, []
 
 
+def iter_catalog_batches(
+    path: str | Path,
+    columns: ColumnMap | None = None,
+    max_field_chars: int = 20_000,
+    batch_size: int = 1000,
+) -> Iterator[CatalogBatch]:
+    """Stream a catalog file as batches of at most ``batch_size`` good items (memory bounded by
+    the batch, not the file). Bad rows come with the batch during which they were read;
+    duplicate ids: the first occurrence wins, later ones are errors. Raises FileNotFoundError,
+    or :class:`CatalogError` for an unsupported suffix or a text file that is not UTF-8."""
+    from retrieval.id_ledger import IdLedger
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"catalog file not found: {path}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    cols = columns or ColumnMap()
+    csv_mode = path.suffix.lower() == ".csv"
+    with IdLedger() as seen:
+        batch = CatalogBatch([])
+        rows: list[int] = []
+
+        def flush() -> CatalogBatch:
+            nonlocal batch, rows
+            for position, first in seen.add([(item.id, row) for item, row in zip(batch.items, rows)]):
+                item, row = batch.items[position], rows[position]
+                batch.errors.append(RowError(str(path), row, cols.id, f"duplicate id {item.id!r} (first seen in row {first})"))
+            dupes = {e.row for e in batch.errors if e.message.startswith("duplicate id")}
+            done = CatalogBatch([it for it, row in zip(batch.items, rows) if row not in dupes],
+                                sorted(batch.errors, key=lambda e: e.row))
+            batch, rows = CatalogBatch([]), []
+            return done
+
+        for row, record, parse_error in _records(path):
+            if record is None:
+                batch.errors.append(RowError(str(path), row, "-", parse_error or "unreadable"))
+                continue
+            item, problems = _to_item(record, cols, csv_mode, max_field_chars)
+            if item is None:
+                batch.errors.extend(RowError(str(path), row, f, m) for f, m in problems)
+                continue
+            batch.items.append(item)
+            rows.append(row)
+            if len(batch.items) >= batch_size:
+                yield flush()
+        if batch.items or batch.errors:
+            yield flush()
+
+
+def scan_catalog_file(
+    path: str | Path,
+    columns: ColumnMap | None = None,
+    max_field_chars: int = 20_000,
+    max_errors: int = 1000,
+) -> CatalogScan:
+    """Validate a whole catalog file in one constant-memory pass (nothing is kept but counts
+    and the first ``max_errors`` problems). Same exceptions as :func:`iter_catalog_batches`."""
+    good = bad_count = 0
+    errors: list[RowError] = []
+    for batch in iter_catalog_batches(path, columns, max_field_chars):
+        good += len(batch.items)
+        bad_count += len({e.row for e in batch.errors})  # a row's errors all come in one batch
+        room = max_errors - len(errors)
+        if room > 0:
+            errors.extend(batch.errors[:room])
+    return CatalogScan(str(path), good, bad_count, errors)
+
+
 def load_catalog_file(
     path: str | Path,
     columns: ColumnMap | None = None,
     on_error: OnError = "reject",
     max_field_chars: int = 20_000,
 ) -> CatalogLoad:
-    """Load and validate a catalog file. Raises :class:`CatalogError` (reject mode) or
+    """Load and validate a whole catalog file into memory (small catalogs; large ones: see
+    :func:`iter_catalog_batches`). Raises :class:`CatalogError` (reject mode) or
     FileNotFoundError. Duplicate ids: the first occurrence wins, later ones are errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"catalog file not found: {path}")
-    cols = columns or ColumnMap()
-    csv_mode = path.suffix.lower() == ".csv"
     items: list[Item] = []
     errors: list[RowError] = []
-    seen: dict[str, int] = {}
-    for row, record, parse_error in _records(path):
-        if record is None:
-            errors.append(RowError(str(path), row, "-", parse_error or "unreadable"))
-            continue
-        item, problems = _to_item(record, cols, csv_mode, max_field_chars)
-        if item is not None and item.id in seen:
-            problems = [(cols.id, f"duplicate id {item.id!r} (first seen in row {seen[item.id]})")]
-            item = None
-        if item is None:
-            errors.extend(RowError(str(path), row, f, m) for f, m in problems)
-            continue
-        seen[item.id] = row
-        items.append(item)
+    for batch in iter_catalog_batches(path, columns, max_field_chars):
+        items.extend(batch.items)
+        errors.extend(batch.errors)
     if errors and on_error == "reject":
         raise CatalogError(errors)
     if not items:

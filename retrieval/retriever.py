@@ -1,13 +1,19 @@
 """Candidate retrieval: top-K items for a query text, a user's history, or both.
 
-Filtered queries are Chroma's slow path (its metadata filter scans; ~100 ms at 100k items).
+Filtered queries are Chroma's slow path (its metadata filter scans; ~100-400 ms at 100k items).
 The retriever keeps an in-memory mirror of the filterable metadata (:meth:`ChromaStore.mirror`)
-and evaluates filters on it with numpy, which gives the exact share ``s`` of items that pass.
-It then asks Chroma for the ``(k + excluded) / s * overfetch`` nearest items WITHOUT a filter
-(ids and distances only) and keeps those that pass; the survivors are exactly the filtered top
-items of that neighbourhood (a passing item closer than the k-th survivor is necessarily inside
-it). When fewer than ``k`` survive, or the filter is so selective that the over-fetch would
-exceed ``max_fetch``, it runs Chroma's own filtered query instead, so no result is lost.
+and evaluates filters on it with numpy, which gives the exact set of items that pass. Then:
+
+* **exact scan** when at most ``exact_scan_max`` items pass (selective filters): the passing
+  items' vectors (cached with the mirror, :meth:`ChromaStore.mirror_vectors`) are scored with one
+  dot product and the top ``k`` kept - exact, so nothing can be lost;
+* **post-filter** otherwise: Chroma returns the ``(k + excluded) / share * overfetch`` nearest
+  items WITHOUT a filter (ids and distances) and the passing ones are kept; the survivors are
+  exactly the filtered top items of that neighbourhood;
+* **Chroma's filtered query** only when too few survive the post-filter or the over-fetch would
+  exceed ``max_fetch``, so no result is lost.
+
+Unfiltered queries go to HNSW (ids + distances; metadata from the mirror).
 """
 
 from __future__ import annotations
@@ -139,6 +145,9 @@ class Retriever:
     history_half_life: float = 5.0
     history_weight: float = 0.5
     max_fetch: int = 2000
+    exact_scan_max: int | None = None
+    """Filters passing at most this many items are answered by an exact scan; None = the
+    store's ``settings.exact_scan_max``; 0 = never (no vectors are cached)."""
     last_path: str = field(default="", init=False)
 
     def query_vector(self, text: str | None = None, history: Sequence[str] = ()) -> np.ndarray:
@@ -196,23 +205,48 @@ class Retriever:
         """Top ``k`` raw hits (id, cosine, metadata, embedding|None) for a query vector; see module doc.
         Sets :attr:`last_path` to the path taken ("unfiltered", "post-filter", "chroma-filter")."""
         filters = filters or Filters()
+        mirror = self.store.mirror(self.catalog)  # item metadata for every path comes from here
         if filters.is_empty():
             hits = self.store.query(self.catalog, vector, k + len(banned), None, with_emb)
             self.last_path = "unfiltered"
             return [h for h in hits if h[0] not in banned][:k]
-        mirror = self.store.mirror(self.catalog)
         mask = filters.mask(mirror)
         passing = int(mask.sum())
         if passing == 0:
             self.last_path = "empty"
             return []
+        scan_max = self.store.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
+        if passing <= scan_max:
+            self.last_path = "exact-scan"
+            return self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)
         fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * self.store.settings.overfetch))
         if fetch <= self.max_fetch:
             raw = self.store.query(self.catalog, vector, fetch, None, with_emb, with_metadata=False)
-            hits = [h for h in raw if h[0] not in banned and mask[mirror.position[h[0]]]][:k]
+            hits = [h for h in raw if h[0] not in banned and h[0] in mirror.position and mask[mirror.position[h[0]]]][:k]
             if len(hits) >= min(k, passing) or len(raw) >= len(mask):
                 self.last_path = "post-filter"
                 return [(i, score, mirror.metas[mirror.position[i]], emb) for i, score, _, emb in hits]
         self.last_path = "chroma-filter"
         hits = self.store.query(self.catalog, vector, k + len(banned), filters.to_where(), with_emb)
         return [h for h in hits if h[0] not in banned][:k]
+
+    def _exact_scan(
+        self, vector: np.ndarray, k: int, filters: Filters, mirror: MetaMirror, mask: np.ndarray,
+        banned: set[str] | frozenset[str], with_emb: bool,
+    ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
+        """Top ``k`` of the items that pass ``filters`` (minus ``banned``) by exact cosine over
+        the cached vectors; ``mask`` is ``filters.mask(mirror)``."""
+        current, vectors = self.store.mirror_vectors(self.catalog)
+        if current is not mirror:  # the index changed since the mask was computed
+            mirror, mask = current, filters.mask(current)
+        rows = np.flatnonzero(mask)
+        if banned:
+            drop = {mirror.position[b] for b in banned if b in mirror.position}
+            rows = rows[~np.isin(rows, list(drop))] if drop else rows
+        if len(rows) == 0:
+            return []
+        sims = vectors[rows] @ np.asarray(vector, dtype=np.float32)
+        top = np.argpartition(-sims, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(mirror.ids[rows[j]], float(sims[j]), mirror.metas[rows[j]],
+                 vectors[rows[j]].copy() if with_emb else None) for j in top]

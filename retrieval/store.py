@@ -11,15 +11,26 @@ Layout in Chroma, for a catalog called NAME:
 Incremental indexing upserts only items whose content hash changed and deletes items no longer
 in the catalog. A full rebuild (first index, ``rebuild=True`` or an embedder change with
 ``rebuild=True``) fills a NEW collection and then switches the head's pointer in one metadata
-update, so an interrupted build never leaves a half index in service; leftovers of interrupted
-builds are deleted by the next index run.
+update, so an interrupted build never leaves a half index in service. Indexing streams: items
+arrive in bounded batches (:meth:`ChromaStore.index_stream`), each batch's stored hashes are
+looked up by id, only changed items are embedded, and the ids of the run are kept in an on-disk
+:class:`~retrieval.id_ledger.IdLedger` (stale ids are found by paging the collection), so memory
+does not grow with the catalog. An interrupted full build is *resumed* by the next full build
+with the same embedder and HNSW shape: its staging collection is reused and only items missing
+from it (or changed since) are embedded; other leftovers are deleted.
+
+Reading: the collection in service is opened once and re-checked at most every
+``max_age_s`` seconds (:meth:`ChromaStore.opened`); queries ask Chroma for ids and distances
+only and take item metadata from the in-memory :class:`MetaMirror` when it is loaded. The
+mirror can also hold every vector (``n x dim`` float32, e.g. 154 MB at 100k x 384) for exact
+scans over the items that pass a selective filter (:meth:`ChromaStore.mirror_vectors`).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from retrieval.config import recchat_home
+from retrieval.id_ledger import IdLedger
 from retrieval.items import Item
 from retrieval.settings import RetrievalSettings
 
@@ -62,6 +74,7 @@ class IndexReport:
     deleted: int
     rebuilt: bool
     seconds: float
+    resumed: bool = False
 
 
 @dataclass
@@ -81,6 +94,18 @@ class MetaMirror:
     genre_vocab: dict[str, int]
     metas: list[dict[str, Any]]
     checked_at: float = 0.0
+    vectors: np.ndarray | None = None
+    """Row ``i`` = stored vector of ``ids[i]`` (float32, unit norm); loaded on demand."""
+
+
+@dataclass
+class OpenCollection:
+    """The collection in service for a catalog, as last checked: ``key`` = (active name, updated)."""
+
+    key: tuple
+    collection: Any
+    count: int
+    checked_at: float
 
 
 def _slug(name: str) -> str:
@@ -98,6 +123,7 @@ class ChromaStore:
         self._embedder = embedder
         self._client: Any = None
         self._mirrors: dict[str, MetaMirror] = {}
+        self._open: dict[str, OpenCollection] = {}
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -142,6 +168,10 @@ class ChromaStore:
         except Exception:  # chromadb raises NotFoundError / ValueError depending on client
             return None
 
+    def _hnsw_shape(self) -> str:
+        """The build-time HNSW settings (a staging collection is resumed only with the same)."""
+        return f"ef_construction={self.settings.hnsw_ef_construction},max_neighbors={self.settings.hnsw_max_neighbors}"
+
     def _new_collection(self, name: str, embedder_id: str, dim: int) -> Any:
         s = self.settings
         return self.client.create_collection(
@@ -151,8 +181,20 @@ class ChromaStore:
                 "space": "cosine", "ef_construction": s.hnsw_ef_construction,
                 "ef_search": s.hnsw_ef_search, "max_neighbors": s.hnsw_max_neighbors,
             }},
-            metadata={"embedder": embedder_id, "dim": dim, "created": time.time()},
+            metadata={"embedder": embedder_id, "dim": dim, "created": time.time(), "hnsw": self._hnsw_shape()},
         )
+
+    def _sync_ef_search(self, collection: Any) -> None:
+        """Make the collection's query-time ``ef_search`` the configured one (a mutable knob)."""
+        try:
+            current = (collection.configuration or {}).get("hnsw", {}).get("ef_search")
+        except Exception:  # noqa: BLE001 - older servers may not expose configuration
+            return
+        if current is not None and current != self.settings.hnsw_ef_search:
+            try:
+                collection.modify(configuration={"hnsw": {"ef_search": self.settings.hnsw_ef_search}})
+            except Exception:  # noqa: BLE001 - a read-only store keeps the ef_search it was built with
+                pass
 
     def active(self, catalog: str) -> Any:
         """The collection in service for ``catalog``; checks it was built by this store's embedder."""
@@ -170,6 +212,29 @@ class ChromaStore:
             )
         return self.client.get_collection(meta["active"], embedding_function=None)
 
+    def opened(self, catalog: str, max_age_s: float = 2.0) -> OpenCollection:
+        """The collection in service (see :meth:`active`), opened once and re-checked against the
+        head at most every ``max_age_s`` seconds; its ``ef_search`` follows the settings."""
+        cached = self._open.get(catalog)
+        now = time.monotonic()
+        if cached is not None and now - cached.checked_at < max_age_s:
+            return cached
+        head = self._head(catalog)
+        meta = (head.metadata or {}) if head is not None else {}
+        key = (meta.get("active"), meta.get("updated"))
+        if cached is not None and cached.key == key:
+            cached.checked_at = now
+            return cached
+        collection = self.active(catalog)
+        self._sync_ef_search(collection)
+        opened = OpenCollection(key, collection, collection.count(), now)
+        self._open[catalog] = opened
+        return opened
+
+    def _forget(self, catalog: str) -> None:
+        self._open.pop(catalog, None)
+        self._mirrors.pop(catalog, None)
+
     def where(self) -> str:
         """Human-readable location of the store (for messages)."""
         return self.settings.chroma_url or str(self.settings.chroma_path or recchat_home() / "chroma")
@@ -180,22 +245,17 @@ class ChromaStore:
         return sorted(n[3:] for n in names if n.startswith("rc-") and not re.search(r"-\d{13,}$", n))
 
     # ------------------------------------------------------------------ indexing
-    def _existing_hashes(self, collection: Any) -> dict[str, str]:
+    def _hashes_of(self, collection: Any, ids: Sequence[str]) -> dict[str, str]:
+        """Stored content hashes of those of ``ids`` that are in ``collection``."""
         hashes: dict[str, str] = {}
-        offset = 0
-        while True:
-            page = collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
+        for start in range(0, len(ids), _GET_PAGE):
+            page = collection.get(ids=list(ids[start : start + _GET_PAGE]), include=["metadatas"])
             for item_id, meta in zip(page["ids"], page["metadatas"]):
                 hashes[item_id] = (meta or {}).get("content_hash", "")
-            if len(page["ids"]) < _GET_PAGE:
-                return hashes
-            offset += _GET_PAGE
+        return hashes
 
-    def _upsert(self, collection: Any, items: Sequence[Item], progress: bool, label: str) -> None:
-        if not items:
-            return
+    def _embed_and_upsert(self, collection: Any, items: Sequence[Item]) -> None:
         batch = self.settings.upsert_batch
-        bar = tqdm(total=len(items), desc=label, unit="item", disable=not progress)
         for start in range(0, len(items), batch):
             chunk = items[start : start + batch]
             docs = [item.document() for item in chunk]
@@ -204,26 +264,80 @@ class ChromaStore:
                 ids=[item.id for item in chunk], embeddings=vectors, documents=docs,
                 metadatas=[item.metadata() for item in chunk],
             )
-            bar.update(len(chunk))
-        bar.close()
+
+    def _stale_ids(self, collection: Any, seen: IdLedger) -> list[str]:
+        """Ids stored in ``collection`` that this run did not see (paged; only stale ids kept)."""
+        stale: list[str] = []
+        offset = 0
+        while True:
+            page = collection.get(include=[], limit=_GET_PAGE, offset=offset)
+            stale += seen.missing(page["ids"])
+            if len(page["ids"]) < _GET_PAGE:
+                return stale
+            offset += _GET_PAGE
+
+    def _leftovers(self, catalog: str, active_name: str | None) -> list[str]:
+        """Names of this catalog's item collections other than the one in service, newest first."""
+        prefix = self.head_name(catalog) + "-"
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return sorted((n for n in names if n.startswith(prefix) and re.fullmatch(r"\d{13,}", n[len(prefix):])
+                       and n != active_name), reverse=True)
 
     def _drop_leftovers(self, catalog: str, keep: str | None) -> None:
-        prefix = self.head_name(catalog) + "-"
-        for col in self.client.list_collections():
-            name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) and re.fullmatch(r"\d{13,}", name[len(prefix):]) and name != keep:
-                self.client.delete_collection(name)
+        for name in self._leftovers(catalog, keep):
+            self.client.delete_collection(name)
 
-    def index(self, catalog: str, items: Sequence[Item], rebuild: bool = False, progress: bool = True) -> IndexReport:
+    def _staging(self, catalog: str, active_name: str | None, resume: bool) -> tuple[Any, bool]:
+        """The collection a full build fills: the newest leftover of an interrupted build by the
+        same embedder and HNSW shape when ``resume`` (returned with True), else a new one. Every
+        other leftover is deleted."""
+        embedder = self.embedder
+        chosen = None
+        leftovers = self._leftovers(catalog, active_name)
+        if resume:
+            for name in leftovers:
+                col = self.client.get_collection(name, embedding_function=None)
+                meta = col.metadata or {}
+                if (meta.get("embedder"), meta.get("dim"), meta.get("hnsw")) == (embedder.model_id, embedder.dim, self._hnsw_shape()):
+                    chosen = col
+                    break
+        for name in leftovers:
+            if chosen is None or name != chosen.name:
+                self.client.delete_collection(name)
+        if chosen is not None:
+            return chosen, True
+        name = f"{self.head_name(catalog)}-{time.time_ns() // 1000}"
+        return self._new_collection(name, embedder.model_id, embedder.dim), False
+
+    def index(self, catalog: str, items: Sequence[Item], rebuild: bool = False, progress: bool = True,
+              resume: bool = True) -> IndexReport:
         """Make the index of ``catalog`` hold exactly ``items``; embeds only what changed.
 
         Raises :class:`IndexMismatchError` when the existing index was built by another embedder
-        and ``rebuild`` is False.
+        and ``rebuild`` is False, ValueError when ids repeat. See :meth:`index_stream`.
         """
-        started = time.perf_counter()
         ids = [item.id for item in items]
         if len(set(ids)) != len(ids):
             raise ValueError("item ids must be unique within a catalog")
+        step = self.settings.upsert_batch
+        batches = (items[start : start + step] for start in range(0, len(items), step))
+        return self.index_stream(catalog, batches, rebuild=rebuild, progress=progress, total=len(items), resume=resume)
+
+    def index_stream(
+        self, catalog: str, batches: Iterable[Sequence[Item]], rebuild: bool = False, progress: bool = True,
+        total: int | None = None, resume: bool = True,
+    ) -> IndexReport:
+        """Index a stream of item batches; the catalog is exactly the union of the batches.
+
+        Memory is bounded by one batch (plus the on-disk id ledger). Without an index in service,
+        or with ``rebuild``, a staging collection is filled (resuming an interrupted one when
+        ``resume``) and the head is switched to it only after the last batch; otherwise the
+        collection in service is updated in place (changed items re-embedded, stale ones deleted).
+        ``total`` (items, if known) gives the progress bar its ETA. Raises ValueError when an id
+        repeats across the stream (nothing is switched then), :class:`IndexMismatchError` as
+        :meth:`index`.
+        """
+        started = time.perf_counter()
         embedder = self.embedder
         head = self._head(catalog)
         meta = (head.metadata or {}) if head is not None else {}
@@ -233,33 +347,47 @@ class ChromaStore:
                 f"index {catalog!r} was built with {meta.get('embedder')!r}, not {embedder.model_id!r}; "
                 "pass rebuild=True (CLI: --rebuild) to rebuild it with the new embedder"
             )
-        if active_name and not rebuild:
+        in_place = bool(active_name) and not rebuild
+        if in_place:
             collection = self.client.get_collection(active_name, embedding_function=None)
             self._drop_leftovers(catalog, keep=active_name)
-            existing = self._existing_hashes(collection)
-            wanted = {item.id for item in items}
-            stale = [i for i in existing if i not in wanted]
-            changed = [item for item in items if existing.get(item.id) != item.content_hash()]
-            for start in range(0, len(stale), _GET_PAGE):
-                collection.delete(ids=stale[start : start + _GET_PAGE])
-            self._upsert(collection, changed, progress, f"index {catalog} (changed)")
-            if changed or stale:
+            resumed = False
+        else:
+            collection, resumed = self._staging(catalog, active_name, resume)
+        embedded = seen_count = 0
+        label = f"index {catalog}" + (" (resumed)" if resumed else "" if not in_place else " (changes)")
+        with IdLedger() as seen, tqdm(total=total, desc=label, unit="item", disable=not progress,
+                                      dynamic_ncols=True, smoothing=0.05) as bar:
+            for batch in batches:
+                batch = list(batch)
+                if seen.add([(item.id, 0) for item in batch]):
+                    raise ValueError("item ids must be unique within a catalog")
+                stored = self._hashes_of(collection, [item.id for item in batch])
+                changed = [item for item in batch if stored.get(item.id) != item.content_hash()]
+                self._embed_and_upsert(collection, changed)
+                embedded += len(changed)
+                seen_count += len(batch)
+                bar.update(len(batch))
+            stale = self._stale_ids(collection, seen)
+        for start in range(0, len(stale), _GET_PAGE):
+            collection.delete(ids=stale[start : start + _GET_PAGE])
+        self._forget(catalog)
+        if in_place:
+            if embedded or stale:
                 head.modify(metadata={**meta, "updated": time.time()})
-            return IndexReport(active_name, len(items), len(changed), len(items) - len(changed), len(stale),
-                               False, time.perf_counter() - started)
-        # Full build into a fresh collection, then switch the head atomically.
-        self._drop_leftovers(catalog, keep=active_name)
-        new_name = f"{self.head_name(catalog)}-{time.time_ns() // 1000}"
-        collection = self._new_collection(new_name, embedder.model_id, embedder.dim)
-        self._upsert(collection, list(items), progress, f"index {catalog}")
-        new_meta = {"active": new_name, "embedder": embedder.model_id, "dim": embedder.dim, "updated": time.time()}
+            return IndexReport(active_name, seen_count, embedded, seen_count - embedded, len(stale), False,
+                               time.perf_counter() - started)
+        # Every batch is in: switch the head to the staging collection in one metadata update.
+        new_meta = {"active": collection.name, "embedder": embedder.model_id, "dim": embedder.dim, "updated": time.time()}
         if head is None:
             head = self.client.create_collection(self.head_name(catalog), embedding_function=None, metadata=new_meta)
         else:
             head.modify(metadata=new_meta)
         if active_name:
             self.client.delete_collection(active_name)
-        return IndexReport(new_name, len(items), len(items), 0, 0, True, time.perf_counter() - started)
+        self._forget(catalog)
+        return IndexReport(collection.name, seen_count, embedded, seen_count - embedded, len(stale), True,
+                           time.perf_counter() - started, resumed)
 
     # ------------------------------------------------------------------ reading
     def count(self, catalog: str) -> int:
@@ -269,19 +397,19 @@ class ChromaStore:
         """Items by id (unknown ids are absent from the result)."""
         if not ids:
             return {}
-        page = self.active(catalog).get(ids=list(ids), include=["metadatas"])
+        page = self.opened(catalog).collection.get(ids=list(ids), include=["metadatas"])
         return {i: Item.from_metadata(i, m) for i, m in zip(page["ids"], page["metadatas"])}
 
     def get_embeddings(self, catalog: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Stored (L2-normalised) vectors by id; unknown ids are absent."""
         if not ids:
             return {}
-        page = self.active(catalog).get(ids=list(ids), include=["embeddings"])
+        page = self.opened(catalog).collection.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(page["ids"], page["embeddings"])}
 
     def iter_items(self, catalog: str) -> Iterator[Item]:
         """Every indexed item, in pages."""
-        collection = self.active(catalog)
+        collection = self.opened(catalog).collection
         offset = 0
         while True:
             page = collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
@@ -298,13 +426,11 @@ class ChromaStore:
         now = time.monotonic()
         if cached is not None and now - cached.checked_at < max_age_s:
             return cached
-        head = self._head(catalog)
-        meta = (head.metadata or {}) if head is not None else {}
-        key = (meta.get("active"), meta.get("updated"))
-        if cached is not None and cached.key == key:
+        opened = self.opened(catalog, max_age_s)
+        if cached is not None and cached.key == opened.key:
             cached.checked_at = now
             return cached
-        collection = self.active(catalog)
+        collection = opened.collection
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
         offset = 0
@@ -325,25 +451,75 @@ class ChromaStore:
                     bits[row] |= np.uint64(1 << vocab[g])
         year = np.array([m.get("year", np.nan) if isinstance(m.get("year"), (int, float)) else np.nan for m in metas],
                         dtype=np.float32)
-        mirror = MetaMirror(key, ids, {i: r for r, i in enumerate(ids)}, year, bits, vocab, metas, now)
+        mirror = MetaMirror(opened.key, ids, {i: r for r, i in enumerate(ids)}, year, bits, vocab, metas, now)
         self._mirrors[catalog] = mirror
         return mirror
+
+    def mirror_vectors(self, catalog: str) -> tuple[MetaMirror, np.ndarray]:
+        """The mirror with every stored vector loaded (``len(ids) x dim`` float32, aligned with
+        ``mirror.ids``; cached with the mirror, so dropped when the index changes)."""
+        for _ in range(3):
+            mirror = self.mirror(catalog)
+            if mirror.vectors is not None:
+                return mirror, mirror.vectors
+            collection = self.opened(catalog).collection
+            out: np.ndarray | None = None
+            filled = np.zeros(len(mirror.ids), dtype=bool)
+            offset, consistent = 0, True
+            while consistent:
+                page = collection.get(include=["embeddings"], limit=_GET_PAGE, offset=offset)
+                rows = [mirror.position.get(i, -1) for i in page["ids"]]
+                if -1 in rows:
+                    consistent = False
+                    break
+                if len(rows):
+                    emb = np.asarray(page["embeddings"], dtype=np.float32)
+                    if out is None:
+                        out = np.empty((len(mirror.ids), emb.shape[1]), dtype=np.float32)
+                    out[rows] = emb
+                    filled[rows] = True
+                if len(page["ids"]) < _GET_PAGE:
+                    break
+                offset += _GET_PAGE
+            if consistent and filled.all():
+                mirror.vectors = out if out is not None else np.zeros((0, 0), dtype=np.float32)
+                return mirror, mirror.vectors
+            self._forget(catalog)  # the index changed while reading: start over
+        raise RuntimeError(f"catalog {catalog!r} kept changing while its vectors were read")
 
     def query(
         self, catalog: str, vector: np.ndarray, n: int, where: dict[str, Any] | None = None,
         with_embeddings: bool = False, with_metadata: bool = True,
     ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
-        """Nearest items to ``vector``: (id, cosine similarity, metadata or {}, embedding or None), best first."""
-        collection = self.active(catalog)
-        include = ["distances"] + (["metadatas"] if with_metadata else []) + (["embeddings"] if with_embeddings else [])
-        n = max(1, min(n, collection.count()))
-        res = collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n,
-                               where=where or None, include=include)
-        embeddings = res.get("embeddings")
-        metadatas = res.get("metadatas") if with_metadata else None
-        out = []
-        for j, (item_id, dist) in enumerate(zip(res["ids"][0], res["distances"][0])):
-            emb = np.asarray(embeddings[0][j], dtype=np.float32) if with_embeddings and embeddings is not None else None
-            meta = (metadatas[0][j] or {}) if metadatas is not None else {}
-            out.append((item_id, 1.0 - float(dist), meta, emb))
-        return out
+        """Nearest items to ``vector``: (id, cosine similarity, metadata or {}, embedding or None), best first.
+
+        Chroma is asked for ids and distances (and embeddings if wanted); metadata comes from the
+        mirror when it is loaded and current, else from Chroma in the same call.
+        """
+        opened = self.opened(catalog)
+        mirror = self._mirrors.get(catalog)
+        from_mirror = with_metadata and mirror is not None and mirror.key == opened.key
+        include = (["distances"] + (["metadatas"] if with_metadata and not from_mirror else [])
+                   + (["embeddings"] if with_embeddings else []))
+        n = max(1, min(n, opened.count))
+        res = opened.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n,
+                                      where=where or None, include=include)
+        ids, dists = res["ids"][0], res["distances"][0]
+        embeddings = res.get("embeddings") if with_embeddings else None
+        if from_mirror:
+            rows = [mirror.position.get(i) for i in ids]
+            missing = [i for i, r in zip(ids, rows) if r is None]
+            extra = self._metas_of(opened.collection, missing) if missing else {}
+            metas = [mirror.metas[r] if r is not None else extra.get(i, {}) for i, r in zip(ids, rows)]
+        elif with_metadata:
+            metas = [m or {} for m in res["metadatas"][0]]
+        else:
+            metas = [{} for _ in ids]
+        return [(item_id, 1.0 - float(dist), meta,
+                 np.asarray(embeddings[0][j], dtype=np.float32) if embeddings is not None else None)
+                for j, (item_id, dist, meta) in enumerate(zip(ids, dists, metas))]
+
+    @staticmethod
+    def _metas_of(collection: Any, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        page = collection.get(ids=list(ids), include=["metadatas"])
+        return {i: m or {} for i, m in zip(page["ids"], page["metadatas"])}

@@ -28,24 +28,45 @@ def test_text_query_finds_the_obvious_item(retriever):
     Filters(year_max=1960, genres=("Drama",)),
     Filters(year_min=1998, exclude_genres=("Drama", "Comedy")),
 ])
-def test_filters_hold_and_match_chromas_filtered_query(retriever, ml100k_store, filters):
+@pytest.mark.parametrize("scan_max", [None, 0])  # exact scan of cached vectors / HNSW over-fetch + post-filter
+def test_filters_hold_and_match_chromas_filtered_query(ml100k_store, filters, scan_max):
+    retriever = Retriever(ml100k_store, "ml100k", exact_scan_max=scan_max)
     hits = retriever.retrieve("a dark crime story", k=15, filters=filters)
+    assert retriever.last_path in (("exact-scan",) if scan_max is None else ("post-filter", "chroma-filter"))
     assert hits and all(filters.matches_item(c.item) for c in hits)
     vec = retriever.query_vector("a dark crime story")
     exact = [h[0] for h in ml100k_store.query("ml100k", vec, 15, filters.to_where())]
     assert [c.item.id for c in hits] == exact
+    items = ml100k_store.get_items("ml100k", [c.item.id for c in hits])
+    assert [c.item for c in hits] == [items[c.item.id] for c in hits]  # metadata from the mirror is the stored one
 
 
 def test_selective_filter_paths_agree(ml100k_store):
     rare = Filters(year_max=1935)
-    post = Retriever(ml100k_store, "ml100k")
-    fallback = Retriever(ml100k_store, "ml100k", max_fetch=50)
-    a = post.retrieve("space adventure", k=10, filters=rare)
-    b = fallback.retrieve("space adventure", k=10, filters=rare)
-    assert (post.last_path, fallback.last_path) == ("post-filter", "chroma-filter")
-    assert [c.item.id for c in a] == [c.item.id for c in b]
-    assert a and all(c.item.year is not None and c.item.year <= 1935 for c in a)
+    scan = Retriever(ml100k_store, "ml100k")
+    post = Retriever(ml100k_store, "ml100k", exact_scan_max=0)
+    fallback = Retriever(ml100k_store, "ml100k", max_fetch=50, exact_scan_max=0)
+    a = scan.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
+    b = post.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
+    c = fallback.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
+    assert (scan.last_path, post.last_path, fallback.last_path) == ("exact-scan", "post-filter", "chroma-filter")
+    assert [x.item.id for x in a] == [x.item.id for x in b] == [x.item.id for x in c]
+    assert [x.score for x in a] == pytest.approx([x.score for x in c], abs=1e-4)
+    assert a and all(x.item.year is not None and x.item.year <= 1935 for x in a)
     assert Retriever(ml100k_store, "ml100k").retrieve("x", k=5, filters=Filters(year_min=2100)) == []
+
+
+def test_exact_scan_excludes_banned_and_returns_embeddings(ml100k_store):
+    retriever = Retriever(ml100k_store, "ml100k")
+    flt = Filters(genres=("Film-Noir",))
+    first = retriever.retrieve("a detective in the rain", k=5, filters=flt)
+    banned = [c.item.id for c in first[:2]]
+    again = retriever.retrieve("a detective in the rain", k=5, filters=flt, exclude=banned, mmr_lambda=0.7)
+    assert retriever.last_path == "exact-scan" and not set(banned) & {c.item.id for c in again}
+    mirror, vectors = ml100k_store.mirror_vectors("ml100k")
+    assert vectors.shape == (len(mirror.ids), 384) and vectors.dtype == np.float32
+    stored = ml100k_store.get_embeddings("ml100k", mirror.ids[:3])
+    assert np.allclose(vectors[:3], np.stack([stored[i] for i in mirror.ids[:3]]), atol=1e-6)
 
 
 def test_mask_matches_python_predicate(ml100k_store, ml100k_items):
