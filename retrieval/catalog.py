@@ -82,12 +82,13 @@ class RowError:
 class CatalogError(ValueError):
     """A catalog file is unusable; ``errors`` lists every problem found."""
 
-    def __init__(self, errors: Sequence[RowError], hint: str = "") -> None:
+    def __init__(self, errors: Sequence[RowError], hint: str = "", total: int | None = None) -> None:
         self.errors = list(errors)
         shown = "\n  ".join(str(e) for e in self.errors[:20])
         more = f"\n  ... and {len(self.errors) - 20} more" if len(self.errors) > 20 else ""
         hint = hint or "fix these rows, or load with on_error='skip' (CLI: --skip-bad-rows) to drop them"
-        super().__init__(f"{len(self.errors)} bad row(s) in catalog:\n  {shown}{more}\n{hint}")
+        count = total if total is not None else len(self.errors)
+        super().__init__(f"{count} bad row(s) in catalog:\n  {shown}{more}\n{hint}")
 
 
 @dataclass

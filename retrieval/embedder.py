@@ -117,15 +117,56 @@ class Embedder:
 
     Invariant: ``encode`` returns shape ``(n, dim)``; every row has unit L2 norm (cosine
     similarity = dot product). Local folders are loaded with ``local_files_only=True``.
+    ``workers > 1`` encodes in a sentence-transformers multi-process pool (started on the first
+    ``encode``; stop it with :meth:`close` or use the embedder as a context manager).
     """
 
-    def __init__(self, name: str = "minilm", device: str = "cpu", batch_size: int = 64, home: Path | None = None):
+    def __init__(self, name: str = "minilm", device: str = "cpu", batch_size: int = 64, home: Path | None = None,
+                 workers: int = 1):
         self.name = name
         self.device = device
         self.batch_size = batch_size
+        self.workers = workers
         self._home = home
         self._model = None
         self._path: str | None = None
+        self._pool: dict | None = None
+
+    def target_devices(self) -> list[str]:
+        """Devices of the multi-process pool: ``workers`` CPU processes, or on CUDA one process
+        per GPU ``cuda:0..workers-1`` (``device='cuda:1'`` with one worker stays in process)."""
+        if self.device.startswith("cuda"):
+            return [f"cuda:{i}" for i in range(self.workers)]
+        return [self.device] * self.workers
+
+    def _start_pool(self) -> dict:
+        """Start ``workers`` encoding processes (spawned; each CPU worker gets an equal share of
+        the cores through OMP_NUM_THREADS, set only while the processes start)."""
+        model = self.model
+        threads = str(max(1, (os.cpu_count() or 1) // self.workers))
+        before = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = threads
+        try:
+            return model.start_multi_process_pool(self.target_devices())
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (the in-process model stays loaded)."""
+        if self._pool is not None:
+            from sentence_transformers import SentenceTransformer
+
+            SentenceTransformer.stop_multi_process_pool(self._pool)
+            self._pool = None
+
+    def __enter__(self) -> "Embedder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def model_id(self) -> str:
@@ -156,14 +197,17 @@ class Embedder:
             raise TypeError("encode takes a list of strings, not a single string")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.workers > 1 and self._pool is None:
+            self._pool = self._start_pool()
         vectors = self.model.encode(
             list(texts),
             batch_size=batch_size or self.batch_size,
             show_progress_bar=progress,
             convert_to_numpy=True,
             normalize_embeddings=True,
+            **({"pool": self._pool} if self._pool is not None else {}),
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r}, device={self.device!r})"
+        return f"Embedder({self.name!r}, device={self.device!r}, workers={self.workers})"

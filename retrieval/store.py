@@ -131,7 +131,8 @@ class ChromaStore:
         if self._embedder is None:
             from retrieval.embedder import Embedder
 
-            self._embedder = Embedder(self.settings.embedder, device=self.settings.device)
+            self._embedder = Embedder(self.settings.embedder, device=self.settings.device,
+                                      batch_size=self.settings.batch_size, workers=self.settings.workers)
         return self._embedder
 
     @property
@@ -157,6 +158,12 @@ class ChromaStore:
                 path.mkdir(parents=True, exist_ok=True)
                 self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         return self._client
+
+    def close(self) -> None:
+        """Stop the embedder's worker processes, if it started any (the store stays usable)."""
+        close = getattr(self._embedder, "close", None)
+        if close is not None:
+            close()
 
     @staticmethod
     def head_name(catalog: str) -> str:

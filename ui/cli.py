@@ -88,24 +88,43 @@ def index(
     columns: Annotated[Optional[str], typer.Option(help="column mapping, e.g. id=movieId,title=name")] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="skip bad rows (reported) instead of rejecting the file")] = False,
     rebuild: Annotated[bool, typer.Option(help="rebuild from scratch (atomic switch when done)")] = False,
+    resume: Annotated[bool, typer.Option(help="a full build continues an interrupted one (same embedder) instead of starting over")] = True,
     enrich: Annotated[bool, typer.Option(help="add director/cast/... to MovieLens items")] = True,
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL; default embedded")] = None,
     embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="embedding processes (CPU copies; with --device cuda one per GPU)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="embedder device: cpu, cuda, cuda:1")] = None,
 ) -> None:
-    """Embed a catalog into Chroma. Re-running embeds only new or changed items."""
+    """Embed a catalog into Chroma. Re-running embeds only new or changed items; catalog files are streamed."""
+    from retrieval.catalog import CatalogError, ColumnMap
+    from retrieval.indexing import index_catalog_file
     from retrieval.store import ChromaStore, IndexMismatchError
 
-    settings = _retrieval_settings(chroma_url=chroma_url, embedder=embedder)
-    items = _load_items(source, columns, skip_bad_rows, enrich, settings.max_field_chars)
+    settings = _retrieval_settings(chroma_url=chroma_url, embedder=embedder, workers=workers, device=device)
     catalog = name or (source if source in DATASETS else Path(source).stem)
     store = ChromaStore(settings)
     try:
-        report = store.index(catalog, items, rebuild=rebuild)
+        if source in DATASETS:
+            report = store.index(catalog, _load_items(source, columns, skip_bad_rows, enrich, settings.max_field_chars),
+                                 rebuild=rebuild, resume=resume)
+        else:
+            run = index_catalog_file(store, catalog, source, ColumnMap.parse(columns),
+                                     "skip" if skip_bad_rows else "reject", rebuild=rebuild, resume=resume)
+            report = run.report
+            if run.scan.bad_rows:
+                console.print(f"[yellow]skipped {run.scan.bad_rows} bad row(s):[/]")
+                for err in run.scan.errors[:20]:
+                    console.print(f"  {err}")
     except IndexMismatchError as exc:
         _fail(str(exc))
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        store.close()
+    resumed = " (resumed an interrupted build)" if report.resumed else ""
     console.print(
         f"indexed {catalog!r}: {report.total} items, {report.embedded} embedded, {report.unchanged} unchanged, "
-        f"{report.deleted} deleted{' (full build)' if report.rebuilt else ''} in {report.seconds:.1f} s -> {store.where()}"
+        f"{report.deleted} deleted{' (full build)' if report.rebuilt else ''}{resumed} in {report.seconds:.1f} s -> {store.where()}"
     )
 
 

@@ -1,0 +1,148 @@
+"""Streaming, resumable indexing of catalog files (real MiniLM, real embedded Chroma)."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from retrieval.catalog import CatalogError, iter_catalog_batches, scan_catalog_file, write_catalog_jsonl
+from retrieval.id_ledger import IdLedger
+from retrieval.indexing import index_catalog_file
+from retrieval.settings import RetrievalSettings
+from retrieval.store import ChromaStore, IndexMissingError
+
+
+class CountingEmbedder:
+    """The real embedder, counting texts; ``on_call(n_calls)`` runs before each encode."""
+
+    def __init__(self, inner, on_call=None):
+        self.inner, self.texts, self.calls, self.on_call = inner, [], 0, on_call
+        self.model_id, self.dim = inner.model_id, inner.dim
+
+    def encode(self, texts, batch_size=64, progress=False):
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
+        self.texts.extend(texts)
+        return self.inner.encode(texts, batch_size=batch_size)
+
+
+@pytest.fixture
+def catalog_file(tmp_path, ml100k_items):
+    return write_catalog_jsonl(ml100k_items[:250], tmp_path / "films.jsonl")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return RetrievalSettings(chroma_path=str(tmp_path / "chroma"), index_batch=100, upsert_batch=100)
+
+
+def test_loader_streams_bounded_batches_for_every_format(tmp_path):
+    rows = [{"id": str(i), "title": f"Film {i}", "year": 1900 + i % 100} for i in range(2500)]
+    jsonl = tmp_path / "c.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    csv = tmp_path / "c.csv"
+    csv.write_text("id,title,year\n" + "".join(f"{r['id']},{r['title']},{r['year']}\n" for r in rows))
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet, row_group_size=700)
+    for path in (jsonl, csv, parquet):
+        batches = iter_catalog_batches(path, batch_size=1000)
+        first = next(batches)  # a generator: the first batch comes before the rest is parsed
+        sizes = [len(first.items)] + [len(b.items) for b in batches]
+        assert sizes == [1000, 1000, 500], path
+    assert scan_catalog_file(parquet).items == 2500
+
+
+def test_streamed_bad_rows_and_duplicates_across_batches_are_counted(tmp_path):
+    lines = [json.dumps({"id": str(i), "title": f"T{i}"}) for i in range(10)]
+    lines[7] = json.dumps({"id": "2", "title": "dup of row 3"})  # duplicate in a later batch
+    lines[8] = json.dumps({"id": "8", "title": ""})  # missing title
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    batches = list(iter_catalog_batches(path, batch_size=3))
+    assert all(len(b.items) <= 3 for b in batches)
+    errors = [e for b in batches for e in b.errors]
+    assert [(e.row, e.field) for e in errors] == [(8, "id"), (9, "title")]
+    assert "first seen in row 3" in errors[0].message
+    scan = scan_catalog_file(path)
+    assert (scan.items, scan.bad_rows) == (8, 2)
+
+
+def test_id_ledger_reports_repeats_with_first_row():
+    with IdLedger() as ledger:
+        assert ledger.add([("a", 1), ("b", 2), ("a", 3)]) == [(2, 1)]
+        assert ledger.add([("b", 4), ("c", 5)]) == [(0, 2)]
+        assert len(ledger) == 3 and ledger.missing(["a", "z", "c"]) == ["z"]
+
+
+def test_reject_mode_embeds_nothing_and_skip_mode_counts(tmp_path, settings, embedder):
+    path = tmp_path / "c.csv"
+    path.write_text("id,title,year\n1,Heat,1995\n2,,1990\n3,Alien,1979\n3,Again,1980\n")
+    emb = CountingEmbedder(embedder)
+    store = ChromaStore(settings, emb)
+    with pytest.raises(CatalogError, match="2 bad row"):
+        index_catalog_file(store, "c", path)
+    assert emb.calls == 0 and store.client.list_collections() == []
+    run = index_catalog_file(store, "c", path, on_error="skip", progress=False)
+    assert (run.report.total, run.scan.bad_rows) == (2, 2) and store.count("c") == 2
+    assert {(e.row, e.field) for e in run.scan.errors} == {(3, "title"), (5, "id")}
+
+
+def test_interrupted_build_resumes_and_embeds_only_the_remainder(settings, embedder, catalog_file):
+    def interrupt_on_third(calls):
+        if calls == 3:
+            raise KeyboardInterrupt  # Ctrl-C while the third batch of 100 is being embedded
+
+    first = ChromaStore(settings, CountingEmbedder(embedder, interrupt_on_third))
+    with pytest.raises(KeyboardInterrupt):
+        index_catalog_file(first, "films", catalog_file, progress=False)
+    with pytest.raises(IndexMissingError):  # nothing half-built is served
+        first.active("films")
+    emb = CountingEmbedder(embedder)
+    again = ChromaStore(settings, emb)
+    run = index_catalog_file(again, "films", catalog_file, progress=False)  # the same command again
+    assert run.report.resumed and run.report.rebuilt
+    assert (run.report.embedded, run.report.unchanged, len(emb.texts)) == (50, 200, 50)
+    assert again.count("films") == 250
+    assert {c.name for c in again.client.list_collections()} == {"rc-films", run.report.collection}
+    top = again.query("films", embedder.encode(["Toy Story (1995)"])[0], 1)
+    assert top[0][2]["title"].startswith("Toy Story")
+
+
+def test_rebuild_switches_the_head_only_after_the_last_batch(settings, embedder, catalog_file, ml100k_items):
+    store = ChromaStore(settings, CountingEmbedder(embedder))
+    before = index_catalog_file(store, "films", catalog_file, progress=False).report.collection
+    seen_active = []
+
+    def watch(calls):
+        seen_active.append(ChromaStore(settings, embedder).active("films").name)
+
+    changed = [it.model_copy(update={"text": "new synopsis"}) for it in ml100k_items[:250]]
+    path = write_catalog_jsonl(changed, catalog_file.with_name("films2.jsonl"))
+    rebuilder = ChromaStore(settings, CountingEmbedder(embedder, watch))
+    run = index_catalog_file(rebuilder, "films", path, rebuild=True, progress=False)
+    assert seen_active == [before, before, before] and not run.report.resumed
+    assert rebuilder.active("films").name == run.report.collection != before
+    assert rebuilder.get_items("films", [changed[0].id])[changed[0].id].text == "new synopsis"
+
+
+def test_resume_drops_items_that_left_the_catalog_and_no_resume_starts_over(settings, embedder, ml100k_items, tmp_path):
+    def interrupt_on_second(calls):
+        if calls == 2:
+            raise KeyboardInterrupt
+
+    full = write_catalog_jsonl(ml100k_items[:250], tmp_path / "a.jsonl")
+    with pytest.raises(KeyboardInterrupt):
+        index_catalog_file(ChromaStore(settings, CountingEmbedder(embedder, interrupt_on_second)), "films", full)
+    smaller = write_catalog_jsonl(ml100k_items[50:150], tmp_path / "b.jsonl")  # 50 of the 100 stored left
+    emb = CountingEmbedder(embedder)
+    run = index_catalog_file(ChromaStore(settings, emb), "films", smaller, progress=False)
+    assert run.report.resumed and (run.report.embedded, run.report.deleted) == (50, 50)
+    store = ChromaStore(settings, embedder)
+    assert store.count("films") == 100
+    with pytest.raises(KeyboardInterrupt):
+        index_catalog_file(ChromaStore(settings, CountingEmbedder(embedder, interrupt_on_second)), "films", full, rebuild=True)
+    emb = CountingEmbedder(embedder)
+    fresh = index_catalog_file(ChromaStore(settings, emb), "films", full, rebuild=True, resume=False, progress=False)
+    assert not fresh.report.resumed and len(emb.texts) == 250
