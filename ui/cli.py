@@ -269,6 +269,19 @@ def bench_retrieval(
     run([int(s) for s in sizes.split(",")], queries, out)
 
 
+@bench_app.command("index-memory")
+def bench_index_memory(
+    sizes: Annotated[str, typer.Option(help="comma-separated synthetic catalog sizes")] = "10000,100000",
+    words: Annotated[int, typer.Option(min=1, help="words of text per synthetic item")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="embedding processes for recchat index")] = 1,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/index_memory.json"),
+) -> None:
+    """Peak RSS of streaming `recchat index` on synthetic catalogs of growing size (fresh process each)."""
+    from bench.retrieval import run_index_memory
+
+    run_index_memory([int(s) for s in sizes.split(",")], out, words_per_text=words, workers=workers)
+
+
 @bench_app.command("scale")
 def bench_scale(
     sizes: Annotated[str, typer.Option(help="catalog sizes, e.g. 10k,100k,1M")] = "10k,100k",
