@@ -58,3 +58,29 @@ def test_http_mode_round_trip_matches_embedded(chroma_server, embedder, ml100k_i
 def test_bad_url_is_a_clear_error():
     with pytest.raises(ValueError, match="bad Chroma URL"):
         ChromaStore(RetrievalSettings(chroma_url="nonsense")).client
+
+
+def test_http_mode_resumes_an_interrupted_build_and_scans_exactly(chroma_server, embedder, ml100k_items):
+    settings = RetrievalSettings(chroma_url=chroma_server, index_batch=100, upsert_batch=100)
+    items = ml100k_items[300:550]
+
+    class StopOnSecond:
+        model_id, dim, calls = embedder.model_id, embedder.dim, 0
+
+        def encode(self, texts, batch_size=64, progress=False):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return embedder.encode(texts, batch_size=batch_size)
+
+    with pytest.raises(KeyboardInterrupt):
+        ChromaStore(settings, StopOnSecond()).index("resume", items, progress=False)
+    store = ChromaStore(settings, embedder)
+    report = store.index("resume", items, progress=False)
+    assert report.resumed and (report.embedded, report.unchanged) == (150, 100) and store.count("resume") == 250
+    flt = Filters(genres=("Drama",))
+    scan = Retriever(store, "resume")
+    post = Retriever(store, "resume", exact_scan_max=0, max_fetch=10)
+    a, b = scan.retrieve("a family saga", k=8, filters=flt), post.retrieve("a family saga", k=8, filters=flt)
+    assert (scan.last_path, post.last_path) == ("exact-scan", "chroma-filter")
+    assert [c.item.id for c in a] == [c.item.id for c in b]

@@ -78,3 +78,16 @@ def test_mpnet_assembled_from_parts(tmp_path: Path) -> None:
     vectors = embedder.encode(["hello world"])
     assert vectors.shape == (1, 768) and embedder.dim == 768
     assert embedder.model_id == "sentence-transformers/all-mpnet-base-v2"
+
+
+@pytest.mark.slow
+def test_worker_pool_gives_the_same_vectors(embedder) -> None:
+    """``workers=2`` encodes in two spawned processes; vectors equal the in-process ones."""
+    texts = [f"a film about {w}, part {i}" for i, w in enumerate(["heists", "ghosts", "trains", "love"] * 40)]
+    with Embedder("minilm", workers=2) as pooled:
+        assert pooled.target_devices() == ["cpu", "cpu"]
+        vectors = pooled.encode(texts, batch_size=32)
+        assert pooled._pool is not None and len(pooled._pool["processes"]) == 2
+    assert pooled._pool is None  # closed on exit
+    assert np.allclose(vectors, embedder.encode(texts), atol=1e-5)
+    assert Embedder("minilm", device="cuda", workers=3).target_devices() == ["cuda:0", "cuda:1", "cuda:2"]
