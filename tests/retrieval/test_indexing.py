@@ -146,3 +146,42 @@ def test_resume_drops_items_that_left_the_catalog_and_no_resume_starts_over(sett
     emb = CountingEmbedder(embedder)
     fresh = index_catalog_file(ChromaStore(settings, emb), "films", full, rebuild=True, resume=False, progress=False)
     assert not fresh.report.resumed and len(emb.texts) == 250
+
+
+@pytest.mark.slow
+def test_killed_recchat_index_resumes_with_the_same_command(tmp_path, catalog_file, embedder):
+    """SIGKILL `recchat index` mid-build (after >= 100 of 250 items), rerun it: it resumes."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "RECCHAT_RETRIEVAL_CHROMA_PATH": str(tmp_path / "chroma"),
+           "RECCHAT_RETRIEVAL_INDEX_BATCH": "50", "RECCHAT_RETRIEVAL_UPSERT_BATCH": "50"}
+    cmd = [str(Path(sys.executable).with_name("recchat")), "index", str(catalog_file), "--name", "films"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = bytearray()
+    reader = threading.Thread(target=lambda: [seen.extend(c) for c in iter(lambda: proc.stdout.read(1), b"")], daemon=True)
+    reader.start()
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        done = [int(n) for n in re.findall(rb"(\d+)/250", bytes(seen))]
+        if done and max(done) >= 100:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, f"finished before it could be killed: {bytes(seen)[-300:]!r}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = max(int(n) for n in re.findall(rb"(\d+)/250", bytes(seen)))
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resumed an interrupted build" in again.stderr
+    embedded = int(re.search(r"(\d+) embedded", again.stderr).group(1))
+    assert embedded <= 250 - killed_at
+    from retrieval.settings import RetrievalSettings
+
+    assert ChromaStore(RetrievalSettings(chroma_path=str(tmp_path / "chroma")), embedder).count("films") == 250
