@@ -166,7 +166,7 @@ def run(sizes: list[int], n_queries: int, out: Path, k: int = 50, ef_sweep: tupl
                                 "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                                 "settings": defaults.model_dump(include={
                                     "hnsw_ef_construction", "hnsw_ef_search", "hnsw_max_neighbors", "overfetch",
-                                    "exact_scan_max"})},
+                                    "exact_scan_max", "vector_cache_max_mb"})},
                      "sizes": {}}
     for n in sizes:
         tmp = Path(tempfile.mkdtemp(prefix=f"rc-bench-{n}-"))

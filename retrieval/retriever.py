@@ -236,17 +236,25 @@ class Retriever:
     ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
         """Top ``k`` of the items that pass ``filters`` (minus ``banned``) by exact cosine over
         the cached vectors; ``mask`` is ``filters.mask(mirror)``."""
-        current, vectors = self.store.mirror_vectors(self.catalog)
-        if current is not mirror:  # the index changed since the mask was computed
-            mirror, mask = current, filters.mask(current)
+        cached = self.store.vector_cache_fits(self.catalog)
+        if cached:
+            current, vectors = self.store.mirror_vectors(self.catalog)
+            if current is not mirror:  # the index changed since the mask was computed
+                mirror, mask = current, filters.mask(current)
         rows = np.flatnonzero(mask)
         if banned:
             drop = {mirror.position[b] for b in banned if b in mirror.position}
             rows = rows[~np.isin(rows, list(drop))] if drop else rows
+        if cached:
+            matrix = vectors[rows]
+        else:  # too large to cache: fetch only the passing items' vectors
+            found = self.store.get_embeddings(self.catalog, [mirror.ids[r] for r in rows])
+            rows = np.array([r for r in rows if mirror.ids[r] in found], dtype=np.int64)
+            matrix = np.stack([found[mirror.ids[r]] for r in rows]) if len(rows) else np.zeros((0, 0), np.float32)
         if len(rows) == 0:
             return []
-        sims = vectors[rows] @ np.asarray(vector, dtype=np.float32)
+        sims = matrix @ np.asarray(vector, dtype=np.float32)
         top = np.argpartition(-sims, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(mirror.ids[rows[j]], float(sims[j]), mirror.metas[rows[j]],
-                 vectors[rows[j]].copy() if with_emb else None) for j in top]
+                 matrix[j].copy() if with_emb else None) for j in top]

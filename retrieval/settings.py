@@ -29,5 +29,6 @@ class RetrievalSettings(LayerSettings):
     hnsw_max_neighbors: int = Field(32, ge=4)
     overfetch: float = Field(1.5, ge=1.0, description="filtered queries fetch (k / share passing) * overfetch unfiltered, then post-filter")
     exact_scan_max: int = Field(20_000, ge=0, description="filters passing at most this many items are answered by an exact scan of their cached vectors (0 = never; the cache costs items x dim x 4 bytes)")
+    vector_cache_max_mb: int = Field(1024, ge=0, description="exact scans cache all vectors up to this size (MB); larger catalogs fetch the passing items' vectors per query")
     index_batch: int = Field(2048, ge=1, description="catalog items read, hashed and embedded per indexing step (memory bound)")
     max_field_chars: int = Field(20_000, ge=100, description="catalog text fields longer than this are rejected")

@@ -408,11 +408,18 @@ class ChromaStore:
         return {i: Item.from_metadata(i, m) for i, m in zip(page["ids"], page["metadatas"])}
 
     def get_embeddings(self, catalog: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """Stored (L2-normalised) vectors by id; unknown ids are absent."""
-        if not ids:
-            return {}
-        page = self.opened(catalog).collection.get(ids=list(ids), include=["embeddings"])
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(page["ids"], page["embeddings"])}
+        """Stored (L2-normalised) vectors by id (fetched in pages); unknown ids are absent."""
+        found: dict[str, np.ndarray] = {}
+        collection = self.opened(catalog).collection if ids else None
+        for start in range(0, len(ids), _GET_PAGE):
+            page = collection.get(ids=list(ids[start : start + _GET_PAGE]), include=["embeddings"])
+            found.update((i, np.asarray(e, dtype=np.float32)) for i, e in zip(page["ids"], page["embeddings"]))
+        return found
+
+    def vector_cache_fits(self, catalog: str) -> bool:
+        """Whether every vector of ``catalog`` fits ``settings.vector_cache_max_mb`` (float32)."""
+        n = len(self.mirror(catalog).ids)
+        return n * self.embedder.dim * 4 <= self.settings.vector_cache_max_mb * 1e6
 
     def iter_items(self, catalog: str) -> Iterator[Item]:
         """Every indexed item, in pages."""

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from retrieval.retriever import Filters, Retriever, mmr, recency_weights
+from retrieval.settings import RetrievalSettings
+from retrieval.store import ChromaStore
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,10 @@ def test_selective_filter_paths_agree(ml100k_store):
     assert (scan.last_path, post.last_path, fallback.last_path) == ("exact-scan", "post-filter", "chroma-filter")
     assert [x.item.id for x in a] == [x.item.id for x in b] == [x.item.id for x in c]
     assert [x.score for x in a] == pytest.approx([x.score for x in c], abs=1e-4)
+    uncached = RetrievalSettings(chroma_path=ml100k_store.settings.chroma_path, vector_cache_max_mb=0)
+    fetched = Retriever(ChromaStore(uncached, ml100k_store.embedder), "ml100k")
+    d = fetched.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
+    assert fetched.last_path == "exact-scan" and [x.item.id for x in d] == [x.item.id for x in a]
     assert a and all(x.item.year is not None and x.item.year <= 1935 for x in a)
     assert Retriever(ml100k_store, "ml100k").retrieve("x", k=5, filters=Filters(year_min=2100)) == []
 
