@@ -37,7 +37,11 @@ class AgentSettings(LayerSettings):
 
     # --- reranking ---
     max_candidates: int = Field(20, ge=2, le=26, description="candidates labelled (A)..; at most 26 letters")
-    permutations: int = Field(3, ge=1, le=10, description="candidate orders scored and summed (position-bias mitigation)")
+    permutations: int = Field(
+        1, ge=1, le=10,
+        description="candidate orders scored and averaged (position-bias mitigation); 1 by measurement: on "
+        "100 ML-1M validation users Qwen2.5-0.5B scored NDCG@10 0.384 / 0.373 with P = 1 / 2 (README)",
+    )
     rerank_layout: Literal["inline", "split"] = Field(
         "inline",
         description="inline: full item lines in every permutation; split: item details once in the shared "
