@@ -15,6 +15,11 @@ server's Prometheus ``/metrics`` before and after the level, the prefix-cache hi
 prompt/generated token counts, and the most requests vLLM ran in one batch
 (``vllm:num_requests_running``, polled every 0.25 s).
 
+The workload is the same at every level, so each level starts from an empty prefix cache
+(``POST /reset_prefix_cache``; the local server is started with ``VLLM_SERVER_DEV_MODE=1`` for
+that endpoint, on loopback only); otherwise later levels would hit the prompts cached by
+earlier ones. ``prefix_cache_reset_before`` records that the reset succeeded.
+
 With ``--cache-run`` (default on), the largest level is repeated on a second server started with
 ``--no-enable-prefix-caching`` (everything else equal), so the cache's share of the speed is a
 ratio measured in the same run. LLM requests get ``request_timeout_s`` (default 300 s, not the
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import platform
 import re
 import tempfile
@@ -161,6 +167,24 @@ def scrape(url: str) -> dict[str, float]:
     return parse_prometheus(httpx.get(url, timeout=10).text)
 
 
+def reset_prefix_cache(root_url: str) -> bool:
+    """Empty the server's prefix cache (``POST /reset_prefix_cache``, a vLLM dev endpoint served
+    when the server runs with ``VLLM_SERVER_DEV_MODE=1``); False when the server refuses."""
+    import httpx
+
+    for _ in range(5):  # the reset fails while blocks are still held by finishing requests
+        try:
+            r = httpx.post(root_url + "/reset_prefix_cache", timeout=30)
+        except httpx.HTTPError:
+            return False
+        if r.status_code != 200:
+            return False
+        if r.json().get("success"):
+            return True
+        time.sleep(1.0)
+    return False
+
+
 def run_level(agent: Any, messages: list[list[str]], level: int, metrics_url: str, tag: str) -> dict[str, Any]:
     """Run every session of ``messages`` with ``level`` sessions in flight; returns the level's report."""
 
@@ -226,7 +250,15 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
                                  **({} if explain else {"explain_top_k": 0}))
             console.print(f"[bold]{name}[/]: starting the vLLM server for {aset.llm}")
             t0 = time.perf_counter()
-            stack = _stack(aset, catalog)
+            dev_mode = os.environ.get("VLLM_SERVER_DEV_MODE")
+            os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # the server inherits it: /reset_prefix_cache
+            try:
+                stack = _stack(aset, catalog)
+            finally:
+                if dev_mode is None:
+                    os.environ.pop("VLLM_SERVER_DEV_MODE", None)
+                else:
+                    os.environ["VLLM_SERVER_DEV_MODE"] = dev_mode
             startup_s = time.perf_counter() - t0
             try:
                 agent = ChatAgent(stack, aset)
@@ -237,8 +269,10 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
                 runs = []
                 for level in run_levels:
                     console.print(f"  level {level}: {sessions} sessions x {turns} turn(s)")
+                    cold = reset_prefix_cache(stack.engine.root_url)  # every level starts from an empty cache
                     runs.append(run_level(agent, messages, level, metrics_url, name))
                     r = runs[-1]
+                    r["prefix_cache_reset_before"] = cold
                     console.print(f"    wall {r['wall_s']} s, {r['turns_per_s']} turns/s, total p50 "
                                   f"{r['stages']['total_s']['p50']} s, prefix hit rate {r['server']['prefix_cache_hit_rate']}, "
                                   f"max running {r['max_requests_running']}")

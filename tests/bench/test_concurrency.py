@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench.concurrency import (
-    METRICS, counter_deltas, parse_levels, parse_prometheus, run_level, script, stage_summary,
+    METRICS, counter_deltas, parse_levels, parse_prometheus, reset_prefix_cache, run_level, script, stage_summary,
 )
 
 SAMPLE = (Path(__file__).parent / "data" / "vllm_0.32_metrics.txt").read_text()
@@ -98,10 +98,22 @@ class _FakeAgent:
 
 @pytest.fixture()
 def metrics_url():
+    calls: list[str] = []
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             body = SAMPLE.encode()
             self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):  # noqa: N802 - /reset_prefix_cache succeeds on the second try
+            calls.append(self.path)
+            code, body = (200, b'{"success": %s}' % (b"true" if len(calls) > 1 else b"false"))
+            if self.path != "/reset_prefix_cache":
+                code, body = 404, b"{}"
+            self.send_response(code)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -130,3 +142,10 @@ def test_run_level_bounds_sessions_in_flight_and_keeps_turn_order(metrics_url, l
     assert r["wall_s"] >= 16 * 0.05 / level * 0.9
     assert r["stages"]["retrieve_s"]["p50"] == 0.02
     assert r["turns_with_notices"] == 8 and r["understood_by"] == {"llm": 16}
+
+
+def test_reset_prefix_cache_retries_until_success_and_reports_refusal(metrics_url):
+    root = metrics_url.rsplit("/", 1)[0]
+    assert reset_prefix_cache(root) is True
+    assert reset_prefix_cache(root + "/nope") is False
+    assert reset_prefix_cache("http://127.0.0.1:9") is False
