@@ -35,7 +35,7 @@ CSS = """
 .rc-pending {color: var(--body-text-color-subdued); font-style: italic;}
 .rc-why summary {cursor: pointer; font-size: 0.9em;}
 .rc-why pre {white-space: pre-wrap; font-size: 0.8em; max-height: 320px; overflow: auto;}
-.rc-notice {border-left: 4px solid #d99100; background: #fff8e6; color: #5c3d00; padding: 6px 10px; margin: 4px 0;}
+.rc-notice {border-left: 4px solid #d99100; background: #fff8e6; color: #5c3d00; padding: 6px 10px; margin: 4px 0; white-space: pre-line;}
 .rc-status {color: var(--body-text-color-subdued); font-style: italic;}
 """
 
