@@ -307,7 +307,9 @@ def run(sizes: Sequence[int], backends: Sequence[str], n_queries: int, out: Path
     results: dict[str, Any] = {
         "benchmark": "scale",
         "config": {"sizes": list(sizes), "backends": list(backends), "queries": n_queries, "k": k, "base": base_n,
-                   "budget_s": budget_s, "embedder": embedder.model_id, "filters": {k2: {a: list(v) if isinstance(v, tuple) else v for a, v in f.items()} for k2, f in FILTERS.items()},
+                   "budget_s": budget_s, "embedder": embedder.model_id,
+                   "filters": {name: {a: list(v) if isinstance(v, tuple) else v for a, v in f.items()}
+                               for name, f in FILTERS.items()},
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
         "embedding_baseline": {"texts": base_n, "encode_s": round(encode_s, 2), "items_per_s": round(encode_rate, 1),
                                "median_words": float(np.median([len(t.split()) for t in texts]))},
