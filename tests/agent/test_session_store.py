@@ -127,16 +127,21 @@ def _session(user: str = "u1", turns: int = 1) -> Session:
     return s
 
 
+def _pg_execute(url: str, sql: str) -> None:
+    """Run one statement on the PostgreSQL database behind ``url`` (psycopg 3 driver)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as db:
+        db.execute(sa.text(sql))
+    engine.dispose()
+
+
 def _refuse_big_writes(url: str) -> None:
     """A database-side failure in the middle of a save: any session JSON over 5,000 characters is
     refused by the database itself (a trigger / a CHECK constraint)."""
     if url.startswith("postgresql"):
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        with engine.begin() as db:
-            db.execute(sa.text("ALTER TABLE sessions ADD CONSTRAINT refuse_big CHECK (length(data) < 5000) NOT VALID"))
-        engine.dispose()
+        _pg_execute(url, "ALTER TABLE sessions ADD CONSTRAINT refuse_big CHECK (length(data) < 5000) NOT VALID")
         return
     path = url.split(":///", 1)[1]
     with sqlite3.connect(path) as db:
@@ -146,12 +151,7 @@ def _refuse_big_writes(url: str) -> None:
 
 def _allow_big_writes(url: str) -> None:
     if url.startswith("postgresql"):
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-        with engine.begin() as db:
-            db.execute(sa.text("ALTER TABLE sessions DROP CONSTRAINT refuse_big"))
-        engine.dispose()
+        _pg_execute(url, "ALTER TABLE sessions DROP CONSTRAINT refuse_big")
         return
     with sqlite3.connect(url.split(":///", 1)[1]) as db:
         db.execute("DROP TRIGGER refuse_big")
