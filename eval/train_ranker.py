@@ -387,7 +387,7 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         ckpt = work / "checkpoint.pt"
         best_path = work / "best.pt"
         if ckpt.is_file():
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])
             sched.load_state_dict(saved["scheduler"])
@@ -458,7 +458,7 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         bar.close()
         checkpoint()
         if best_path.is_file():
-            model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["model"])
+            model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
         model.eval()
         q_r, t_r, y_r = _texts(pairs.val_report, items)
         report = pair_metrics(y_r.astype(int), score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64))

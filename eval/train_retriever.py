@@ -228,7 +228,7 @@ def train_retriever(cfg: RetrieverTrainConfig, *, home: Path | None = None, prog
                                  "stopped_early": False, "wall_s": 0.0, "cpu_s": 0.0}
         ckpt, best_path = work / "checkpoint.pt", work / "best.pt"
         if ckpt.is_file():
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])
             sched.load_state_dict(saved["scheduler"])
@@ -299,7 +299,7 @@ def train_retriever(cfg: RetrieverTrainConfig, *, home: Path | None = None, prog
                     break
         bar.close()
         checkpoint()
-        model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["model"])
+        model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
         meta = {"format": 1, "kind": "retriever", "config": cfg.model_dump(), "base_path": base,
                 "data": {"train_pairs": len(pairs), "train_users": len({p.user for p in pairs}),
                          "val_users": len(val_cases), "universe": len(universe)},

@@ -102,6 +102,28 @@ def test_training_resumes_and_refuses_another_config(data, tmp_path):
     assert result.path.name == "v1" and result.meta["steps"] == 2
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(data, tmp_path):
+    """A run stopped after its step-2 checkpoint resumes there (checkpoint read with weights_only=True)."""
+    cfg = RankerTrainConfig(dataset="toy", name="r", hard_ratio=0.0, max_train_pairs=64, val_users=4,
+                            max_length=32, epochs=1, batch_size=16, eval_every=2, threads=1, train_layers=0)
+
+    def stop_at_step_4(message: str) -> None:
+        if message.startswith("step 4:"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_ranker(cfg, home=tmp_path, progress=False, dataset=data, log=stop_at_step_4)
+    assert (tmp_path / "models" / "rankers" / "r" / ".work" / "checkpoint.pt").is_file()
+    said: list[str] = []
+    result = train_ranker(cfg, home=tmp_path, progress=False, dataset=data, log=said.append)
+    assert "resumed from step 2 of 4" in said
+    assert result.meta["steps"] == 4 and [e["step"] for e in result.meta["evals"]] == [0, 2, 4]
+
+
 def _example(split, target, ce, llm):
     ids = tuple(f"i{n}" for n in range(len(ce)))
     return FusionExample("u", split, target, ids, tuple(ce), tuple(llm))

@@ -70,6 +70,27 @@ def test_tiny_retriever_training_publishes_and_indexes(data, tmp_path):
     assert index_with(result.path, "toy", store=store, progress=False, items=data.items)["embedded"] == 0
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_retriever_training_resumes_from_its_checkpoint(data, tmp_path):
+    """A run stopped after its step-2 checkpoint resumes there (checkpoint read with weights_only=True)."""
+    cfg = RetrieverTrainConfig(dataset="toy", name="st-r", max_train_pairs=48, positions_per_user=2, max_length=32,
+                               batch_size=8, max_steps=4, eval_every=2, val_users=20, eval_k=5, threads=1, patience=9)
+
+    def stop_at_step_4(message: str) -> None:
+        if message.startswith("step 4:"):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train_retriever(cfg, home=tmp_path, progress=False, dataset=data, log=stop_at_step_4)
+    said: list[str] = []
+    result = train_retriever(cfg, home=tmp_path, progress=False, dataset=data, log=said.append)
+    assert "resumed from step 2 of 4" in said
+    assert result.meta["steps"] == 4
+
+
 def test_item_knn_and_rrf():
     histories = [("a", "b"), ("a", "b"), ("a", "c"), ("d",)]
     knn = ItemKNN(histories, ["a", "b", "c", "d"], shrink=0.0)
