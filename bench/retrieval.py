@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -288,11 +290,15 @@ def _child_peak_rss_mb(cmd: list[str], env: dict[str, str], log: Path) -> tuple[
     return usage.ru_maxrss / 1024, time.perf_counter() - t0, proc.returncode
 
 
-def run_index_memory(sizes: list[int], out: Path, words_per_text: int = 8, workers: int = 1) -> dict:
+def run_index_memory(sizes: list[int], out: Path, words_per_text: int = 8, workers: Sequence[int] = (1,)) -> dict:
     """Peak RSS of ``recchat index FILE`` (streaming) on synthetic JSONL catalogs of each size,
     each in a fresh process with the real MiniLM; baselines in the same run: a process that only
     loads the model and opens Chroma (the floor), and one that reads the whole catalog into a
-    list with ``load_catalog_file`` (what the pre-streaming path held before embedding)."""
+    list with ``load_catalog_file`` (what the pre-streaming path held before embedding).
+
+    Several ``workers`` counts index each catalog once per count; the row of each size holds the
+    first count's figures and ``by_workers`` (time, items/s, speed-up over the first count). Peak RSS
+    is the largest single process (``ru_maxrss``), so with a pool it excludes the other workers."""
     from retrieval.catalog import write_catalog_jsonl
 
     console = Console(width=160)
@@ -310,25 +316,40 @@ def run_index_memory(sizes: list[int], out: Path, words_per_text: int = 8, worke
             path = write_catalog_jsonl(synthetic_items(n, words_per_text=words_per_text), work / f"synthetic-{n}.jsonl")
             list_code = f"from retrieval.catalog import load_catalog_file; print(len(load_catalog_file({str(path)!r}).items))"
             list_rss, list_s, list_rc = _child_peak_rss_mb([sys.executable, "-c", list_code], env, work / f"list-{n}.log")
-            cmd = [recchat, "index", str(path), "--name", f"mem{n}", "--rebuild", "--no-resume", "--workers", str(workers)]
-            rss, secs, rc = _child_peak_rss_mb(cmd, env, work / f"index-{n}.log")
-            tail = (work / f"index-{n}.log").read_text(errors="replace").strip().splitlines()[-1:]
+            by_workers: dict[str, dict] = {}
+            for w in workers:
+                cmd = [recchat, "index", str(path), "--name", f"mem{n}", "--rebuild", "--no-resume", "--workers", str(w)]
+                log = work / f"index-{n}-w{w}.log"
+                rss, secs, rc = _child_peak_rss_mb(cmd, env, log)
+                text = log.read_text(errors="replace")
+                tail = text.strip().splitlines()[-1:]
+                embedded = re.search(r"(\d+) items, (\d+) embedded", " ".join(text.split()))
+                by_workers[str(w)] = {"index_peak_rss_mb": round(rss, 1), "index_s": round(secs, 1),
+                                      "items_per_s": round(n / secs, 1), "index_rc": rc,
+                                      "embedded": int(embedded.group(2)) if embedded else None,
+                                      "index_last_line": tail[0][-200:] if tail else ""}
+                shutil.rmtree(work / "chroma", ignore_errors=True)
+            first = by_workers[str(workers[0])]
+            for row in by_workers.values():
+                row["speedup_vs_first"] = round(first["index_s"] / row["index_s"], 2)
             results["sizes"][str(n)] = {
                 "file_mb": round(path.stat().st_size / 1e6, 1),
-                "index_peak_rss_mb": round(rss, 1), "index_s": round(secs, 1), "items_per_s": round(n / secs, 1),
-                "index_rc": rc, "index_last_line": tail[0][-200:] if tail else "",
+                **{k: v for k, v in first.items() if k != "speedup_vs_first"},
                 "load_whole_list_peak_rss_mb": round(list_rss, 1), "load_whole_list_rc": list_rc,
+                "by_workers": by_workers,
             }
-            shutil.rmtree(work / "chroma", ignore_errors=True)
             path.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     table = Table(title=f"recchat index: peak RSS by catalog size (MiniLM, {words_per_text}-word texts, fresh process each)")
-    for col in ("items", "file MB", "index peak RSS MB", "items/s", "whole-list load peak RSS MB", "floor MB"):
+    for col in ("items", "workers", "file MB", "index peak RSS MB", "items/s", "speed-up", "whole-list load peak RSS MB",
+                "floor MB"):
         table.add_column(col)
     for n, row in results["sizes"].items():
-        table.add_row(n, str(row["file_mb"]), str(row["index_peak_rss_mb"]), str(row["items_per_s"]),
-                      str(row["load_whole_list_peak_rss_mb"]), str(results["floor"]["peak_rss_mb"]))
+        for w, run in row["by_workers"].items():
+            table.add_row(n, w, str(row["file_mb"]), str(run["index_peak_rss_mb"]), str(run["items_per_s"]),
+                          f"{run['speedup_vs_first']}x", str(row["load_whole_list_peak_rss_mb"]),
+                          str(results["floor"]["peak_rss_mb"]))
     console.print(table)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -283,15 +283,35 @@ def _run_worker(spec: dict[str, Any], budget_s: float, work: Path) -> dict[str, 
     return row
 
 
+def carried_sizes(out: Path, sizes: Sequence[int], k: int, n_queries: int, seed: int) -> dict[str, Any]:
+    """The sizes of an earlier run in ``out`` that this run does not measure, each marked
+    ``carried_from_earlier_run``; refuses (ValueError) a file measured with another k, query count or seed."""
+    if not out.is_file():
+        return {}
+    earlier = json.loads(out.read_text())
+    cfg = earlier.get("config", {})
+    mismatch = {name: (cfg.get(name), now) for name, now in (("k", k), ("queries", n_queries), ("seed", seed))
+                if cfg.get(name, now) != now}
+    if mismatch:
+        raise ValueError(f"{out} was measured with other settings ({mismatch}: earlier, now); "
+                         "use another --out or drop --keep")
+    return {n: {**per, "carried_from_earlier_run": True} for n, per in earlier.get("sizes", {}).items()
+            if int(n) not in sizes}
+
+
 def run(sizes: Sequence[int], backends: Sequence[str], n_queries: int, out: Path, *, base_n: int = 2000,
-        k: int = 50, budget_s: float = 900.0, seed: int = 0, plot: bool = True) -> dict[str, Any]:
-    """Every (size, backend) measurement; prints a table, writes ``out`` (JSON) and a PNG beside it."""
+        k: int = 50, budget_s: float = 900.0, seed: int = 0, plot: bool = True, keep: bool = False) -> dict[str, Any]:
+    """Every (size, backend) measurement; prints a table, writes ``out`` (JSON) and a PNG beside it.
+
+    ``keep``: sizes already in ``out`` that this run does not measure stay in it (marked), so a long
+    size can be added to an earlier run's file; without it ``out`` is replaced."""
     from rich.console import Console
 
     from bench.retrieval import WORDS
     from retrieval.embedder import Embedder
 
     console = Console(width=160)
+    kept = carried_sizes(out, sizes, k, n_queries, seed) if keep else {}
     work = Path(tempfile.mkdtemp(prefix="rc-scale-"))
     embedder = Embedder("minilm")
     texts = [it.document() for it in scale_items(base_n, seed)]
@@ -307,13 +327,13 @@ def run(sizes: Sequence[int], backends: Sequence[str], n_queries: int, out: Path
     results: dict[str, Any] = {
         "benchmark": "scale",
         "config": {"sizes": list(sizes), "backends": list(backends), "queries": n_queries, "k": k, "base": base_n,
-                   "budget_s": budget_s, "embedder": embedder.model_id,
+                   "budget_s": budget_s, "seed": seed, "embedder": embedder.model_id,
                    "filters": {name: {a: list(v) if isinstance(v, tuple) else v for a, v in f.items()}
                                for name, f in FILTERS.items()},
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}},
         "embedding_baseline": {"texts": base_n, "encode_s": round(encode_s, 2), "items_per_s": round(encode_rate, 1),
                                "median_words": float(np.median([len(t.split()) for t in texts]))},
-        "sizes": {},
+        "sizes": dict(kept),
     }
     try:
         for n in sizes:
@@ -345,6 +365,7 @@ def run(sizes: Sequence[int], backends: Sequence[str], n_queries: int, out: Path
                        for name in FILTERS},
                 }
             results["sizes"][str(n)] = per
+            results["sizes"] = dict(sorted(results["sizes"].items(), key=lambda kv: int(kv[0])))
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(results, indent=2) + "\n")  # partial results survive a later failure
     finally:

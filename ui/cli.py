@@ -273,13 +273,20 @@ def bench_retrieval(
 def bench_index_memory(
     sizes: Annotated[str, typer.Option(help="comma-separated synthetic catalog sizes")] = "10000,100000",
     words: Annotated[int, typer.Option(min=1, help="words of text per synthetic item")] = 8,
-    workers: Annotated[int, typer.Option(min=1, help="embedding processes for recchat index")] = 1,
+    workers: Annotated[str, typer.Option(help="comma-separated embedding process counts for recchat index; "
+                                               "speed-ups are over the first")] = "1",
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/index_memory.json"),
 ) -> None:
-    """Peak RSS of streaming `recchat index` on synthetic catalogs of growing size (fresh process each)."""
+    """Peak RSS and speed of streaming `recchat index` on synthetic catalogs of growing size (fresh process each)."""
     from bench.retrieval import run_index_memory
 
-    run_index_memory([int(s) for s in sizes.split(",")], out, words_per_text=words, workers=workers)
+    try:
+        counts = [int(w) for w in workers.split(",") if w.strip()]
+        if not counts or min(counts) < 1:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"{workers!r}: expected whole numbers >= 1, e.g. 1,2", param_hint="--workers") from None
+    run_index_memory([int(s) for s in sizes.split(",")], out, words_per_text=words, workers=counts)
 
 
 @bench_app.command("scale")
@@ -289,15 +296,18 @@ def bench_scale(
     queries: Annotated[int, typer.Option(min=5, help="queries per filter")] = 100,
     budget_s: Annotated[float, typer.Option(help="wall-clock limit per (size, backend); over it = recorded timeout")] = 900.0,
     out: Annotated[Path, typer.Option(help="JSON output file (PNG written beside it)")] = Path("bench/results/scale.json"),
+    keep: Annotated[bool, typer.Option(help="keep the sizes already in --out that this run does not measure")] = False,
 ) -> None:
     """Retrieval at 10k-1M items: build time, disk, memory, filtered/unfiltered query p50/p95, embedded vs server."""
-    from bench.scale import parse_backends, parse_sizes, run
+    from bench.scale import carried_sizes, parse_backends, parse_sizes, run
 
     try:
         size_list, backend_list = parse_sizes(sizes), parse_backends(backends)
+        if keep:
+            carried_sizes(out, size_list, 50, queries, 0)  # refuse a mismatched file before any work
     except ValueError as exc:
         _fail(str(exc))
-    run(size_list, backend_list, queries, out, budget_s=budget_s)
+    run(size_list, backend_list, queries, out, budget_s=budget_s, keep=keep)
 
 
 @bench_app.command("concurrency")

@@ -1,6 +1,8 @@
 """Pure logic of bench/scale.py: size/backend parsing, percentiles, the synthetic catalog and the
 chunked vector mixer (no Chroma, no model)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,16 @@ def test_mixed_vectors_real_rows_first_then_deterministic_unit_mixes():
     np.testing.assert_array_equal(again.vectors(0, 36), np.concatenate([first, second]))
     assert not np.allclose(MixedVectors(base, "m", seed=2).vectors(10, 26), second[4:])
     assert one.model_id == "m" and one.dim == 8
+
+
+def test_carried_sizes_keep_only_sizes_this_run_skips(tmp_path):
+    from bench.scale import carried_sizes
+
+    out = tmp_path / "scale.json"
+    assert carried_sizes(out, [1_000_000], 50, 100, 0) == {}  # no earlier file
+    out.write_text(json.dumps({"config": {"k": 50, "queries": 100},
+                               "sizes": {"10000": {"embedded": {"status": "ok"}}, "1000000": {"embedded": {}}}}))
+    kept = carried_sizes(out, [1_000_000], 50, 100, 0)
+    assert kept == {"10000": {"embedded": {"status": "ok"}, "carried_from_earlier_run": True}}
+    with pytest.raises(ValueError, match="other settings"):
+        carried_sizes(out, [1_000_000], 50, 20, 0)
