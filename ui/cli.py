@@ -310,6 +310,42 @@ def bench_scale(
     run(size_list, backend_list, queries, out, budget_s=budget_s, keep=keep)
 
 
+@bench_app.command("gpu")
+def bench_gpu(
+    arch: Annotated[str, typer.Option(help="model architecture built from its config with random weights: "
+                                           "qwen2.5-7b, or tiny (a CPU check of this command)")] = "qwen2.5-7b",
+    device: Annotated[str, typer.Option(help="torch device")] = "cuda",
+    dtype: Annotated[str, typer.Option(help="torch dtype of the LLM")] = "bfloat16",
+    prompts: Annotated[int, typer.Option(min=2, help="rerank prompts (20 candidates each)")] = 64,
+    batch_size: Annotated[int, typer.Option(min=1, help="rerank prompts per forward pass")] = 16,
+    explain_tokens: Annotated[int, typer.Option(min=4, help="tokens decoded per explanation")] = 256,
+    explain_batch: Annotated[int, typer.Option(min=1, help="explanations decoded together (also timed alone)")] = 8,
+    embed_items: Annotated[int, typer.Option(min=256, help="documents embedded")] = 20_000,
+    vllm: Annotated[bool, typer.Option(help="also time the rerank on a local vLLM server (--load-format dummy)")] = True,
+    llm_tokenizer: Annotated[Optional[Path], typer.Option(help="folder with the LLM's tokenizer files")] = None,
+    embedder_tokenizer: Annotated[Optional[Path], typer.Option(help="folder with MiniLM's tokenizer files")] = None,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/gpu.json"),
+) -> None:
+    """GPU check: rerank prompts/s, explanation tokens/s and embedding items/s on a random-weight model."""
+    import json
+
+    from bench.gpu_check import ARCHS, run
+
+    if arch not in ARCHS:
+        _fail(f"unknown --arch {arch!r}: one of {', '.join(sorted(ARCHS))}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail(f"--device {device}: no CUDA device here (torch {torch.__version__}); use --device cpu --arch tiny "
+                  "to check the command on a CPU")
+    results = run(out, arch=arch, device=device, dtype=dtype, llm_tokenizer=llm_tokenizer,
+                  embedder_tokenizer=embedder_tokenizer, prompts=prompts, batch_size=batch_size,
+                  explain_tokens=explain_tokens, explain_batch=explain_batch, embed_items=embed_items, vllm=vllm)
+    console.print_json(json.dumps(results))
+    console.print(f"wrote {out}")
+
+
 @bench_app.command("concurrency")
 def bench_concurrency(
     levels: Annotated[str, typer.Option(help="sessions in flight; 1 (sequential baseline) is always run")] = "1,4,16",

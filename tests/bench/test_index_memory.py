@@ -24,7 +24,7 @@ def test_each_worker_count_indexes_the_whole_catalog(tmp_path):
     results = run_index_memory([300], out, words_per_text=5, workers=[1, 2])
     row = results["sizes"]["300"]
     assert set(row["by_workers"]) == {"1", "2"}
-    for run in row["by_workers"].items():
+    for run in row["by_workers"].values():
         assert run["index_rc"] == 0 and run["embedded"] == 300, run["index_last_line"]
     assert row["by_workers"]["1"]["speedup_vs_first"] == 1.0
     assert row["index_s"] == row["by_workers"]["1"]["index_s"]
