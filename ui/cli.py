@@ -310,6 +310,25 @@ def bench_scale(
     run(size_list, backend_list, queries, out, budget_s=budget_s, keep=keep)
 
 
+@bench_app.command("exact-scan")
+def bench_exact_scan(
+    size: Annotated[str, typer.Option(help="catalog size, e.g. 100k")] = "100k",
+    queries: Annotated[int, typer.Option(min=5, help="queries per filter")] = 100,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/exact_scan.json"),
+) -> None:
+    """Exact scan vs HNSW post-filter by filter selectivity: the sweep behind exact_scan_max."""
+    from bench.exact_scan import run
+    from bench.scale import parse_sizes
+
+    try:
+        sizes = parse_sizes(size)
+        if len(sizes) != 1:
+            raise ValueError(f"one size, got {size!r}")
+    except ValueError as exc:
+        _fail(str(exc))
+    run(sizes[0], queries, out)
+
+
 @bench_app.command("gpu")
 def bench_gpu(
     arch: Annotated[str, typer.Option(help="model architecture built from its config with random weights: "

@@ -1,0 +1,102 @@
+"""Where exact scan stops paying: the measured sweep behind ``RetrievalSettings.exact_scan_max``.
+
+Run: ``recchat bench exact-scan [--size 100k] [--queries 100]``. One index of the synthetic
+catalog of :mod:`bench.scale` (real MiniLM vectors mixed, embedding excluded) is queried through
+:meth:`Retriever.search` with year-range filters of growing width (the years are uniform over
+1920-2024, so a range of ``w`` years passes about ``w/105`` of the items). For each filter, the
+same queries run twice in the same process:
+
+* ``exact``: ``exact_scan_max`` above the passing count (one dot product over the cached vectors);
+* ``hnsw``: ``exact_scan_max = 0`` (HNSW over-fetch + post-filter, Chroma's filter as fallback).
+
+Reported per filter: passing items, p50/p95 ms of each path, the path the HNSW side took, and
+its recall@k against the exact result (the exact path is the reference: recall 1 by
+construction). ``crossover`` is the smallest passing count at which the HNSW side is faster at
+p50 with recall >= 0.98, i.e. the largest sensible ``exact_scan_max`` lies below it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+YEAR_SPANS = (1, 2, 5, 10, 20, 30, 50, 75, 105)
+
+
+def run(size: int, n_queries: int, out: Path, *, k: int = 50, spans: Sequence[int] = YEAR_SPANS,
+        seed: int = 0) -> dict[str, Any]:
+    """The sweep above; prints a table, writes ``out`` (JSON)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.retrieval import WORDS
+    from bench.scale import MixedVectors, latency_summary, scale_items
+    from retrieval.embedder import Embedder
+    from retrieval.retriever import Filters, Retriever
+    from retrieval.settings import RetrievalSettings
+    from retrieval.store import ChromaStore
+
+    console = Console(width=160)
+    embedder = Embedder("minilm")
+    base = embedder.encode([it.document() for it in scale_items(2000, seed)], batch_size=64)
+    rng = np.random.default_rng(seed + 1)
+    queries = embedder.encode([" ".join(rng.choice(WORDS, 6)) for _ in range(n_queries)])
+    work = Path(tempfile.mkdtemp(prefix="rc-exact-scan-"))
+    try:
+        store = ChromaStore(RetrievalSettings(chroma_path=str(work)), MixedVectors(base, embedder.model_id, seed))
+        t0 = time.perf_counter()
+        store.index("sweep", scale_items(size, seed), progress=True)
+        build_s = time.perf_counter() - t0
+        exact, hnsw = Retriever(store, "sweep", exact_scan_max=size), Retriever(store, "sweep", exact_scan_max=0)
+        exact.search(queries[0], k, Filters(year_min=1990, year_max=1990))  # loads mirror + vector cache
+        hnsw.search(queries[0], k)  # loads the HNSW segment
+        rows = []
+        for span in spans:
+            flt = Filters(year_min=1920, year_max=1920 + span - 1)
+            passing = int(flt.mask(store.mirror("sweep")).sum())
+            lat_e, lat_h, recalls, paths = [], [], [], {}
+            for q in queries:
+                t = time.perf_counter()
+                ref = exact.search(q, k, flt)
+                lat_e.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                got = hnsw.search(q, k, flt)
+                lat_h.append(time.perf_counter() - t)
+                paths[hnsw.last_path] = paths.get(hnsw.last_path, 0) + 1
+                want = {h[0] for h in ref}
+                recalls.append(len(want & {h[0] for h in got}) / max(1, len(want)))
+            rows.append({"year_span": span, "passing": passing, "share": round(passing / size, 4),
+                         "exact": latency_summary(lat_e), "hnsw": latency_summary(lat_h), "hnsw_paths": paths,
+                         "hnsw_recall_at_k": round(float(np.mean(recalls)), 4)})
+        store.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    faster = [r["passing"] for r in rows
+              if r["hnsw"]["p50_ms"] < r["exact"]["p50_ms"] and r["hnsw_recall_at_k"] >= 0.98]
+    results = {"benchmark": "exact-scan", "config": {"size": size, "queries": n_queries, "k": k, "seed": seed,
+                                                      "default_exact_scan_max": RetrievalSettings().exact_scan_max,
+                                                      "machine": {"platform": platform.platform(),
+                                                                  "cpus": os.cpu_count()}},
+               "build_s": round(build_s, 1), "rows": rows, "crossover_passing": min(faster) if faster else None}
+    table = Table(title=f"exact scan vs HNSW post-filter, {size:,} items, k={k} (p50 / p95 ms)")
+    for col in ("year span", "passing", "share", "exact", "hnsw", "hnsw path", "hnsw recall@k"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["year_span"]), f"{r['passing']:,}", f"{r['share']:.1%}",
+                      f"{r['exact']['p50_ms']} / {r['exact']['p95_ms']}", f"{r['hnsw']['p50_ms']} / {r['hnsw']['p95_ms']}",
+                      ", ".join(f"{p} {c}" for p, c in r["hnsw_paths"].items()), str(r["hnsw_recall_at_k"]))
+    console.print(table)
+    console.print(f"crossover (HNSW faster with recall >= 0.98 from): {results['crossover_passing']} passing items")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {out}")
+    return results
