@@ -27,6 +27,7 @@ def ui_command(
 ) -> None:
     """Serve the web chat (MovieLens-1M by default, LLM reranking via a local vLLM server)."""
     import os
+    import time
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from rich.console import Console
@@ -58,7 +59,12 @@ def ui_command(
     if stack.llm_error:
         console.print(f"[yellow]note:[/] {stack.llm_error}")
     try:
-        app = build_app(ChatAgent(stack, aset), concurrency_limit=concurrency)
+        agent = ChatAgent(stack, aset)
+        started = time.perf_counter()
+        agent.vocabulary()  # metadata mirror + vocabulary now, not in the first chat turn (~90 s at 1M items)
+        console.print(f"catalog ready: {len(stack.store.mirror(rset.catalog).ids):,} items "
+                      f"({time.perf_counter() - started:.1f} s)")
+        app = build_app(agent, concurrency_limit=concurrency)
         console.print(f"serving on http://{host}:{port}" + (" (basic auth on)" if credentials else "") + "  (Ctrl-C stops)")
         launch(app, host=host, port=port, auth=credentials, share=share, block=True)
     finally:

@@ -260,3 +260,29 @@ def test_ui_command_is_registered():
         assert flag in out.output
     bad = CliRunner().invoke(app, ["ui", "--auth", "nopass"])
     assert bad.exit_code == 2 and "user:password" in bad.output
+
+
+def test_ui_command_loads_the_catalog_metadata_before_serving(ml100k_store, chroma_dir, monkeypatch, tmp_path):
+    """`recchat ui` builds the metadata mirror and vocabulary before it serves, so the first chat
+    turn does not pay for them (real embedded index; only the blocking server start is replaced)."""
+    import typer
+    from typer.testing import CliRunner
+
+    import ui.web
+    from ui.commands_ui import register
+
+    served: list = []
+    monkeypatch.setattr(ui.web, "launch", lambda app, **kw: served.append(app) or "http://127.0.0.1:0")
+    built: list = []
+    real_build_app = ui.web.build_app
+    monkeypatch.setattr(ui.web, "build_app", lambda agent, **kw: built.append(agent) or real_build_app(agent, **kw))
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_CHROMA_PATH", str(chroma_dir))
+    monkeypatch.setenv("RECCHAT_AGENT_SESSIONS_URL", f"sqlite:///{tmp_path}/s.db")
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # two commands: typer keeps the subcommand name
+    res = CliRunner().invoke(app, ["ui", "--no-llm", "--catalog", "ml100k"])
+    assert res.exit_code == 0, res.output
+    assert "catalog ready: 1,682 items" in res.output, res.output
+    assert served and built and built[0]._vocab is not None, "the vocabulary was not built before serving"
+    assert res.output.index("catalog ready") < res.output.index("serving on")
