@@ -8,10 +8,9 @@ path (:meth:`Retriever.search`) without a filter and with a year range, a genre,
 Measured per (size, backend): build time (Chroma insert + HNSW, embedding excluded), on-disk
 size, memory (``memory_mb``: RSS growth from just before the build to after the queries, of the
 worker process for the embedded store and of the server process for the server; the server's
-absolute RSS is ``server_rss_mb``), the retriever's first query (``first_query_s``: it loads the metadata
-mirror) and first filtered query (``first_filtered_query_s``: it loads the vector cache when it fits;
-runs before 2026-11-28 timed the mirror load inside the unfiltered queries and reported the first filtered
-query as ``mirror_load_s``), and query p50/p95 in ms. Baselines in the same run: the embedded store at the same size (server/embedded
+absolute RSS is ``server_rss_mb``), :meth:`Retriever.warm_up` (``warm_up_mirror_s``: the metadata mirror;
+``warm_up_vectors_s``: the vector cache, when the catalog fits ``vector_cache_max_mb``; older runs timed
+these inside the first queries, see their ``note``), and query p50/p95 in ms. Baselines in the same run: the embedded store at the same size (server/embedded
 ratios), and raw MiniLM ``encode`` of real texts (items/s), which puts build time next to the
 embedding time an index of that size would add.
 
@@ -234,18 +233,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     queries = np.load(spec["queries"])
     k = int(spec["k"])
     store.query("scale", queries[0], k)  # warm-up (first query loads the HNSW index segment)
-    t0 = time.perf_counter()
-    retriever.search(queries[0], k)  # the retriever's first query loads the metadata mirror
+    warm = retriever.warm_up()  # what the first queries would load; `recchat ui` does it before serving
     row: dict[str, Any] = {"status": "ok", "generate_s": round(generate_s, 1), "build_s": round(build_s, 1),
-                           "build_items_per_s": round(n / build_s, 1), "first_query_s": round(time.perf_counter() - t0, 2),
-                           "queries": {}}
+                           "build_items_per_s": round(n / build_s, 1),
+                           **{f"warm_up_{part}": round(s, 2) for part, s in warm.items()}, "queries": {}}
     for name, kw in FILTERS.items():
         note("query", filter=name)
         flt = Filters(**kw)
-        if not flt.is_empty() and "first_filtered_query_s" not in row:
-            t0 = time.perf_counter()
-            retriever.search(queries[0], k, flt)  # loads the vector cache when it fits vector_cache_max_mb
-            row["first_filtered_query_s"] = round(time.perf_counter() - t0, 2)
         lat, paths = [], {}
         for q in queries:
             t0 = time.perf_counter()

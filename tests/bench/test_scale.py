@@ -1,5 +1,5 @@
-"""Pure logic of bench/scale.py: size/backend parsing, percentiles, the synthetic catalog and the
-chunked vector mixer (no Chroma, no model)."""
+"""bench/scale.py: size/backend parsing, percentiles, the synthetic catalog and the chunked vector
+mixer (pure logic), and one small run through both stores (slow: MiniLM, Chroma, a `chroma run`)."""
 
 import json
 
@@ -85,3 +85,24 @@ def test_carried_sizes_keep_only_sizes_this_run_skips(tmp_path):
     assert kept == {"10000": {"embedded": {"status": "ok"}, "carried_from_earlier_run": True}}
     with pytest.raises(ValueError, match="other settings"):
         carried_sizes(out, [1_000_000], 50, 20, 0)
+
+
+@pytest.mark.slow
+def test_small_run_end_to_end_embedded_and_server(tmp_path):
+    """A 600-item run through both stores: the worker, the server, the warm-up and every filter."""
+    from bench.scale import FILTERS, run
+
+    out = tmp_path / "scale.json"
+    res = run([600], ["embedded", "server"], 5, out, base_n=40, plot=False)
+    assert json.loads(out.read_text()) == res
+    assert res["config"]["retrieval"]["exact_scan_max"] == 20_000
+    per = res["sizes"]["600"]
+    for backend in ("embedded", "server"):
+        row = per[backend]
+        assert row["status"] == "ok", row
+        assert row["warm_up_mirror_s"] >= 0 and row["warm_up_vectors_s"] >= 0  # 600 vectors fit the cache
+        assert set(row["queries"]) == set(FILTERS)
+        assert row["queries"]["none"]["paths"] == {"unfiltered": 5}
+        assert all(q["paths"] == {"exact-scan": 5} for name, q in row["queries"].items() if name != "none")
+        assert row["disk_mb"] > 0
+    assert per["server"]["server_rss_mb"] > 0

@@ -127,3 +127,16 @@ def test_filters_where_clause():
     assert where == {"$and": [{"year": {"$gte": 1990}}, {"year": {"$lte": 1999}}, {"genres": {"$contains": "Crime"}}]}
     assert not Filters(year_min=1990).matches({"title": "no year"})
     assert Filters(fields={"cast": "Al Pacino"}).matches({"cast": ["Al Pacino", "Robert De Niro"]})
+
+
+def test_warm_up_loads_the_mirror_and_the_vector_cache_only_when_exact_scans_use_it(ml100k_store, embedder):
+    path = ml100k_store.settings.chroma_path
+    fresh = ChromaStore(RetrievalSettings(chroma_path=path), embedder)
+    took = Retriever(fresh, "ml100k").warm_up()
+    assert set(took) == {"mirror_s", "vectors_s"} and all(s >= 0 for s in took.values())
+    mirror = fresh._mirrors["ml100k"]
+    assert len(mirror.ids) == 1682 and mirror.vectors is not None and mirror.vectors.shape == (1682, embedder.dim)
+    for settings_kw, retriever_kw in [({"vector_cache_max_mb": 0}, {}), ({}, {"exact_scan_max": 0})]:
+        store = ChromaStore(RetrievalSettings(chroma_path=path, **settings_kw), embedder)
+        assert set(Retriever(store, "ml100k", **retriever_kw).warm_up()) == {"mirror_s"}
+        assert store._mirrors["ml100k"].vectors is None
