@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ console = Console(stderr=True)
 from ui.wiring import DATASETS
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
 
@@ -310,6 +310,19 @@ def bench_scale(
     run(size_list, backend_list, queries, out, budget_s=budget_s, keep=keep)
 
 
+def _one_size(size: str) -> int:
+    """One catalog size from ``10k``-style text; exits with the reason otherwise."""
+    from bench.scale import parse_sizes
+
+    try:
+        sizes = parse_sizes(size)
+    except ValueError as exc:
+        _fail(str(exc))
+    if len(sizes) != 1:
+        _fail(f"one size, got {size!r}")
+    return sizes[0]
+
+
 @bench_app.command("exact-scan")
 def bench_exact_scan(
     size: Annotated[str, typer.Option(help="catalog size, e.g. 100k")] = "100k",
@@ -318,15 +331,22 @@ def bench_exact_scan(
 ) -> None:
     """Exact scan vs HNSW post-filter by filter selectivity: the sweep behind exact_scan_max."""
     from bench.exact_scan import run
-    from bench.scale import parse_sizes
 
-    try:
-        sizes = parse_sizes(size)
-        if len(sizes) != 1:
-            raise ValueError(f"one size, got {size!r}")
-    except ValueError as exc:
-        _fail(str(exc))
-    run(sizes[0], queries, out)
+    run(_one_size(size), queries, out)
+
+
+@bench_app.command("client-memory")
+def bench_client_memory(
+    size: Annotated[str, typer.Option(help="catalog size, e.g. 100k")] = "100k",
+    backend: Annotated[str, typer.Option(help="server (a `chroma run` on loopback) or embedded")] = "server",
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/client_memory.json"),
+) -> None:
+    """RSS of the recchat process after indexing and after loading the metadata mirror, with and without malloc_trim."""
+    from bench.client_memory import run
+
+    if backend not in ("server", "embedded"):
+        _fail(f"--backend is server or embedded, got {backend!r}")
+    run(_one_size(size), backend, out)
 
 
 @bench_app.command("gpu")
