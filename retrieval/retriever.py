@@ -18,6 +18,7 @@ Unfiltered queries go to HNSW (ids + distances; metadata from the mirror).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,8 +156,6 @@ class Retriever:
         and, when exact scans are on and the catalog fits ``vector_cache_max_mb``, the vector
         cache. Returns seconds per part (``mirror_s``, ``vectors_s`` when loaded); at 1M items
         ~105 s and ~57 s on 2 CPU cores (``recchat bench scale``)."""
-        import time
-
         t0 = time.perf_counter()
         self.store.mirror(self.catalog)
         took = {"mirror_s": time.perf_counter() - t0}
