@@ -45,8 +45,10 @@ def crossover(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(size: int, n_queries: int, out: Path, *, k: int = 50, spans: Sequence[int] = YEAR_SPANS,
-        seed: int = 0) -> dict[str, Any]:
-    """The sweep above; prints a table, writes ``out`` (JSON)."""
+        seed: int = 0, overfetches: Sequence[float] = ()) -> dict[str, Any]:
+    """The sweep above; prints a table, writes ``out`` (JSON). ``overfetches``: post-filter
+    over-fetch factors for the HNSW side, the first one in ``hnsw`` (the crossover's), every one in
+    ``hnsw_by_overfetch``; default: the setting's value only."""
     from rich.console import Console
     from rich.table import Table
 
@@ -68,32 +70,40 @@ def run(size: int, n_queries: int, out: Path, *, k: int = 50, spans: Sequence[in
         t0 = time.perf_counter()
         store.index("sweep", scale_items(size, seed), progress=True)
         build_s = time.perf_counter() - t0
-        exact, hnsw = Retriever(store, "sweep", exact_scan_max=size), Retriever(store, "sweep", exact_scan_max=0)
+        overfetches = list(overfetches) or [store.settings.overfetch]
+        exact = Retriever(store, "sweep", exact_scan_max=size)
+        hnsws = [Retriever(store, "sweep", exact_scan_max=0, overfetch=f) for f in overfetches]
         exact.search(queries[0], k, Filters(year_min=1990, year_max=1990))  # loads mirror + vector cache
-        hnsw.search(queries[0], k)  # loads the HNSW segment
+        hnsws[0].search(queries[0], k)  # loads the HNSW segment
         rows = []
         for span in spans:
             flt = Filters(year_min=1920, year_max=1920 + span - 1)
             passing = int(flt.mask(store.mirror("sweep")).sum())
-            lat_e, lat_h, recalls, paths = [], [], [], {}
+            lat_e = []
+            lat_h: list[list[float]] = [[] for _ in hnsws]
+            recalls: list[list[float]] = [[] for _ in hnsws]
+            paths: list[dict[str, int]] = [{} for _ in hnsws]
             for q in queries:
                 t = time.perf_counter()
-                ref = exact.search(q, k, flt)
+                want = {h[0] for h in exact.search(q, k, flt)}
                 lat_e.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                got = hnsw.search(q, k, flt)
-                lat_h.append(time.perf_counter() - t)
-                paths[hnsw.last_path] = paths.get(hnsw.last_path, 0) + 1
-                want = {h[0] for h in ref}
-                recalls.append(len(want & {h[0] for h in got}) / max(1, len(want)))
+                for i, hnsw in enumerate(hnsws):
+                    t = time.perf_counter()
+                    got = hnsw.search(q, k, flt)
+                    lat_h[i].append(time.perf_counter() - t)
+                    paths[i][hnsw.last_path] = paths[i].get(hnsw.last_path, 0) + 1
+                    recalls[i].append(len(want & {h[0] for h in got}) / max(1, len(want)))
+            by = {str(f): {**latency_summary(lat_h[i]), "paths": paths[i],
+                           "recall_at_k": round(float(np.mean(recalls[i])), 4)} for i, f in enumerate(overfetches)}
             rows.append({"year_span": span, "passing": passing, "share": round(passing / size, 4),
-                         "exact": latency_summary(lat_e), "hnsw": latency_summary(lat_h), "hnsw_paths": paths,
-                         "hnsw_recall_at_k": round(float(np.mean(recalls)), 4)})
+                         "exact": latency_summary(lat_e), "hnsw": latency_summary(lat_h[0]), "hnsw_paths": paths[0],
+                         "hnsw_recall_at_k": by[str(overfetches[0])]["recall_at_k"], "hnsw_by_overfetch": by})
         store.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results = {"benchmark": "exact-scan", "config": {"size": size, "queries": n_queries, "k": k, "seed": seed,
                                                       "default_exact_scan_max": RetrievalSettings().exact_scan_max,
+                                                      "overfetches": overfetches,
                                                       "machine": {"platform": platform.platform(),
                                                                   "cpus": os.cpu_count()}},
                "build_s": round(build_s, 1), "rows": rows, **crossover(rows)}
@@ -105,6 +115,14 @@ def run(size: int, n_queries: int, out: Path, *, k: int = 50, spans: Sequence[in
                       f"{r['exact']['p50_ms']} / {r['exact']['p95_ms']}", f"{r['hnsw']['p50_ms']} / {r['hnsw']['p95_ms']}",
                       ", ".join(f"{p} {c}" for p, c in r["hnsw_paths"].items()), str(r["hnsw_recall_at_k"]))
     console.print(table)
+    if len(overfetches) > 1:
+        by_f = Table(title="HNSW post-filter by over-fetch factor (p50 ms / recall@k)")
+        by_f.add_column("passing")
+        for f in overfetches:
+            by_f.add_column(f"x{f}")
+        for r in rows:
+            by_f.add_row(f"{r['passing']:,}", *(f"{v['p50_ms']} / {v['recall_at_k']}" for v in r["hnsw_by_overfetch"].values()))
+        console.print(by_f)
     console.print(f"HNSW post-filter faster at p50 from {results['hnsw_faster_from_passing']} passing items "
                   f"(recall@k there: {results['hnsw_recall_there']}); exact scan is faster up to "
                   f"{results['exact_faster_up_to_passing']}")

@@ -149,6 +149,8 @@ class Retriever:
     exact_scan_max: int | None = None
     """Filters passing at most this many items are answered by an exact scan; None = the
     store's ``settings.exact_scan_max``; 0 = never (no vectors are cached)."""
+    overfetch: float | None = None
+    """Post-filter over-fetch factor (>= 1); None = the store's ``settings.overfetch``."""
     last_path: str = field(default="", init=False)
 
     def warm_up(self) -> dict[str, float]:
@@ -235,7 +237,8 @@ class Retriever:
         if passing <= scan_max:
             self.last_path = "exact-scan"
             return self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)
-        fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * self.store.settings.overfetch))
+        overfetch = self.store.settings.overfetch if self.overfetch is None else self.overfetch
+        fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * overfetch))
         if fetch <= self.max_fetch:
             raw = self.store.query(self.catalog, vector, fetch, None, with_emb, with_metadata=False)
             hits = [h for h in raw if h[0] not in banned and h[0] in mirror.position and mask[mirror.position[h[0]]]][:k]

@@ -328,11 +328,19 @@ def bench_exact_scan(
     size: Annotated[str, typer.Option(help="catalog size, e.g. 100k")] = "100k",
     queries: Annotated[int, typer.Option(min=5, help="queries per filter")] = 100,
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/exact_scan.json"),
+    overfetch: Annotated[Optional[str], typer.Option(help="post-filter over-fetch factors to compare, e.g. 1.5,2.5 "
+                                                          "(the first one sets the crossover); default: the setting")] = None,
 ) -> None:
-    """Exact scan vs HNSW post-filter by filter selectivity: the sweep behind exact_scan_max."""
+    """Exact scan vs HNSW post-filter by filter selectivity: the sweep behind exact_scan_max and overfetch."""
     from bench.exact_scan import run
 
-    run(_one_size(size), queries, out)
+    try:
+        factors = [float(f) for f in (overfetch or "").split(",") if f.strip()]
+    except ValueError:
+        _fail(f"--overfetch takes numbers separated by commas, got {overfetch!r}")
+    if any(f < 1 for f in factors):
+        _fail(f"over-fetch factors are >= 1, got {overfetch!r}")
+    run(_one_size(size), queries, out, overfetches=factors)
 
 
 @bench_app.command("client-memory")

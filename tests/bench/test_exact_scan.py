@@ -10,7 +10,7 @@ from bench.exact_scan import crossover, run
 @pytest.mark.slow
 def test_sweep_rows_cover_growing_filters(tmp_path):
     out = tmp_path / "exact_scan.json"
-    res = run(600, 5, out, k=10, spans=(2, 20, 105))
+    res = run(600, 5, out, k=10, spans=(2, 20, 105), overfetches=(1.5, 3.0))
     assert json.loads(out.read_text()) == res
     passing = [r["passing"] for r in res["rows"]]
     assert passing == sorted(passing) and passing[-1] == 600  # the widest span passes everything
@@ -18,6 +18,10 @@ def test_sweep_rows_cover_growing_filters(tmp_path):
         assert r["exact"]["n"] == r["hnsw"]["n"] == 5
         assert sum(r["hnsw_paths"].values()) == 5
         assert r["hnsw_recall_at_k"] >= 0.9  # HNSW at 600 items is near exact
+        assert list(r["hnsw_by_overfetch"]) == ["1.5", "3.0"]
+        assert r["hnsw_by_overfetch"]["1.5"]["recall_at_k"] == r["hnsw_recall_at_k"]
+        assert all(v["n"] == 5 and sum(v["paths"].values()) == 5 for v in r["hnsw_by_overfetch"].values())
+    assert res["config"]["overfetches"] == [1.5, 3.0]
     assert res["hnsw_faster_from_passing"] in (None, *passing)
 
 

@@ -140,3 +140,14 @@ def test_warm_up_loads_the_mirror_and_the_vector_cache_only_when_exact_scans_use
         store = ChromaStore(RetrievalSettings(chroma_path=path, **settings_kw), embedder)
         assert set(Retriever(store, "ml100k", **retriever_kw).warm_up()) == {"mirror_s"}
         assert store._mirrors["ml100k"].vectors is None
+
+
+def test_overfetch_override_widens_the_post_filter_fetch(ml100k_store):
+    """A larger over-fetch asks Chroma for more neighbours (fallback threshold reached sooner)."""
+    broad = Filters(genres=["Drama"])  # ~40% of ML-100K: post-filter territory
+    vec = Retriever(ml100k_store, "ml100k").query_vector("family drama")
+    default = Retriever(ml100k_store, "ml100k", exact_scan_max=0, max_fetch=200)
+    default.search(vec, 50, broad)
+    wide = Retriever(ml100k_store, "ml100k", exact_scan_max=0, max_fetch=200, overfetch=4.0)
+    wide.search(vec, 50, broad)
+    assert (default.last_path, wide.last_path) == ("post-filter", "chroma-filter")
