@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+
 def deep_mb(metas: list[dict[str, Any]], sample: int = 2000) -> float:
     """Estimated size of the mirror's metadata dicts (MB): dicts, values and list elements of a
     sample, scaled to all (keys are shared strings and not counted)."""

@@ -8,10 +8,10 @@ path (:meth:`Retriever.search`) without a filter and with a year range, a genre,
 Measured per (size, backend): build time (Chroma insert + HNSW, embedding excluded), on-disk
 size, memory (``memory_mb``: RSS growth from just before the build to after the queries, of the
 worker process for the embedded store and of the server process for the server; the server's
-absolute RSS is ``server_rss_mb``), :meth:`Retriever.warm_up` (``warm_up_mirror_s``: the metadata mirror;
-``warm_up_vectors_s``: the vector cache, when the catalog fits ``vector_cache_max_mb``; older runs timed
-these inside the first queries, see their ``note``), and query p50/p95 in ms. Baselines in the same run: the embedded store at the same size (server/embedded
-ratios), and raw MiniLM ``encode`` of real texts (items/s), which puts build time next to the
+absolute RSS is ``server_rss_mb``), :meth:`Retriever.warm_up` (``warm_up_mirror_s``: the metadata
+mirror; ``warm_up_vectors_s``: the vector cache, when the catalog fits ``vector_cache_max_mb``; older
+runs timed these inside the first queries, see their ``note``), and query p50/p95 in ms. Baselines in
+the same run: the embedded store at the same size (server/embedded ratios), and raw MiniLM ``encode`` of real texts (items/s), which puts build time next to the
 embedding time an index of that size would add.
 
 Synthetic catalog (:func:`scale_items`): the vocabulary and genres of :mod:`bench.retrieval`,

@@ -153,6 +153,11 @@ class Retriever:
     """Post-filter over-fetch factor (>= 1); None = the store's ``settings.overfetch``."""
     last_path: str = field(default="", init=False)
 
+    @property
+    def scan_max(self) -> int:
+        """Effective exact-scan limit (items passing a filter)."""
+        return self.store.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
+
     def warm_up(self) -> dict[str, float]:
         """Load now what the first queries would load: the metadata mirror (every query reads it)
         and, when exact scans are on and the catalog fits ``vector_cache_max_mb``, the vector
@@ -161,8 +166,7 @@ class Retriever:
         t0 = time.perf_counter()
         self.store.mirror(self.catalog)
         took = {"mirror_s": time.perf_counter() - t0}
-        scan_max = self.store.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
-        if scan_max and self.store.vector_cache_fits(self.catalog):
+        if self.scan_max and self.store.vector_cache_fits(self.catalog):
             t0 = time.perf_counter()
             self.store.mirror_vectors(self.catalog)
             took["vectors_s"] = time.perf_counter() - t0
@@ -233,8 +237,7 @@ class Retriever:
         if passing == 0:
             self.last_path = "empty"
             return []
-        scan_max = self.store.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
-        if passing <= scan_max:
+        if passing <= self.scan_max:
             self.last_path = "exact-scan"
             return self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)
         overfetch = self.store.settings.overfetch if self.overfetch is None else self.overfetch
