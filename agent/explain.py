@@ -21,7 +21,7 @@ from typing import Any
 from agent.context import item_line
 from agent.engine import Engine, Message
 from agent.grounding import GroundingChecker
-from agent.settings import AgentSettings
+from agent.settings import ExplainSettings
 from agent.types import Context, Recommendation, ScoredCandidate
 from prompts import render
 
@@ -77,7 +77,7 @@ def explanation_schema(item_ids: Sequence[str], max_chars: int = REASON_MAX_CHAR
 class Explainer:
     """Writes grounded reasons for the first ``settings.explain_top_k`` picks."""
 
-    def __init__(self, engine: Engine, settings: AgentSettings, checker: GroundingChecker | None = None) -> None:
+    def __init__(self, engine: Engine, settings: ExplainSettings, checker: GroundingChecker | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.checker = checker or GroundingChecker()

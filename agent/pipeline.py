@@ -15,7 +15,7 @@ from agent.context import build_context
 from agent.engine import LLMCall, audit_scope
 from agent.explain import Explainer
 from agent.rerank import Ranker
-from agent.settings import AgentSettings
+from agent.settings import RerankSettings
 from agent.types import Context, Feedback, Recommendation, RerankResult, Turn
 from retrieval.candidates import Candidate
 from retrieval.retriever import Filters, Retriever
@@ -57,7 +57,7 @@ class RecommendPipeline:
         self,
         retriever: Retriever,
         ranker: Ranker,
-        settings: AgentSettings,
+        settings: RerankSettings,
         explainer: Explainer | None = None,
         count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1,
     ) -> None:

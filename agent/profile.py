@@ -15,6 +15,9 @@ from retrieval.retriever import Filters
 
 Scalar = str | int | float | bool
 
+#: Years a constraint may name (inclusive); outside them a number is not read as a year.
+YEAR_LO, YEAR_HI = 1880, 2030
+
 
 @dataclass(frozen=True)
 class ItemRef:

@@ -23,7 +23,7 @@ from typing import Any
 from agent.context import item_line, item_title
 from agent.engine import Engine, Message
 from agent.labels import DEFAULT_PREFILL, candidate_labels, check_chat_labels
-from agent.settings import AgentSettings
+from agent.settings import RerankSettings
 from agent.types import Context, RerankResult, ScoredCandidate
 from prompts import render
 from retrieval.candidates import Candidate
@@ -92,7 +92,7 @@ class VerbalizerRanker(Ranker):
 
     name = "llm-verbalizer"
 
-    def __init__(self, engine: Engine, settings: AgentSettings, tokenizer: Any | None = None,
+    def __init__(self, engine: Engine, settings: RerankSettings, tokenizer: Any | None = None,
                  prefill: str = DEFAULT_PREFILL) -> None:
         self.engine = engine
         self.settings = settings

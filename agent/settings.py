@@ -1,22 +1,25 @@
-"""Settings of the agent layer (env ``RECCHAT_AGENT_*``, toml ``[agent]``)."""
+"""Settings of the agent layer (env ``RECCHAT_AGENT_*``, toml ``[agent]``).
+
+One object, :class:`AgentSettings`, made of one part per concern. Each component takes the part
+it reads (``make_engine(EngineSettings)``, ``VerbalizerRanker(..., RerankSettings)``,
+``Explainer(..., ExplainSettings)``, ``ChatAgent`` the chat part), so a field belongs to exactly
+one concern; the environment variables and the ``[agent]`` table stay flat
+(``RECCHAT_AGENT_REQUEST_TIMEOUT_S``, ...).
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from retrieval.config import LayerSettings
 
 
-class AgentSettings(LayerSettings):
-    """LLM engine, reranking and explanation knobs."""
+class EngineSettings(BaseModel):
+    """Which LLM, on which backend and server, with which request limits."""
 
-    layer: ClassVar[str] = "agent"
-    model_config = SettingsConfigDict(env_prefix="RECCHAT_AGENT_", extra="forbid")
-
-    # --- engine ---
     llm: str = Field(
         "qwen2.5-coder-0.5b-instruct",
         description="bundled model name, a Hugging Face id or a local HF model directory",
@@ -35,7 +38,10 @@ class AgentSettings(LayerSettings):
     max_logprobs: int = Field(32, ge=1, le=1024, description="--max-logprobs of the local server (>= labels for servers without logprob_token_ids)")
     max_concurrency: int = Field(16, ge=1, le=256, description="requests in flight from one engine call (vLLM batches them)")
 
-    # --- reranking ---
+
+class RerankSettings(BaseModel):
+    """The verbalizer reranker: candidates per prompt, permutations, context budget."""
+
     max_candidates: int = Field(20, ge=2, le=26, description="candidates labelled (A)..; at most 26 letters")
     permutations: int = Field(
         1, ge=1, le=10,
@@ -55,14 +61,27 @@ class AgentSettings(LayerSettings):
     context_token_budget: int = Field(1500, ge=128, description="tokens for conversation + history before candidates")
     seed: int = Field(0, description="seed of the permutation order")
 
-    # --- explanations ---
+
+class ExplainSettings(BaseModel):
+    """Reasons written for the shown picks."""
+
     explain_top_k: int = Field(3, ge=0, le=10, description="picks explained per turn")
     explain_max_tokens: int = Field(400, ge=32, description="generation budget of the explanation request")
 
-    # --- conversation (agent.conversation) ---
+
+class ChatSettings(BaseModel):
+    """The conversation: list size, exploration, message understanding, session storage."""
+
     chat_k: int = Field(5, ge=1, le=20, description="picks shown per chat turn (exploration slots included)")
     exploration_slots: int = Field(1, ge=0, le=3, description="'to explore' picks per list; 0 turns exploration off")
     exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
     understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
     sessions_url: str | None = Field(None, description="session database: None = sqlite under RECCHAT_HOME/sessions.db, sqlite:///PATH, or a SQLAlchemy URL (postgresql://user:pw@host/db; extra 'server') shared by UI replicas")
+
+
+class AgentSettings(LayerSettings, EngineSettings, RerankSettings, ExplainSettings, ChatSettings):
+    """All agent settings (kwargs > env ``RECCHAT_AGENT_*`` > ``[agent]`` of recchat.toml > defaults)."""
+
+    layer: ClassVar[str] = "agent"
+    model_config = SettingsConfigDict(env_prefix="RECCHAT_AGENT_", extra="forbid")

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.profile import ItemRef
+from agent.profile import YEAR_HI, YEAR_LO, ItemRef
+from retrieval.titles import normalise_title
 
 TurnIntent = Literal["recommend", "refine", "question", "clarify", "chitchat"]
 INTENTS: tuple[str, ...] = ("recommend", "refine", "question", "clarify", "chitchat")
-YEAR_LO, YEAR_HI = 1880, 2030
 
 # user words -> catalog genre names (only those present in the catalog are used)
 GENRE_WORDS: dict[str, str] = {
@@ -75,7 +74,7 @@ class TitleIndex:
     def match(self, said: str, cutoff: float = 0.82) -> ItemRef | None:
         """Best catalog item for ``said`` (exact normalised title first, then difflib ratio >=
         ``cutoff``; ties go to the better-known, i.e. first-listed, item). None if nothing fits."""
-        key = normalise(said)
+        key = normalise_title(said)
         if len(key) < 2:
             return None
         year = _year_in(said)
@@ -100,7 +99,7 @@ class TitleIndex:
 
     def find_in(self, text: str, min_len: int = 4) -> list[ItemRef]:
         """Catalog titles that occur verbatim (normalised, whole words) in ``text``; longest first."""
-        norm = f" {normalise(text)} "
+        norm = f" {normalise_title(text)} "
         found: dict[str, ItemRef] = {}
         for i, k in enumerate(self.keys):
             if len(k) >= min_len and f" {k} " in norm and self.ids[i] not in found:
@@ -176,24 +175,13 @@ class Extraction:
 
 
 # ---------------------------------------------------------------------------- text helpers
-def normalise(text: str) -> str:
-    """Lowercase ASCII words; drops a trailing "(1995)" and moves a trailing ", The" to the front."""
-    t = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    t = re.sub(r"\(\d{4}\)", " ", t)
-    m = re.match(r"^(.*), (the|a|an)$", t.strip())
-    if m:
-        t = f"{m.group(2)} {m.group(1)}"
-    t = t.replace("&", " and ")
-    return re.sub(r"[^a-z0-9]+", " ", t).strip()
-
-
 def title_keys(title: str) -> list[str]:
     """Normalised keys of a catalog title: the full title, the title without parentheses, and
     each parenthesised alternate title ("Seven (Se7en)" -> "seven se7en", "seven", "se7en")."""
-    keys = [normalise(title)]
+    keys = [normalise_title(title)]
     base = re.sub(r"\([^)]*\)", " ", title)
-    keys.append(normalise(base))
-    keys += [normalise(a) for a in re.findall(r"\(([^)]*)\)", title) if not re.fullmatch(r"\d{4}", a.strip())]
+    keys.append(normalise_title(base))
+    keys += [normalise_title(a) for a in re.findall(r"\(([^)]*)\)", title) if not re.fullmatch(r"\d{4}", a.strip())]
     out: list[str] = []
     for k in keys:
         if k and k not in out:
@@ -227,7 +215,7 @@ def parse_years(text: str) -> tuple[int | None, int | None, Literal["older", "ne
         return a, b, None
     m = re.search(r"\b(early|mid|late)?[\s-]*(?:(19|20)|')?(\d)0'?s\b", t)
     if m:
-        century = m.group(2) or ("20" if m.group(3) in "0123" and not m.group(2) and m.group(3) in "012" else "19")
+        century = m.group(2) or ("20" if m.group(3) in "012" else "19")  # "the 20s" = the 2020s; "the 30s"..."90s" = 19xx
         start = int(century + m.group(3) + "0")
         part = m.group(1)
         lo, hi = start, start + 9
@@ -389,8 +377,8 @@ def _rule_intent(text: str, ex: Extraction, shown: Sequence[ItemRef], vocab: Voc
     if _CHITCHAT.match(low) and not content:
         return "chitchat"
     is_question = low.endswith("?") or re.match(r"^(what|who|when|where|why|how|is|was|does|did|tell me|which)\b", low)
-    mentions_shown = ex.refers_to or any(normalise(r.title.rsplit(" (", 1)[0]) in normalise(text) for r in shown
-                                         if len(normalise(r.title.rsplit(" (", 1)[0])) >= 4)
+    mentions_shown = ex.refers_to or any(normalise_title(r.title.rsplit(" (", 1)[0]) in normalise_title(text) for r in shown
+                                         if len(normalise_title(r.title.rsplit(" (", 1)[0])) >= 4)
     if shown and is_question and mentions_shown and not re.search(r"\b(more like|similar|instead|other|else)\b", low):
         return "question"
     if shown and (ex.refine or re.search(r"\b(more like|less|more|instead|other|else|different|another|again)\b", low)):
@@ -446,7 +434,7 @@ def validate_llm(raw: Any, message: str, vocab: Vocabulary, shown: Sequence[Item
         raise ValueError(f"invalid intent {intent!r}")
     ex = Extraction(intent=intent, source="llm")  # type: ignore[arg-type]
     low = message.lower()
-    norm_msg = f" {normalise(message)} "
+    norm_msg = f" {normalise_title(message)} "
     mentioned = {"genres": {g for _, g in _genre_mentions(message, vocab, soft=False)},
                  "exclude_genres": {g for _, g in _genre_mentions(message, vocab)}}
     for key, target in (("genres", ex.genres), ("exclude_genres", ex.exclude_genres)):
@@ -473,7 +461,7 @@ def validate_llm(raw: Any, message: str, vocab: Vocabulary, shown: Sequence[Item
     for key, target in (("liked_titles", ex.liked_items), ("disliked_titles", ex.disliked_items)):
         for said in _str_list(raw.get(key), 3):
             ref = vocab.titles.match(said)
-            words = [w for w in normalise(said).split() if len(w) > 2] or normalise(said).split()
+            words = [w for w in normalise_title(said).split() if len(w) > 2] or normalise_title(said).split()
             in_message = bool(words) and sum(f" {w} " in norm_msg for w in words) >= max(1, (len(words) + 1) // 2)
             if ref is None or not in_message:
                 ex.rejected.append(f"{key}:{said}")
@@ -520,7 +508,7 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
     out.refers_to = rules.refers_to or llm.refers_to
     out.rejected = rules.rejected + llm.rejected
     out.focus = rules.focus
-    if rules.intent in ("chitchat", "question", "refine") or llm.intent == "chitchat" and out.has_content():
+    if rules.intent in ("chitchat", "question", "refine") or (llm.intent == "chitchat" and out.has_content()):
         out.intent = rules.intent
     elif llm.intent in ("refine", "question") and not out.refers_to and not out.refine and rules.intent != llm.intent:
         out.intent = rules.intent  # a refine/question needs something to point at
@@ -551,7 +539,7 @@ class Understander:
                    shown: Sequence[ItemRef] = ()) -> tuple[Extraction, str | None]:
         """(validated extraction, notice or None). Never raises."""
         rules = parse_rules(message, vocab, shown)
-        if self.engine is None or rules.intent == "chitchat" and not rules.has_content():
+        if self.engine is None or (rules.intent == "chitchat" and not rules.has_content()):
             return rules, None
         try:
             raw = self.engine.generate_json(self.messages(message, vocab, profile_summary, shown),

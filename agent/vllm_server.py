@@ -205,7 +205,7 @@ class VllmServer:
 
     def preflight(self) -> None:
         """Checks before starting: vLLM importable (else an install hint, not a log tail)."""
-        from agent.engines import require_vllm
+        from agent.install_hints import require_vllm
 
         require_vllm()
 

@@ -39,9 +39,13 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from agent.app import App
+    from agent.settings import AgentSettings
 
 STAGES = ("understand_s", "retrieve_s", "rerank_s", "explain_s", "total_s")
 OPENERS = (
@@ -213,15 +217,15 @@ def run_level(agent: Any, messages: list[list[str]], level: int, metrics_url: st
             "per_turn": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rows]}
 
 
-def _stack(aset: Any, catalog: str | None) -> Any:
+def _open_llm_app(aset: AgentSettings, catalog: str | None) -> App:
+    from agent.app import open_app
     from retrieval.settings import RetrievalSettings
-    from ui.wiring import build_stack
 
-    stack = build_stack(RetrievalSettings(**({"catalog": catalog} if catalog else {})), aset, use_llm=True)
-    if stack.engine is None:
-        stack.close()
-        raise RuntimeError(f"no LLM engine: {stack.llm_error}")
-    return stack
+    app = open_app(RetrievalSettings(**({"catalog": catalog} if catalog else {})), aset, use_llm=True)
+    if app.engine is None:
+        app.close()
+        raise RuntimeError(f"no LLM engine: {app.llm_error}")
+    return app
 
 
 def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain: bool = True,
@@ -253,7 +257,7 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
             dev_mode = os.environ.get("VLLM_SERVER_DEV_MODE")
             os.environ["VLLM_SERVER_DEV_MODE"] = "1"  # the server inherits it: /reset_prefix_cache
             try:
-                stack = _stack(aset, catalog)
+                app = _open_llm_app(aset, catalog)
             finally:
                 if dev_mode is None:
                     os.environ.pop("VLLM_SERVER_DEV_MODE", None)
@@ -261,15 +265,16 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
                     os.environ["VLLM_SERVER_DEV_MODE"] = dev_mode
             startup_s = time.perf_counter() - t0
             try:
-                agent = ChatAgent(stack, aset)
+                agent = ChatAgent(app)
                 agent.vocabulary()
-                metrics_url = stack.engine.root_url + "/metrics"
+                root_url = app.engine.root_url  # type: ignore[union-attr] - an HttpEngine on the local server
+                metrics_url = root_url + "/metrics"
                 warm = agent.new_session("warm-up")
                 agent.respond(warm, "a good comedy")  # compiles/warms the server's paths; not measured
                 runs = []
                 for level in run_levels:
                     console.print(f"  level {level}: {sessions} sessions x {turns} turn(s)")
-                    cold = reset_prefix_cache(stack.engine.root_url)  # every level starts from an empty cache
+                    cold = reset_prefix_cache(root_url)  # every level starts from an empty cache
                     runs.append(run_level(agent, messages, level, metrics_url, name))
                     r = runs[-1]
                     r["prefix_cache_reset_before"] = cold
@@ -277,7 +282,7 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
                                   f"{r['stages']['total_s']['p50']} s, prefix hit rate {r['server']['prefix_cache_hit_rate']}, "
                                   f"max running {r['max_requests_running']}")
             finally:
-                stack.close()
+                app.close()
             report["runs"][name] = {"llm": aset.llm, "server_args": extra_args, "startup_s": round(startup_s, 1),
                                     "settings": {"permutations": aset.permutations, "max_candidates": aset.max_candidates,
                                                  "explain_top_k": aset.explain_top_k, "max_concurrency": aset.max_concurrency,

@@ -85,14 +85,14 @@ def run(size: int, n_queries: int, out: Path, *, k: int = 50, spans: Sequence[in
             paths: list[dict[str, int]] = [{} for _ in hnsws]
             for q in queries:
                 t = time.perf_counter()
-                want = {h[0] for h in exact.search(q, k, flt)}
+                want = {h.id for h in exact.search(q, k, flt)}
                 lat_e.append(time.perf_counter() - t)
                 for i, hnsw in enumerate(hnsws):
                     t = time.perf_counter()
-                    got = hnsw.search(q, k, flt)
+                    got = hnsw.search_with_path(q, k, flt)
                     lat_h[i].append(time.perf_counter() - t)
-                    paths[i][hnsw.last_path] = paths[i].get(hnsw.last_path, 0) + 1
-                    recalls[i].append(len(want & {h[0] for h in got}) / max(1, len(want)))
+                    paths[i][got.path] = paths[i].get(got.path, 0) + 1
+                    recalls[i].append(len(want & {h.id for h in got.hits}) / max(1, len(want)))
             by = {str(f): {**latency_summary(lat_h[i]), "paths": paths[i],
                            "recall_at_k": round(float(np.mean(recalls[i])), 4)} for i, f in enumerate(overfetches)}
             rows.append({"year_span": span, "passing": passing, "share": round(passing / size, 4),

@@ -10,19 +10,38 @@ its vLLM server process tree, with the queue bounded at ``ui.web.QUEUE_MAX_SIZE`
 answered in retrieval order because the LLM was too slow or down are counted (``llm_fallbacks``:
 "LLM unavailable" / "Explanations unavailable" notices), so an LLM run cannot silently degrade.
 
-Entry point: :func:`run` (CLI wiring: ``recchat bench load``).
+Entry point: :func:`run` (CLI wiring: ``recchat bench load``, which passes the web chat's
+``ui.web.serve_in_background`` as ``serve``: the benchmark sits below the UI layer and only
+drives it over HTTP).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+from collections.abc import Callable
 import json
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from agent.conversation import ChatAgent
+
+
+class ServedUI(Protocol):
+    """What ``serve`` returns: the UI's URL, a way to stop it, and its limits."""
+
+    url: str
+    concurrency_limit: int
+    queue_max_size: int
+
+    def close(self) -> None: ...
+
+
+#: ``serve(agent, concurrency_limit or None) -> ServedUI``: serves the web chat in the background.
+Serve = Callable[[ChatAgent, "int | None"], ServedUI]
 
 GENRES = ("comedy", "thriller", "drama", "western", "horror", "romance", "animated", "war", "musical", "documentary")
 
@@ -107,26 +126,19 @@ def _session(url: str, index: int, turns: int, markers: list[str], deadline: flo
     return {"latencies": latencies, "errors": errors, "leaks": leaks, "fallbacks": fallbacks}
 
 
-def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str | None = None,
+def run(serve: Serve, n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str | None = None,
         explain: bool = True, catalog: str | None = None, concurrency: int | None = None,
-        time_budget_s: float = 600.0, agent: Any = None, out: Path | None = None) -> dict[str, Any]:
-    """Serve the UI on a free loopback port (over ``agent``, or a stack built from the settings:
+        time_budget_s: float = 600.0, agent: ChatAgent | None = None, out: Path | None = None) -> dict[str, Any]:
+    """Serve the UI with ``serve`` (over ``agent``, or an app opened from the settings:
     retrieval order unless ``use_llm``; ``llm`` overrides the configured model; ``explain=False``
     shows no reasons), run ``n_sessions`` concurrent sessions of ``turns`` turns within
     ``time_budget_s``, print and return the figures (JSON to ``out`` if given)."""
-    import os
-
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from agent.vllm_server import find_free_port
-    from ui.web import QUEUE_MAX_SIZE, build_app, default_concurrency, launch
-
-    stack = None
+    owned = None
     tmp = None
     if agent is None:
-        from agent.conversation import ChatAgent
+        from agent.app import open_app
         from agent.settings import AgentSettings
         from retrieval.settings import RetrievalSettings
-        from ui.wiring import build_stack
 
         tmp = tempfile.TemporaryDirectory(prefix="recchat-load-")
         rset = RetrievalSettings(**({"catalog": catalog} if catalog else {}))
@@ -134,15 +146,15 @@ def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str
         if not explain:
             akw["explain_top_k"] = 0
         aset = AgentSettings(sessions_url=f"sqlite:///{tmp.name}/sessions.db", **akw)
-        stack = build_stack(rset, aset, use_llm=use_llm)
-        if use_llm and stack.engine is None:
-            stack.close()
+        owned = open_app(rset, aset, use_llm=use_llm)
+        if use_llm and owned.engine is None:
+            owned.close()
             tmp.cleanup()
-            raise RuntimeError(f"--llm asked for, but {stack.llm_error}")
-        agent = ChatAgent(stack, aset)
-    app = build_app(agent, concurrency_limit=concurrency)
+            raise RuntimeError(f"--llm asked for, but {owned.llm_error}")
+        agent = ChatAgent(owned)
+    served = serve(agent, concurrency)
+    url = served.url
     rss_before, tree_before = rss_mib(), tree_rss_mib()
-    url = launch(app, port=find_free_port(), block=False, quiet=True)
     markers = [f"zq{index:03d}marker" for index in range(n_sessions)]
     started = time.perf_counter()
     deadline = time.monotonic() + time_budget_s
@@ -155,33 +167,31 @@ def run(n_sessions: int = 20, turns: int = 5, *, use_llm: bool = False, llm: str
             peak[1] = max(peak[1], tree_rss_mib())
 
     threading.Thread(target=sample, daemon=True).start()
-    engine = getattr(getattr(agent, "stack", None), "engine", None)
-    settings = getattr(agent, "settings", None)
-    limit = concurrency or default_concurrency(agent)
+    engine, settings = agent.app.engine, agent.settings
     try:
         with cf.ThreadPoolExecutor(n_sessions) as pool:
             results = list(pool.map(lambda i: _session(url, i, turns, markers, deadline), range(n_sessions)))
         rss_after, tree_after = rss_mib(), tree_rss_mib()
     finally:
         stop.set()
-        app.close()
-        if stack is not None:
-            stack.close()
+        served.close()
+        if owned is not None:
+            owned.close()
         if tmp is not None:
             tmp.cleanup()
     wall = time.perf_counter() - started
     lat = [x for r in results for x in r["latencies"]]
     report = {
         "sessions": n_sessions, "turns_per_session": turns, "llm": engine is not None,
-        "model": getattr(settings, "llm", None) if engine is not None else None,
-        "explain_top_k": getattr(settings, "explain_top_k", None) if engine is not None else 0,
-        "concurrency_limit": limit,
+        "model": settings.llm if engine is not None else None,
+        "explain_top_k": settings.explain_top_k if engine is not None else 0,
+        "concurrency_limit": served.concurrency_limit,
         "turns_ok": len(lat), "errors": sum(len(r["errors"]) for r in results),
         "error_samples": [e for r in results for e in r["errors"]][:5], "leaks": sum(r["leaks"] for r in results),
         "llm_fallbacks": sum(r["fallbacks"] for r in results),
         "p50_s": round(statistics.median(lat), 3) if lat else None, "p95_s": round(_percentile(lat, 0.95), 3),
         "max_s": round(max(lat), 3) if lat else None, "wall_s": round(wall, 1),
-        "turns_per_s": round(len(lat) / wall, 2) if wall else 0.0, "queue_max_size": QUEUE_MAX_SIZE,
+        "turns_per_s": round(len(lat) / wall, 2) if wall else 0.0, "queue_max_size": served.queue_max_size,
         "rss_before_mib": round(rss_before, 1), "rss_peak_mib": round(peak[0], 1), "rss_after_mib": round(rss_after, 1),
         "llm_server_rss_before_mib": round(tree_before, 1), "llm_server_rss_peak_mib": round(peak[1], 1),
         "llm_server_rss_after_mib": round(tree_after, 1),

@@ -195,7 +195,7 @@ def run(sizes: list[int], n_queries: int, out: Path, k: int = 50, ef_sweep: tupl
                                                        include=["distances", "metadatas"]), queries)
         lat_ours, hits = _lat(lambda q: retriever.search(q, k), queries)
         lat_exact, _ = _lat(lambda q: np.argpartition(-(stored @ q), k)[:k], queries)
-        recall = float(np.mean([len({h[0] for h in hs} & ex) / k for hs, ex in zip(hits, exact)]))
+        recall = float(np.mean([len({h.id for h in hs} & ex) / k for hs, ex in zip(hits, exact)]))
         row["unfiltered"] = {"retriever": _p(lat_ours), "chroma_with_metadata": _p(lat_plain),
                              "numpy_exact_scan": _p(lat_exact), "ef_search": defaults.hnsw_ef_search}
         row["recall_at_50"] = round(recall, 4)
@@ -210,13 +210,13 @@ def run(sizes: list[int], n_queries: int, out: Path, k: int = 50, ef_sweep: tupl
         for name, flt in filters.items():
             mask = np.array([flt.matches(m) for m in meta])
             where = flt.to_where()
-            chroma_lat, theirs = _lat(lambda q: [h[0] for h in store.query("bench", q, k, where)], queries)
+            chroma_lat, theirs = _lat(lambda q: [h.id for h in store.query("bench", q, k, where)], queries)
             paths: dict[str, int] = {}
 
             def ours_fn(q, flt=flt):
-                ids = [h[0] for h in retriever.search(q, k, flt)]
-                paths[retriever.last_path] = paths.get(retriever.last_path, 0) + 1
-                return ids
+                found = retriever.search_with_path(q, k, flt)
+                paths[found.path] = paths.get(found.path, 0) + 1
+                return [h.id for h in found.hits]
 
             ours_lat, ours = _lat(ours_fn, queries)
             paths = {p: c - (1 if p == list(paths)[0] else 0) for p, c in paths.items()}  # drop the warm-up
@@ -234,8 +234,8 @@ def run(sizes: list[int], n_queries: int, out: Path, k: int = 50, ef_sweep: tupl
                 "forced_paths_p50_ms": {},
             }
             for label, r in forced.items():
-                lat_f, _ = _lat(lambda q, r=r, flt=flt: r.search(q, k, flt), queries)
-                row[name]["forced_paths_p50_ms"][label] = {"p50_ms": round(pct(lat_f, 50), 2), "path": r.last_path}
+                lat_f, found_f = _lat(lambda q, r=r, flt=flt: r.search_with_path(q, k, flt), queries)
+                row[name]["forced_paths_p50_ms"][label] = {"p50_ms": round(pct(lat_f, 50), 2), "path": found_f[-1].path}
         # ef_search sweep: reopen with each value, time the retriever's unfiltered query, recall.
         sweep = []
         for ef in ef_sweep:
@@ -243,7 +243,7 @@ def run(sizes: list[int], n_queries: int, out: Path, k: int = 50, ef_sweep: tupl
             r2 = Retriever(s2, "bench")
             s2.mirror("bench")
             lat_ef, hits_ef = _lat(lambda q: r2.search(q, k), queries)
-            rec = float(np.mean([len({h[0] for h in hs} & ex) / k for hs, ex in zip(hits_ef, exact)]))
+            rec = float(np.mean([len({h.id for h in hs} & ex) / k for hs, ex in zip(hits_ef, exact)]))
             sweep.append({"ef_search": ef, **_p(lat_ef), "recall_at_50": round(rec, 4)})
         ok = [s for s in sweep if s["recall_at_50"] >= 0.98]
         row["ef_sweep"] = sweep

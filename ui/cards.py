@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from retrieval.titles import display_title
+
 ReasonState = Literal["pending", "done", "none"]
 
 #: Longest message / output text shown in the audit view (characters); longer text is cut.
@@ -60,13 +62,6 @@ class CardView:
     reason_state: ReasonState = "done"
 
 
-def item_label(item: Any) -> str:
-    """"Title (Year)" unless the title already ends with the year."""
-    year = getattr(item, "year", None)
-    title = str(getattr(item, "title", ""))
-    return title if not year or f"({year})" in title else f"{title} ({year})"
-
-
 def _names(value: Any, limit: int) -> str:
     if value in (None, "", []):
         return ""
@@ -95,7 +90,7 @@ def render_card(view: CardView, explain_top_k: int = 3) -> str:
         meta.append("with " + esc(cast))
     return (
         f'<div class="rc-card" data-item-id="{esc(item.id)}" data-rank="{int(rec.rank)}" data-year="{esc(item.year or "")}">'
-        f'<div class="rc-title">{int(rec.rank)}. {esc(item_label(item))}{badges}</div>'
+        f'<div class="rc-title">{int(rec.rank)}. {esc(display_title(item.title, item.year))}{badges}</div>'
         f'<div class="rc-meta">{" &middot; ".join(meta)}</div>'
         f"{_reason_html(view, explain_top_k)}"
         f"{render_why(view)}"

@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from retrieval.titles import display_title
+
 HELP = "commands: /like N, /dislike N, /not N, /seen N, /why N, /profile, /reset, /quit"
 _KINDS = {"/like": "like", "/dislike": "dislike", "/not": "not_this", "/seen": "seen"}
 
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from agent.settings import AgentSettings
         from retrieval.settings import RetrievalSettings
         from retrieval.store import IndexMismatchError, IndexMissingError
-        from ui.wiring import build_stack
+        from agent.app import open_app
 
         console = Console(highlight=False)
         rkw = {"catalog": catalog} if catalog else {}
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
         try:
             rset = RetrievalSettings(**rkw)
             aset = AgentSettings(**akw)
-            stack = build_stack(rset, aset, use_llm=not no_llm)
+            app = open_app(rset, aset, use_llm=not no_llm)
         except (IndexMissingError, IndexMismatchError, ValueError) as exc:
             from ui.index_errors import index_error_message
 
@@ -53,18 +55,18 @@ def register(app: typer.Typer) -> None:
             console.print(index_error_message(exc, rset) if isinstance(exc, IndexMismatchError) else str(exc), markup=False)
             raise typer.Exit(1)
         try:
-            agent = ChatAgent(stack, aset)
+            agent = ChatAgent(app)
             try:
                 sess = agent.load_session(session) if session else agent.new_session(ml_user=user)
             except (KeyError, ValueError) as exc:
                 console.print(f"[red]error:[/] {exc}")
                 raise typer.Exit(1)
-            if stack.llm_error:
-                console.print(f"[yellow]note:[/] {stack.llm_error}")
+            if app.llm_error:
+                console.print(f"[yellow]note:[/] {app.llm_error}")
             console.print(f"[dim]session {sess.id} ({HELP})[/]")
             _loop(agent, sess, console)
         finally:
-            stack.close()
+            app.close()
 
     @sessions_app.command("list")
     def sessions_list(user: Annotated[Optional[str], typer.Option(help="only this user's")] = None) -> None:
@@ -131,7 +133,7 @@ def _loop(agent, sess, console) -> None:  # noqa: ANN001 - typed in ChatAgent
             shown.append("x")
             for r in recs:
                 tag = " [magenta]\\[to explore][/]" if r.exploration else ""
-                console.print(f"  [bold]{r.rank}. {_label(r.item)}[/]{tag} [dim]{', '.join(r.item.genres)}[/]")
+                console.print(f"  [bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]{tag} [dim]{', '.join(r.item.genres)}[/]")
             console.print("  [dim](writing reasons...)[/]")
 
         try:
@@ -185,13 +187,10 @@ def _show(reply, console, listed: bool) -> None:  # noqa: ANN001
     for r in reply.recommendations:
         if not listed or r.reason:
             tag = " [magenta]\\[to explore][/]" if r.exploration else ""
-            console.print(f"  [bold]{r.rank}. {_label(r.item)}[/]{tag}")
+            console.print(f"  [bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]{tag}")
         if r.reason:
             mark = "" if r.grounded else " [yellow](unsupported claims removed)[/]"
             console.print(f"     {r.reason}{mark}")
     t = reply.timings
     console.print("[dim]" + "  ".join(f"{k} {v:.2f}s" for k, v in t.items()) + "[/]")
 
-
-def _label(item) -> str:  # noqa: ANN001
-    return item.title if not item.year or f"({item.year})" in item.title else f"{item.title} ({item.year})"

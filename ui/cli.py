@@ -19,7 +19,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(llm_app, name="llm")
 console = Console(stderr=True)
 
-from ui.wiring import DATASETS
+from retrieval.movielens import DATASETS
+from retrieval.titles import display_title
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -216,7 +217,7 @@ def recommend(
     from retrieval.retriever import Filters
     from retrieval.store import IndexMismatchError, IndexMissingError
     from retrieval.movielens import user_history
-    from ui.wiring import build_stack
+    from agent.app import open_app
 
     rset = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
     aset = _agent_settings(llm=llm, llm_url=llm_url)
@@ -224,16 +225,16 @@ def recommend(
         ids = [x.strip() for x in (history or "").split(",") if x.strip()]
         if user:
             ids = user_history(rset.catalog, user) + ids
-        stack = build_stack(rset, aset, use_llm=not no_llm)
+        app = open_app(rset, aset, use_llm=not no_llm)
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
         _fail(str(exc))
     try:
         request = TurnRequest(turns=[Turn("user", message)], history=ids, k=k, filters=Filters(
             year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre)))
-        result = stack.pipeline.run(request)
+        result = app.pipeline.run(request)
     finally:
-        stack.close()
-    notices = ([stack.llm_error] if stack.llm_error else []) + result.notices
+        app.close()
+    notices = ([app.llm_error] if app.llm_error else []) + result.notices
     if as_json:
         out = {
             "picks": [{"rank": r.rank, "id": r.item.id, "title": r.item.title, "year": r.item.year,
@@ -249,8 +250,7 @@ def recommend(
     for note in notices:
         out_console.print(f"[yellow]note:[/] {note}")
     for r in result.recommendations:
-        year = f" ({r.item.year})" if r.item.year and str(r.item.year) not in r.item.title else ""
-        out_console.print(f"[bold]{r.rank}. {r.item.title}{year}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
+        out_console.print(f"[bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
         if r.reason:
             mark = "[green]grounded[/]" if r.grounded else "[yellow]partly grounded: unsupported claims removed[/]"
             out_console.print(f"   {r.reason}  {mark}")
@@ -494,9 +494,10 @@ def bench_load(
 ) -> None:
     """N concurrent sessions against the served web UI on loopback: errors, leaks, p50/p95, memory."""
     from bench.load import run
+    from ui.web import serve_in_background
 
     try:
-        run(sessions, turns, use_llm=use_llm, llm=model, explain=explain, concurrency=concurrency,
+        run(serve_in_background, sessions, turns, use_llm=use_llm, llm=model, explain=explain, concurrency=concurrency,
             time_budget_s=time_budget, out=out)
     except RuntimeError as exc:
         _fail(str(exc))

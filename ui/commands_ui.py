@@ -26,18 +26,16 @@ def ui_command(
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="turns processed at once (default: matched to the LLM backend)")] = None,
 ) -> None:
     """Serve the web chat (MovieLens-1M by default, LLM reranking via a local vLLM server)."""
-    import os
     import time
 
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from rich.console import Console
 
     from agent.conversation import ChatAgent
     from agent.settings import AgentSettings
     from retrieval.settings import RetrievalSettings
     from retrieval.store import IndexMismatchError, IndexMissingError
+    from agent.app import open_app
     from ui.web import build_app, launch, parse_auth
-    from ui.wiring import build_stack
 
     console = Console(stderr=True)
     try:
@@ -49,24 +47,24 @@ def ui_command(
     aset = AgentSettings(**{k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None})
     console.print(f"loading catalog {rset.catalog!r}" + ("" if no_llm else f" and LLM {aset.llm_url or aset.llm!r}") + " ...")
     try:
-        stack = build_stack(rset, aset, use_llm=not no_llm)
+        app = open_app(rset, aset, use_llm=not no_llm)
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
         from ui.index_errors import index_error_message
 
         console.print("[bold red]error:[/] ", end="")
         console.print(index_error_message(exc, rset), markup=False, highlight=False)
         raise typer.Exit(1) from None
-    if stack.llm_error:
-        console.print(f"[yellow]note:[/] {stack.llm_error}")
+    if app.llm_error:
+        console.print(f"[yellow]note:[/] {app.llm_error}")
     try:
-        agent = ChatAgent(stack, aset)
+        agent = ChatAgent(app)
         started = time.perf_counter()
-        stack.retriever.warm_up()  # metadata mirror (+ vector cache) and vocabulary now, not in the
+        app.retriever.warm_up()  # metadata mirror (+ vector cache) and vocabulary now, not in the
         agent.vocabulary()  # first chat turns (~105 s + ~57 s at 1M items on 2 cores)
-        console.print(f"catalog ready: {len(stack.store.mirror(rset.catalog).ids):,} items "
+        console.print(f"catalog ready: {len(app.store.mirror(rset.catalog).ids):,} items "
                       f"({time.perf_counter() - started:.1f} s)")
-        app = build_app(agent, concurrency_limit=concurrency)
+        web = build_app(agent, concurrency_limit=concurrency)
         console.print(f"serving on http://{host}:{port}" + (" (basic auth on)" if credentials else "") + "  (Ctrl-C stops)")
-        launch(app, host=host, port=port, auth=credentials, share=share, block=True)
+        launch(web, host=host, port=port, auth=credentials, share=share, block=True)
     finally:
-        stack.close()
+        app.close()

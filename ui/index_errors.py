@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import Any
 
-from ui.wiring import DATASETS
+from retrieval.movielens import DATASETS
 
 _BUILT_WITH = re.compile(r"built with (?:embedder )?'([^']*)'")
 _CONFIGURED = re.compile(r"(?:configured embedder is|, not) '([^']*)'")

@@ -14,7 +14,6 @@ catalog, user or LLM text is HTML-escaped (see :mod:`ui.cards`).
 """
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -22,12 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.conversation import MAX_MESSAGE_CHARS, clean_message
+from agent.conversation import MAX_MESSAGE_CHARS, ChatAgent, clean_message
+from retrieval.titles import display_title
 from ui.cards import (
     CSS,
     CardView,
     esc,
-    item_label,
     render_card,
     render_history,
     render_notices,
@@ -63,16 +62,16 @@ class UIState:
         return self.session.id if self.session is not None else ""
 
 
-def default_concurrency(agent: Any) -> int:
+def default_concurrency(agent: ChatAgent) -> int:
     """Turns processed at once, matched to the LLM backend: an in-process model serialises
     (1), a vLLM server batches concurrent requests (4; each turn already sends several), and
     retrieval only is cheap (8)."""
-    engine = getattr(getattr(agent, "stack", None), "engine", None)
+    engine = agent.app.engine
     if engine is None:
         return 8
-    if getattr(engine, "backend", "") == "transformers":
+    if engine.backend == "transformers":
         return 1
-    return max(1, min(4, int(getattr(agent.settings, "max_concurrency", 4))))
+    return max(1, min(4, agent.settings.max_concurrency))
 
 
 def _is_index_error(exc: BaseException) -> bool:
@@ -95,12 +94,11 @@ class ChatUI:
     """The UI's handlers over one shared agent. Holds no per-person state: each method takes and
     returns the caller's :class:`UIState`."""
 
-    def __init__(self, agent: Any, slots: int | None = None, turn_timeout_s: float = TURN_TIMEOUT_S) -> None:
+    def __init__(self, agent: ChatAgent, slots: int | None = None, turn_timeout_s: float = TURN_TIMEOUT_S) -> None:
         self.agent = agent
         self.slots = int(slots or agent.settings.chat_k)
         self.turn_timeout_s = turn_timeout_s
-        has_llm = getattr(getattr(agent, "stack", None), "engine", None) is not None
-        self.explain_top_k = int(getattr(agent.settings, "explain_top_k", 3)) if has_llm else 0
+        self.explain_top_k = agent.settings.explain_top_k if agent.app.has_llm else 0
 
     # ------------------------------------------------------------------ sessions
     def open(self, session_id: str | None = None) -> UIState:
@@ -164,7 +162,7 @@ class ChatUI:
     def _history_html(self, session: Any) -> str:
         ids = list(session.history)
         items = self.agent.store.get_items(self.agent.catalog, ids) if ids else {}
-        return render_history(session.ml_user or "", [item_label(items[i]) if i in items else i for i in ids])
+        return render_history(session.ml_user or "", [display_title(items[i].title, items[i].year) if i in items else i for i in ids])
 
     # ------------------------------------------------------------------ turns
     def send(self, state: UIState, message: str) -> Iterator[UIState]:
@@ -235,10 +233,7 @@ class ChatUI:
         """The index-mismatch message (embedders + rebuild command) for this agent's catalog."""
         from ui.index_errors import index_error_message  # noqa: PLC0415
 
-        settings = getattr(getattr(self.agent, "store", None), "settings", None)
-        if settings is None:
-            return str(exc)
-        return index_error_message(exc, settings, getattr(self.agent, "catalog", None))
+        return index_error_message(exc, self.agent.store.settings, self.agent.catalog)
 
     def _apply_reply(self, state: UIState, reply: Any) -> None:
         if reply is None:
@@ -271,11 +266,11 @@ class ChatUI:
             return state
         if kind == "like":
             card.feedback = "like"
-            state.status = f"Noted: you like {item_label(item)}. Ask for more and I'll use it."
+            state.status = f"Noted: you like {display_title(item.title, item.year)}. Ask for more and I'll use it."
         else:
             state.cards = [c for i, c in enumerate(state.cards) if i != slot]
             word = "you don't like" if kind == "dislike" else "not this one:"
-            state.status = f"Noted, {word} {item_label(item)}. It won't be shown again."
+            state.status = f"Noted, {word} {display_title(item.title, item.year)}. It won't be shown again."
         return state
 
     def apply_profile(self, state: UIState, liked_items: Sequence[str] | None, disliked_items: Sequence[str] | None,
@@ -353,14 +348,13 @@ URL_JS = """(sid) => {
 }"""
 
 
-def build_app(agent: Any, title: str = "recchat", concurrency_limit: int | None = None, slots: int | None = None,
+def build_app(agent: ChatAgent, title: str = "recchat", concurrency_limit: int | None = None, slots: int | None = None,
               queue_size: int | None = None) -> Any:
     """The Gradio Blocks app over ``agent`` (queue configured; serve it with :func:`launch`).
 
     ``concurrency_limit`` is how many turns run at once (default :func:`default_concurrency`);
     ``slots`` the number of card places (default ``agent.settings.chat_k``); ``queue_size`` the most
     events waiting in the queue (default :data:`QUEUE_MAX_SIZE`; more are refused, so memory stays bounded)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr  # noqa: PLC0415 - heavy, UI only
 
     ui = ChatUI(agent, slots=slots)
@@ -485,11 +479,31 @@ def launch(app: Any, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str,
     """Serve ``app`` (no analytics; errors shown as messages, never stack traces). Returns the
     local URL; with ``block=False`` returns at once and the server runs in a background thread
     (stop it with ``app.close()``)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     _, url, _ = app.launch(server_name=host, server_port=port, auth=auth, share=share, show_error=False,
                            prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, css=CSS,
                            footer_links=[], pwa=False, mcp_server=False, enable_monitoring=False)
     return str(url)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A web chat serving in a background thread: its URL, how to stop it, and its limits."""
+
+    url: str
+    close: Callable[[], None]
+    concurrency_limit: int
+    queue_max_size: int = QUEUE_MAX_SIZE
+
+
+def serve_in_background(agent: ChatAgent, concurrency_limit: int | None = None, port: int | None = None) -> Served:
+    """Build the web chat over ``agent`` and serve it on 127.0.0.1 (a free port unless ``port``),
+    without blocking (the load benchmark drives it over HTTP)."""
+    from agent.vllm_server import find_free_port  # noqa: PLC0415
+
+    limit = concurrency_limit or default_concurrency(agent)
+    app = build_app(agent, concurrency_limit=limit)
+    url = launch(app, port=port or find_free_port(), block=False, quiet=True)
+    return Served(url, app.close, limit)
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:

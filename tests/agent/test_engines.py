@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import engines
+from agent import engines, install_hints
 from agent.engine import EngineError
-from agent.engines import MissingDependencyError, install_hint, make_engine, serve_foreground
+from agent.engines import make_engine, serve_foreground
+from agent.install_hints import MissingDependencyError, install_hint
 from agent.settings import AgentSettings
 
 
@@ -42,11 +43,11 @@ def test_remote_url_backend(tmp_path: Path) -> None:
 def test_missing_vllm_names_the_install_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
-    monkeypatch.setattr(engines, "has_gpu", lambda: False)
+    monkeypatch.setattr(install_hints, "has_gpu", lambda: False)
     with pytest.raises(MissingDependencyError, match=r"pip install 'recchat\[cpu\]'") as info:
         make_engine(AgentSettings(llm=str(tmp_path)))
     assert isinstance(info.value, EngineError) and isinstance(info.value, ImportError)
-    monkeypatch.setattr(engines, "has_gpu", lambda: True)
+    monkeypatch.setattr(install_hints, "has_gpu", lambda: True)
     assert install_hint() == "pip install 'recchat[gpu]'"
 
 
@@ -77,10 +78,11 @@ class _FakeServer:
 def test_serve_foreground_stops_on_sigterm(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     server = _FakeServer()
     monkeypatch.setattr(engines, "start_server", lambda settings, host, progress=True: server)
+    before = signal.getsignal(signal.SIGTERM)
     timer = threading.Timer(0.5, lambda: signal.raise_signal(signal.SIGTERM))
     # raise_signal from a thread still runs the handler in the main thread
     timer.start()
     assert serve_foreground(AgentSettings(llm="fake")) == 0
     assert server.closed
     assert "http://127.0.0.1:8199/v1" in capsys.readouterr().out
-    assert signal.getsignal(signal.SIGTERM) is not None
+    assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back

@@ -85,7 +85,7 @@ def test_llm_down_then_restarted_recovers_without_restarting_recchat(make_agent,
 def test_missing_chroma_dir_is_a_clear_error(embedder, tmp_path) -> None:
     from retrieval.settings import RetrievalSettings
     from retrieval.store import ChromaStore, IndexMissingError
-    from ui.wiring import build_stack
+    from agent.app import open_app
     from agent.settings import AgentSettings
 
     gone = tmp_path / "no-such-chroma"
@@ -93,7 +93,7 @@ def test_missing_chroma_dir_is_a_clear_error(embedder, tmp_path) -> None:
     with pytest.raises(IndexMissingError, match=r"no index for catalog 'ml100k' in .*no-such-chroma: run `recchat index"):
         store.active("ml100k")
     with pytest.raises(IndexMissingError, match="recchat index"):
-        build_stack(RetrievalSettings(chroma_path=str(tmp_path / "other"), catalog="ml100k"), AgentSettings(), use_llm=False)
+        open_app(RetrievalSettings(chroma_path=str(tmp_path / "other"), catalog="ml100k"), AgentSettings(), use_llm=False)
 
 
 class _OtherEmbedder:

@@ -9,7 +9,9 @@ import pytest
 def test_concurrent_sessions_no_errors_no_leaks(make_agent) -> None:
     from bench.load import run
 
-    report = run(n_sessions=6, turns=3, agent=make_agent(), concurrency=2, time_budget_s=240)
+    from ui.web import serve_in_background
+
+    report = run(serve_in_background, n_sessions=6, turns=3, agent=make_agent(), concurrency=2, time_budget_s=240)
     assert report["turns_ok"] == 18 and report["errors"] == 0, report["error_samples"]
     assert report["leaks"] == 0
     assert report["p95_s"] is not None and report["p95_s"] < 60
@@ -29,10 +31,15 @@ def test_concurrent_sessions_with_the_llm(make_agent, vllm_engine) -> None:
     leaks; the server's memory is measured (it is a child process of the test)."""
     from bench.load import run
 
-    report = run(n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=1), time_budget_s=300)
+    from ui.web import serve_in_background
+
+    report = run(serve_in_background, n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=1),
+                 time_budget_s=300)
     assert report["llm"] and report["turns_ok"] == 6 and report["errors"] == 0, report["error_samples"]
     assert report["leaks"] == 0
-    assert 0 <= report["llm_fallbacks"] <= 6
+    # a healthy local server within the default 60 s request timeout: no turn fell back to
+    # retrieval order (the counter itself is tested below)
+    assert report["llm_fallbacks"] == 0
     assert report["llm_server_rss_peak_mib"] > 0
 
 

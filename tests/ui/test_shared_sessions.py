@@ -5,6 +5,8 @@ and goes on there. Real PostgreSQL (throwaway cluster) when its binaries are ins
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.agent.test_session_store import PgCluster, _pg_bindir
@@ -32,7 +34,7 @@ def test_conversation_moves_between_replicas(make_agent, shared_url):
 
     def replica() -> ChatUI:
         base = make_agent()  # each replica: its own agent and its own connection pool
-        return ChatUI(ChatAgent(base.stack, base.settings, sessions=SessionStore(shared_url)))
+        return ChatUI(ChatAgent(dataclasses.replace(base.app, sessions=SessionStore(shared_url))))
 
     a, b = replica(), replica()
     state = a.open()

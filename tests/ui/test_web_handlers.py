@@ -36,8 +36,9 @@ def test_send_streams_ranked_list_then_final(make_agent):
     assert any("Animation" in c.rec.item.genres for c in state.cards)
     html = ui.card_html(state)
     assert len(html) == ui.slots and "rc-card" in html[0] and "why?" in html[0]
-    # the "why?" view carries evidence (matched metadata) for the list
-    assert "matches:" in html[0] or "retrieval similarity" in html[0]
+    # the "why?" view carries the evidence of each ranked pick: its retrieval similarity
+    main = [h for h, c in zip(html, state.cards) if not c.rec.exploration]
+    assert main and all("retrieval similarity (cosine)" in h for h in main)
 
 
 def test_empty_message_does_nothing(make_agent):
@@ -59,7 +60,9 @@ def test_like_marks_card_and_dislike_removes_it_for_good(make_agent):
     assert any(r.item_id == liked.id for r in state.session.profile.liked_items)
     run(ui.send(state, "more scary movies"))
     assert gone.id not in {c.rec.item.id for c in state.cards}
+    before = ([c.rec.item.id for c in state.cards], state.session.to_dict())
     ui.feedback(state, 99, "like")  # an empty slot is ignored
+    assert ([c.rec.item.id for c in state.cards], state.session.to_dict()) == before
 
 
 def test_something_older_sets_year_filter_and_list_respects_it(make_agent):
@@ -222,9 +225,9 @@ def test_chat_text_is_escaped(make_agent):
 def test_concurrency_matches_backend_and_auth_parsing(make_agent):
     agent = make_agent()
     assert default_concurrency(agent) == 8
-    agent.stack.engine = SimpleNamespace(backend="transformers")
+    agent.app.engine = SimpleNamespace(backend="transformers")
     assert default_concurrency(agent) == 1
-    agent.stack.engine = SimpleNamespace(backend="vllm-http")
+    agent.app.engine = SimpleNamespace(backend="vllm-http")
     assert default_concurrency(agent) == 4
     assert parse_auth("ann:s3:cret") == ("ann", "s3:cret") and parse_auth(None) is None
     with pytest.raises(ValueError):

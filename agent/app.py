@@ -1,0 +1,94 @@
+"""The composition root: every front end (web chat, terminal chat, CLI), the benchmarks and the
+tests build their components here, with :func:`open_app` (from settings) or :func:`assemble`
+(from parts they already hold).
+
+An :class:`App` holds the process-wide, session-free components: the Chroma store, the
+retriever, the LLM engine (or None), the turn pipeline and the session store. Per-person state
+lives in :class:`agent.session.Session` objects, never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.engine import Engine, EngineError
+from agent.pipeline import RecommendPipeline
+from agent.session_store import SessionStore
+from agent.settings import AgentSettings
+from retrieval.retriever import Retriever
+from retrieval.settings import RetrievalSettings
+from retrieval.store import ChromaStore
+
+
+@dataclass
+class App:
+    """The wired components of one process (shared by its sessions; none holds session state).
+
+    ``engine`` is None when the LLM is off or could not start; then ``pipeline`` ranks in
+    retrieval order and ``llm_error`` says why (shown to the person once per session)."""
+
+    settings: AgentSettings
+    store: ChromaStore
+    retriever: Retriever
+    pipeline: RecommendPipeline
+    sessions: SessionStore
+    engine: Engine | None = None
+    llm_error: str | None = None
+
+    @property
+    def catalog(self) -> str:
+        """Name of the catalog this app serves."""
+        return self.retriever.catalog
+
+    @property
+    def has_llm(self) -> bool:
+        return self.engine is not None
+
+    def close(self) -> None:
+        """Stop the engine (and a local vLLM server it owns) and close the session store."""
+        if self.engine is not None:
+            self.engine.close()
+        self.sessions.close()
+
+
+def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
+             sessions: SessionStore | None = None, llm_error: str | None = None) -> App:
+    """Wire a pipeline over ready parts: with ``engine`` the verbalizer ranker and the explainer,
+    else the retrieval order. ``sessions`` defaults to ``SessionStore(settings.sessions_url)``."""
+    from agent.rerank import RetrievalOrderRanker
+
+    if engine is None:
+        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings)
+    else:
+        from agent.explain import Explainer
+        from agent.rerank import VerbalizerRanker
+
+        pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, settings), settings,
+                                     explainer=Explainer(engine, settings), count_tokens=engine.count_tokens)
+    return App(settings, store, retriever, pipeline, sessions if sessions is not None else SessionStore(settings.sessions_url),
+               engine, llm_error)
+
+
+def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: bool = True,
+              sessions: SessionStore | None = None) -> App:
+    """Open the index for ``retrieval.catalog`` (IndexMissingError with the ``recchat index``
+    command when there is none), load the embedder, and when ``use_llm`` build the engine.
+
+    If the engine cannot be built (server fails to start, model missing), the app still works
+    in retrieval order and ``llm_error`` says why."""
+    store = ChromaStore(retrieval)
+    retriever = Retriever(store, retrieval.catalog)
+    store.active(retrieval.catalog)  # fail early with a clear message when the index is missing
+    store.embedder.encode(["warm-up"])  # load the model now, so stage timings measure work
+    engine: Engine | None = None
+    error: str | None = None
+    if use_llm:
+        from agent.engines import make_engine
+        from agent.signals import exit_on_sigterm
+
+        exit_on_sigterm()  # so a local vLLM server this process starts is stopped on SIGTERM too
+        try:
+            engine = make_engine(settings)
+        except (EngineError, OSError) as exc:
+            error = f"LLM unavailable ({exc}); showing retrieval order"
+    return assemble(store, retriever, engine, settings, sessions, error)
