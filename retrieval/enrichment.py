@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.items import Item
+from retrieval.titles import normalise_title
 
 INSTALL_HINT = "pip install bokeh-sampledata"
 CAST_LIMIT = 8
@@ -59,19 +60,13 @@ def enrichment_available() -> bool:
     return movies_db_path() is not None
 
 
-def _norm(text: str) -> str:
-    from retrieval.movielens import normalise_title
-
-    return normalise_title(text)
-
-
 def _keys(title: str) -> list[str]:
     """Join keys of a title: full, main (before ' ('), each alternative, each without leading article."""
     main = title.split(" (", 1)[0]
     alternatives = re.findall(r"\(([^()]*)\)", title)
     keys: list[str] = []
     for variant in (title, main, *alternatives):
-        norm = _norm(variant)
+        norm = normalise_title(variant)
         for key in (norm, _LEADING_ARTICLE.sub("", norm)):
             if key and key not in keys:
                 keys.append(key)
@@ -99,7 +94,7 @@ def load_film_index(db_path: Path, cast_limit: int = CAST_LIMIT) -> dict[tuple[s
                 "language": _names(language),
             }
             extra = {k: v for k, v in extra.items() if v}
-            norm = _norm(title)
+            norm = normalise_title(title)
             for key in {norm, _LEADING_ARTICLE.sub("", norm)}:
                 previous = index.get((key, int(year)))
                 if previous is None or (votes or 0) > previous[0]:

@@ -8,6 +8,8 @@ from typing import Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from retrieval.titles import display_title
+
 # Extra metadata values: scalars, or a non-empty list of strings (what Chroma metadata can hold).
 ExtraValue = Union[str, int, float, bool, list[str]]
 
@@ -61,10 +63,14 @@ class Item(BaseModel):
             raise ValueError(f"extra fields may not use reserved names {sorted(clash)}")
         return {k: v for k, v in value.items() if not (isinstance(v, list) and not v)}
 
+    @property
+    def label(self) -> str:
+        """``"Title (Year)"`` as shown to people (:func:`retrieval.titles.display_title`)."""
+        return display_title(self.title, self.year)
+
     def document(self) -> str:
         """The text that is embedded for this item: title, year, genres, description, enrichment."""
-        head = self.title if self.year is None or f"({self.year})" in self.title else f"{self.title} ({self.year})"
-        parts = [head]
+        parts = [self.label]
         if self.genres:
             parts.append("Genres: " + ", ".join(self.genres) + ".")
         if self.text:

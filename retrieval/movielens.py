@@ -24,7 +24,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 
 from retrieval.assets import AssetError, ensure_published, say, sha256_file
 from retrieval.config import recchat_home
+from retrieval.enrichment import INSTALL_HINT, enrich_items, enrichment_available
 from retrieval.items import Item
 
 CATALOG_CACHE_VERSION = 1
@@ -229,8 +229,6 @@ def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> li
     :mod:`retrieval.enrichment`); without bokeh-sampledata this is skipped with a warning.
     The result is cached as JSONL in the dataset directory.
     """
-    from retrieval.enrichment import INSTALL_HINT, enrich_items, enrichment_available
-
     folder = fetch_dataset(name, home)
     enriched = enrich and enrichment_available()
     cache = folder / f"catalog.v{CATALOG_CACHE_VERSION}.{'enriched' if enriched else 'plain'}.jsonl"
@@ -248,17 +246,10 @@ def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> li
     return items
 
 
-def normalise_title(text: str) -> str:
-    """Lower-case ASCII letters/digits separated by single spaces ('&' -> 'and'); for joins."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower().replace("&", " and ")
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
-
-
 def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
     """A MovieLens user's item ids, oldest first (stable: timestamp, then file order)."""
-    if dataset not in ("movielens-100k", "movielens-1m"):
-        raise ValueError(f"--user needs a MovieLens catalog (movielens-100k, movielens-1m), not {dataset!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"--user needs a MovieLens catalog ({', '.join(DATASETS)}), not {dataset!r}")
     df = load_interactions(dataset)
     rows = df[df["user_id"] == str(user_id)]
     if rows.empty:

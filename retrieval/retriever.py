@@ -13,20 +13,27 @@ and evaluates filters on it with numpy, which gives the exact set of items that 
 * **Chroma's filtered query** only when too few survive the post-filter or the over-fetch would
   exceed ``max_fetch``, so no result is lost.
 
-Unfiltered queries go to HNSW (ids + distances; metadata from the mirror).
+Unfiltered queries go to HNSW (ids + distances; metadata from the mirror). The path a query took
+is returned with its result (:class:`SearchResult`, :class:`RetrievalResult`), never kept on the
+retriever, which is shared by every session and thread. Tuning knobs (over-fetch, ``max_fetch``,
+history weighting, MMR pool, exact-scan limit) come from :class:`RetrievalSettings`
+(``store.settings``) unless a :class:`Retriever` field overrides them.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from retrieval.candidates import Candidate
+from retrieval.hits import Hit
 from retrieval.items import Item
+from retrieval.settings import RetrievalSettings
 from retrieval.store import ChromaStore, MetaMirror
 
 Scalar = str | int | float | bool
@@ -133,30 +140,85 @@ def mmr(query: np.ndarray, vectors: np.ndarray, k: int, lam: float) -> list[int]
     return chosen
 
 
+SearchPath = Literal["unfiltered", "empty", "exact-scan", "post-filter", "chroma-filter"]
+"""How a search was answered: no filter (HNSW); no item passes the filter; exact scan of the
+passing items' vectors; HNSW over-fetch + post-filter; Chroma's filtered query."""
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What :meth:`Retriever.search_with_path` found: ``hits`` best first, and the ``path`` taken."""
+
+    hits: tuple[Hit, ...]
+    path: SearchPath
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """What :meth:`Retriever.retrieve_with_path` found: ``candidates`` best first, and the ``path`` taken."""
+
+    candidates: tuple[Candidate, ...]
+    path: SearchPath
+
+
 @dataclass
 class Retriever:
-    """Top-K candidates from one indexed catalog.
+    """Top-K candidates from one indexed catalog. One retriever serves every session and thread:
+    no call leaves state on it for another to read (the path a call took comes back with its
+    result; the deprecated :attr:`last_path` is per thread).
 
-    ``history_half_life`` (items) sets the recency weighting of the history query vector;
-    ``history_weight`` (0..1) mixes history and text query vectors when both are given.
+    The tuning fields default to None = the store's :class:`RetrievalSettings` value (see there
+    for units); a value set here overrides it for this retriever (benchmarks, tests).
     """
 
     store: ChromaStore
     catalog: str
-    history_half_life: float = 5.0
-    history_weight: float = 0.5
-    max_fetch: int = 2000
+    history_half_life: float | None = None
+    """Recency half-life of the history query vector (history items); None = settings."""
+    history_weight: float | None = None
+    """Share (0..1) of the history vector when text and history are both given; None = settings."""
+    max_fetch: int | None = None
+    """Most neighbours a post-filtered query asks HNSW for (items); None = settings."""
     exact_scan_max: int | None = None
     """Filters passing at most this many items are answered by an exact scan; None = the
     store's ``settings.exact_scan_max``; 0 = never (no vectors are cached)."""
     overfetch: float | None = None
     """Post-filter over-fetch factor (>= 1); None = the store's ``settings.overfetch``."""
-    last_path: str = field(default="", init=False)
+    _legacy: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+
+    @property
+    def settings(self) -> RetrievalSettings:
+        return self.store.settings
 
     @property
     def scan_max(self) -> int:
         """Effective exact-scan limit (items passing a filter)."""
-        return self.store.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
+        return self.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
+
+    @property
+    def half_life(self) -> float:
+        """Effective history recency half-life (items)."""
+        return self.settings.history_half_life if self.history_half_life is None else self.history_half_life
+
+    @property
+    def history_share(self) -> float:
+        """Effective share of the history vector in a text + history query (0..1)."""
+        return self.settings.history_weight if self.history_weight is None else self.history_weight
+
+    @property
+    def fetch_max(self) -> int:
+        """Effective post-filter fetch limit (items)."""
+        return self.settings.max_fetch if self.max_fetch is None else self.max_fetch
+
+    @property
+    def last_path(self) -> str:
+        """Deprecated: the path of the last search made BY THE CALLING THREAD ("" before any).
+
+        Kept only for callers not yet moved to :meth:`retrieve_with_path` /
+        :meth:`search_with_path` (``ui/cli.py`` ``recchat search``); per thread, so concurrent
+        sessions never read each other's path. Remove once no caller reads it.
+        """
+        return getattr(self._legacy, "path", "")
 
     def warm_up(self) -> dict[str, float]:
         """Load now what the first queries would load: the metadata mirror (every query reads it)
@@ -177,15 +239,15 @@ class Retriever:
         parts: list[tuple[float, np.ndarray]] = []
         if text and text.strip():
             vec = self.store.embedder.encode([text])[0]
-            parts.append((1.0 - self.history_weight if history else 1.0, vec))
+            parts.append((1.0 - self.history_share if history else 1.0, vec))
         if history:
             found = self.store.get_embeddings(self.catalog, list(history))
             known = [h for h in history if h in found]
             if known:
-                weights = recency_weights(len(known), self.history_half_life)
+                weights = recency_weights(len(known), self.half_life)
                 mean = (weights[:, None] * np.stack([found[h] for h in known])).sum(axis=0)
                 mean /= np.linalg.norm(mean) or 1.0
-                parts.append((self.history_weight if text else 1.0, mean))
+                parts.append((self.history_share if text else 1.0, mean))
         if not parts:
             raise ValueError("a query needs text or at least one known history item")
         vec = sum(w * v for w, v in parts)
@@ -199,63 +261,92 @@ class Retriever:
         filters: Filters | None = None,
         exclude: Sequence[str] = (),
         mmr_lambda: float | None = None,
-        mmr_pool: int = 3,
+        mmr_pool: int | None = None,
     ) -> list[Candidate]:
-        """Top ``k`` candidates, best first. History items are excluded from the results too.
+        """Top ``k`` candidates, best first; see :meth:`retrieve_with_path`."""
+        return list(self.retrieve_with_path(text, history, k, filters, exclude, mmr_lambda, mmr_pool).candidates)
 
-        ``mmr_lambda`` (0..1) diversifies the top ``k`` out of ``k * mmr_pool`` relevant items.
+    def retrieve_with_path(
+        self,
+        text: str | None = None,
+        history: Sequence[str] = (),
+        k: int = 20,
+        filters: Filters | None = None,
+        exclude: Sequence[str] = (),
+        mmr_lambda: float | None = None,
+        mmr_pool: int | None = None,
+    ) -> RetrievalResult:
+        """Top ``k`` candidates, best first, and the search path taken. History items are
+        excluded from the results too.
+
+        ``mmr_lambda`` (0..1) diversifies the top ``k`` out of ``k * mmr_pool`` relevant items
+        (``mmr_pool`` None = ``settings.mmr_pool``).
         """
         if k < 1:
             raise ValueError("k must be >= 1")
         filters = filters or Filters()
         vector = self.query_vector(text, history)
         banned = set(exclude) | set(history)
-        want = k * (mmr_pool if mmr_lambda is not None else 1)
+        pool = self.settings.mmr_pool if mmr_pool is None else mmr_pool
+        want = k * (pool if mmr_lambda is not None else 1)
         need_emb = mmr_lambda is not None
-        hits = self.search(vector, want, filters, banned, need_emb)
+        found = self.search_with_path(vector, want, filters, banned, need_emb)
+        hits = list(found.hits)
         if mmr_lambda is not None and len(hits) > 1:
-            order = mmr(vector, np.stack([h[3] for h in hits]), k, mmr_lambda)
+            order = mmr(vector, np.stack([h.embedding for h in hits]), k, mmr_lambda)
             hits = [hits[i] for i in order]
         sources = tuple(s for s, on in (("text", bool(text)), ("history", bool(history))) if on)
-        return [Candidate(item=Item.from_metadata(i, meta), score=score, rank=r, sources=sources)
-                for r, (i, score, meta, _) in enumerate(hits[:k])]
+        return RetrievalResult(
+            tuple(Candidate(item=Item.from_metadata(h.id, h.meta), score=h.score, rank=r, sources=sources)
+                  for r, h in enumerate(hits[:k])),
+            found.path,
+        )
 
     def search(
         self, vector: np.ndarray, k: int, filters: Filters | None = None, banned: set[str] | frozenset[str] = frozenset(),
         with_emb: bool = False,
-    ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
-        """Top ``k`` raw hits (id, cosine, metadata, embedding|None) for a query vector; see module doc.
-        Sets :attr:`last_path` to the path taken ("unfiltered", "post-filter", "chroma-filter")."""
-        filters = filters or Filters()
+    ) -> list[Hit]:
+        """Top ``k`` hits for a query vector, best first; see :meth:`search_with_path`."""
+        return list(self.search_with_path(vector, k, filters, banned, with_emb).hits)
+
+    def search_with_path(
+        self, vector: np.ndarray, k: int, filters: Filters | None = None, banned: set[str] | frozenset[str] = frozenset(),
+        with_emb: bool = False,
+    ) -> SearchResult:
+        """Top ``k`` hits for a query vector (minus ``banned`` ids), best first, with the path
+        taken (see the module doc and :data:`SearchPath`); ``with_emb`` fills ``Hit.embedding``."""
+        result = self._search(vector, k, filters or Filters(), banned, with_emb)
+        self._legacy.path = result.path
+        return result
+
+    def _search(
+        self, vector: np.ndarray, k: int, filters: Filters, banned: set[str] | frozenset[str], with_emb: bool,
+    ) -> SearchResult:
         mirror = self.store.mirror(self.catalog)  # item metadata for every path comes from here
         if filters.is_empty():
             hits = self.store.query(self.catalog, vector, k + len(banned), None, with_emb)
-            self.last_path = "unfiltered"
-            return [h for h in hits if h[0] not in banned][:k]
+            return SearchResult(tuple(h for h in hits if h.id not in banned)[:k], "unfiltered")
         mask = filters.mask(mirror)
         passing = int(mask.sum())
         if passing == 0:
-            self.last_path = "empty"
-            return []
+            return SearchResult((), "empty")
         if passing <= self.scan_max:
-            self.last_path = "exact-scan"
-            return self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)
-        overfetch = self.store.settings.overfetch if self.overfetch is None else self.overfetch
+            return SearchResult(tuple(self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)), "exact-scan")
+        overfetch = self.settings.overfetch if self.overfetch is None else self.overfetch
         fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * overfetch))
-        if fetch <= self.max_fetch:
+        if fetch <= self.fetch_max:
             raw = self.store.query(self.catalog, vector, fetch, None, with_emb, with_metadata=False)
-            hits = [h for h in raw if h[0] not in banned and h[0] in mirror.position and mask[mirror.position[h[0]]]][:k]
-            if len(hits) >= min(k, passing) or len(raw) >= len(mask):
-                self.last_path = "post-filter"
-                return [(i, score, mirror.metas[mirror.position[i]], emb) for i, score, _, emb in hits]
-        self.last_path = "chroma-filter"
+            kept = [h for h in raw if h.id not in banned and h.id in mirror.position and mask[mirror.position[h.id]]][:k]
+            if len(kept) >= min(k, passing) or len(raw) >= len(mask):
+                return SearchResult(tuple(Hit(h.id, h.score, mirror.metas[mirror.position[h.id]], h.embedding)
+                                          for h in kept), "post-filter")
         hits = self.store.query(self.catalog, vector, k + len(banned), filters.to_where(), with_emb)
-        return [h for h in hits if h[0] not in banned][:k]
+        return SearchResult(tuple(h for h in hits if h.id not in banned)[:k], "chroma-filter")
 
     def _exact_scan(
         self, vector: np.ndarray, k: int, filters: Filters, mirror: MetaMirror, mask: np.ndarray,
         banned: set[str] | frozenset[str], with_emb: bool,
-    ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
+    ) -> list[Hit]:
         """Top ``k`` of the items that pass ``filters`` (minus ``banned``) by exact cosine over
         the cached vectors; ``mask`` is ``filters.mask(mirror)``."""
         cached = self.store.vector_cache_fits(self.catalog)
@@ -278,5 +369,5 @@ class Retriever:
         sims = matrix @ np.asarray(vector, dtype=np.float32)
         top = np.argpartition(-sims, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [(mirror.ids[rows[j]], float(sims[j]), mirror.metas[rows[j]],
-                 matrix[j].copy() if with_emb else None) for j in top]
+        return [Hit(mirror.ids[rows[j]], float(sims[j]), mirror.metas[rows[j]],
+                    matrix[j].copy() if with_emb else None) for j in top]

@@ -39,11 +39,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from retrieval.config import recchat_home
+from retrieval.hits import Hit
 from retrieval.id_ledger import IdLedger
 from retrieval.items import Item
 from retrieval.settings import RetrievalSettings
 
 _GET_PAGE = 5000
+"""Records per Chroma ``get``/``delete`` call when reading or deleting many (ids or offset pages)."""
 
 
 class TextEmbedder(Protocol):
@@ -106,6 +108,29 @@ class OpenCollection:
     collection: Any
     count: int
     checked_at: float
+
+
+def _paged_get(collection: Any, include: Sequence[str], where: dict[str, Any] | None = None,
+               page: int = _GET_PAGE) -> Iterator[dict[str, Any]]:
+    """Every record of ``collection`` (matching ``where``), as Chroma ``get`` results of at most
+    ``page`` records each, read by offset; stops after the first short page. ``include`` as for
+    Chroma (``[]`` = ids only)."""
+    offset = 0
+    while True:
+        kwargs: dict[str, Any] = {"include": list(include), "limit": page, "offset": offset}
+        if where is not None:
+            kwargs["where"] = where
+        got = collection.get(**kwargs)
+        yield got
+        if len(got["ids"]) < page:
+            return
+        offset += page
+
+
+def _chunks(ids: Sequence[str], size: int = _GET_PAGE) -> Iterator[list[str]]:
+    """``ids`` in consecutive lists of at most ``size`` (for by-id gets and deletes)."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 def _slug(name: str) -> str:
@@ -255,8 +280,8 @@ class ChromaStore:
     def _hashes_of(self, collection: Any, ids: Sequence[str]) -> dict[str, str]:
         """Stored content hashes of those of ``ids`` that are in ``collection``."""
         hashes: dict[str, str] = {}
-        for start in range(0, len(ids), _GET_PAGE):
-            page = collection.get(ids=list(ids[start : start + _GET_PAGE]), include=["metadatas"])
+        for chunk in _chunks(ids):
+            page = collection.get(ids=chunk, include=["metadatas"])
             for item_id, meta in zip(page["ids"], page["metadatas"]):
                 hashes[item_id] = (meta or {}).get("content_hash", "")
         return hashes
@@ -275,13 +300,9 @@ class ChromaStore:
     def _stale_ids(self, collection: Any, seen: IdLedger) -> list[str]:
         """Ids stored in ``collection`` that this run did not see (paged; only stale ids kept)."""
         stale: list[str] = []
-        offset = 0
-        while True:
-            page = collection.get(include=[], limit=_GET_PAGE, offset=offset)
+        for page in _paged_get(collection, include=[]):
             stale += seen.missing(page["ids"])
-            if len(page["ids"]) < _GET_PAGE:
-                return stale
-            offset += _GET_PAGE
+        return stale
 
     def _leftovers(self, catalog: str, active_name: str | None) -> list[str]:
         """Names of this catalog's item collections other than the one in service, newest first."""
@@ -376,8 +397,8 @@ class ChromaStore:
                 seen_count += len(batch)
                 bar.update(len(batch))
             stale = self._stale_ids(collection, seen)
-        for start in range(0, len(stale), _GET_PAGE):
-            collection.delete(ids=stale[start : start + _GET_PAGE])
+        for chunk in _chunks(stale):
+            collection.delete(ids=chunk)
         self._forget(catalog)
         if in_place:
             if embedded or stale:
@@ -411,8 +432,8 @@ class ChromaStore:
         """Stored (L2-normalised) vectors by id (fetched in pages); unknown ids are absent."""
         found: dict[str, np.ndarray] = {}
         collection = self.opened(catalog).collection if ids else None
-        for start in range(0, len(ids), _GET_PAGE):
-            page = collection.get(ids=list(ids[start : start + _GET_PAGE]), include=["embeddings"])
+        for chunk in _chunks(ids):
+            page = collection.get(ids=chunk, include=["embeddings"])
             found.update((i, np.asarray(e, dtype=np.float32)) for i, e in zip(page["ids"], page["embeddings"]))
         return found
 
@@ -423,15 +444,9 @@ class ChromaStore:
 
     def iter_items(self, catalog: str) -> Iterator[Item]:
         """Every indexed item, in pages."""
-        collection = self.opened(catalog).collection
-        offset = 0
-        while True:
-            page = collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
+        for page in _paged_get(self.opened(catalog).collection, include=["metadatas"]):
             for i, m in zip(page["ids"], page["metadatas"]):
                 yield Item.from_metadata(i, m)
-            if len(page["ids"]) < _GET_PAGE:
-                return
-            offset += _GET_PAGE
 
     def mirror(self, catalog: str, max_age_s: float = 2.0) -> MetaMirror:
         """The metadata mirror of ``catalog``, re-read when the index changed (checked at most
@@ -444,17 +459,11 @@ class ChromaStore:
         if cached is not None and cached.key == opened.key:
             cached.checked_at = now
             return cached
-        collection = opened.collection
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = collection.get(include=["metadatas"], limit=_GET_PAGE, offset=offset)
+        for page in _paged_get(opened.collection, include=["metadatas"]):
             ids += page["ids"]
             metas += [m or {} for m in page["metadatas"]]
-            if len(page["ids"]) < _GET_PAGE:
-                break
-            offset += _GET_PAGE
         vocab: dict[str, int] = {}
         bits = np.zeros(len(ids), dtype=np.uint64)
         for row, m in enumerate(metas):
@@ -476,12 +485,10 @@ class ChromaStore:
             mirror = self.mirror(catalog)
             if mirror.vectors is not None:
                 return mirror, mirror.vectors
-            collection = self.opened(catalog).collection
             out: np.ndarray | None = None
             filled = np.zeros(len(mirror.ids), dtype=bool)
-            offset, consistent = 0, True
-            while consistent:
-                page = collection.get(include=["embeddings"], limit=_GET_PAGE, offset=offset)
+            consistent = True
+            for page in _paged_get(self.opened(catalog).collection, include=["embeddings"]):
                 rows = [mirror.position.get(i, -1) for i in page["ids"]]
                 if -1 in rows:
                     consistent = False
@@ -492,9 +499,6 @@ class ChromaStore:
                         out = np.empty((len(mirror.ids), emb.shape[1]), dtype=np.float32)
                     out[rows] = emb
                     filled[rows] = True
-                if len(page["ids"]) < _GET_PAGE:
-                    break
-                offset += _GET_PAGE
             if consistent and filled.all():
                 mirror.vectors = out if out is not None else np.zeros((0, 0), dtype=np.float32)
                 return mirror, mirror.vectors
@@ -504,8 +508,9 @@ class ChromaStore:
     def query(
         self, catalog: str, vector: np.ndarray, n: int, where: dict[str, Any] | None = None,
         with_embeddings: bool = False, with_metadata: bool = True,
-    ) -> list[tuple[str, float, dict[str, Any], np.ndarray | None]]:
-        """Nearest items to ``vector``: (id, cosine similarity, metadata or {}, embedding or None), best first.
+    ) -> list[Hit]:
+        """Nearest items to ``vector``, best first, as :class:`~retrieval.hits.Hit` records: cosine
+        similarity, metadata (``{}`` without ``with_metadata``), embedding (only ``with_embeddings``).
 
         Chroma is asked for ids and distances (and embeddings if wanted); metadata comes from the
         mirror when it is loaded and current, else from Chroma in the same call.
@@ -529,8 +534,8 @@ class ChromaStore:
             metas = [m or {} for m in res["metadatas"][0]]
         else:
             metas = [{} for _ in ids]
-        return [(item_id, 1.0 - float(dist), meta,
-                 np.asarray(embeddings[0][j], dtype=np.float32) if embeddings is not None else None)
+        return [Hit(item_id, 1.0 - float(dist), meta,
+                    np.asarray(embeddings[0][j], dtype=np.float32) if embeddings is not None else None)
                 for j, (item_id, dist, meta) in enumerate(zip(ids, dists, metas))]
 
     @staticmethod

@@ -81,6 +81,6 @@ def test_http_mode_resumes_an_interrupted_build_and_scans_exactly(chroma_server,
     flt = Filters(genres=("Drama",))
     scan = Retriever(store, "resume")
     post = Retriever(store, "resume", exact_scan_max=0, max_fetch=10)
-    a, b = scan.retrieve("a family saga", k=8, filters=flt), post.retrieve("a family saga", k=8, filters=flt)
-    assert (scan.last_path, post.last_path) == ("exact-scan", "chroma-filter")
-    assert [c.item.id for c in a] == [c.item.id for c in b]
+    ra, rb = (r.retrieve_with_path("a family saga", k=8, filters=flt) for r in (scan, post))
+    assert (ra.path, rb.path) == ("exact-scan", "chroma-filter")
+    assert [c.item.id for c in ra.candidates] == [c.item.id for c in rb.candidates]

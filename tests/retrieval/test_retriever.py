@@ -1,8 +1,11 @@
 """Retriever on the real ML-100K index: relevance, filters, exclusion, history, MMR."""
 
+import os
+
 import numpy as np
 import pytest
 
+from retrieval.hits import Hit
 from retrieval.retriever import Filters, Retriever, mmr, recency_weights
 from retrieval.settings import RetrievalSettings
 from retrieval.store import ChromaStore
@@ -33,11 +36,13 @@ def test_text_query_finds_the_obvious_item(retriever):
 @pytest.mark.parametrize("scan_max", [None, 0])  # exact scan of cached vectors / HNSW over-fetch + post-filter
 def test_filters_hold_and_match_chromas_filtered_query(ml100k_store, filters, scan_max):
     retriever = Retriever(ml100k_store, "ml100k", exact_scan_max=scan_max)
-    hits = retriever.retrieve("a dark crime story", k=15, filters=filters)
-    assert retriever.last_path in (("exact-scan",) if scan_max is None else ("post-filter", "chroma-filter"))
+    result = retriever.retrieve_with_path("a dark crime story", k=15, filters=filters)
+    hits = list(result.candidates)
+    assert result.path in (("exact-scan",) if scan_max is None else ("post-filter", "chroma-filter"))
+    assert hits == retriever.retrieve("a dark crime story", k=15, filters=filters)
     assert hits and all(filters.matches_item(c.item) for c in hits)
     vec = retriever.query_vector("a dark crime story")
-    exact = [h[0] for h in ml100k_store.query("ml100k", vec, 15, filters.to_where())]
+    exact = [h.id for h in ml100k_store.query("ml100k", vec, 15, filters.to_where())]
     assert [c.item.id for c in hits] == exact
     items = ml100k_store.get_items("ml100k", [c.item.id for c in hits])
     assert [c.item for c in hits] == [items[c.item.id] for c in hits]  # metadata from the mirror is the stored one
@@ -48,18 +53,18 @@ def test_selective_filter_paths_agree(ml100k_store):
     scan = Retriever(ml100k_store, "ml100k")
     post = Retriever(ml100k_store, "ml100k", exact_scan_max=0)
     fallback = Retriever(ml100k_store, "ml100k", max_fetch=50, exact_scan_max=0)
-    a = scan.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
-    b = post.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
-    c = fallback.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
-    assert (scan.last_path, post.last_path, fallback.last_path) == ("exact-scan", "post-filter", "chroma-filter")
+    ra, rb, rc = (r.retrieve_with_path("space adventure", k=10, filters=rare, exclude=["1"]) for r in (scan, post, fallback))
+    a, b, c = ra.candidates, rb.candidates, rc.candidates
+    assert (ra.path, rb.path, rc.path) == ("exact-scan", "post-filter", "chroma-filter")
     assert [x.item.id for x in a] == [x.item.id for x in b] == [x.item.id for x in c]
     assert [x.score for x in a] == pytest.approx([x.score for x in c], abs=1e-4)
     uncached = RetrievalSettings(chroma_path=ml100k_store.settings.chroma_path, vector_cache_max_mb=0)
     fetched = Retriever(ChromaStore(uncached, ml100k_store.embedder), "ml100k")
-    d = fetched.retrieve("space adventure", k=10, filters=rare, exclude=["1"])
-    assert fetched.last_path == "exact-scan" and [x.item.id for x in d] == [x.item.id for x in a]
+    rd = fetched.retrieve_with_path("space adventure", k=10, filters=rare, exclude=["1"])
+    assert rd.path == "exact-scan" and [x.item.id for x in rd.candidates] == [x.item.id for x in a]
     assert a and all(x.item.year is not None and x.item.year <= 1935 for x in a)
     assert Retriever(ml100k_store, "ml100k").retrieve("x", k=5, filters=Filters(year_min=2100)) == []
+    assert Retriever(ml100k_store, "ml100k").retrieve_with_path("x", k=5, filters=Filters(year_min=2100)).path == "empty"
 
 
 def test_exact_scan_excludes_banned_and_returns_embeddings(ml100k_store):
@@ -67,8 +72,13 @@ def test_exact_scan_excludes_banned_and_returns_embeddings(ml100k_store):
     flt = Filters(genres=("Film-Noir",))
     first = retriever.retrieve("a detective in the rain", k=5, filters=flt)
     banned = [c.item.id for c in first[:2]]
-    again = retriever.retrieve("a detective in the rain", k=5, filters=flt, exclude=banned, mmr_lambda=0.7)
-    assert retriever.last_path == "exact-scan" and not set(banned) & {c.item.id for c in again}
+    result = retriever.retrieve_with_path("a detective in the rain", k=5, filters=flt, exclude=banned, mmr_lambda=0.7)
+    again = result.candidates
+    assert result.path == "exact-scan" and not set(banned) & {c.item.id for c in again}
+    vec = retriever.query_vector("a detective in the rain")
+    hits = retriever.search(vec, 5, flt, set(banned), with_emb=True)
+    assert all(isinstance(h, Hit) and h.embedding is not None and h.embedding.shape == (384,) for h in hits)
+    assert not any(h.embedding is not None for h in retriever.search(vec, 5, flt, set(banned)))
     mirror, vectors = ml100k_store.mirror_vectors("ml100k")
     assert vectors.shape == (len(mirror.ids), 384) and vectors.dtype == np.float32
     stored = ml100k_store.get_embeddings("ml100k", mirror.ids[:3])
@@ -147,7 +157,53 @@ def test_overfetch_override_widens_the_post_filter_fetch(ml100k_store):
     broad = Filters(genres=["Drama"])  # ~40% of ML-100K: post-filter territory
     vec = Retriever(ml100k_store, "ml100k").query_vector("family drama")
     default = Retriever(ml100k_store, "ml100k", exact_scan_max=0, max_fetch=200)
-    default.search(vec, 50, broad)
     wide = Retriever(ml100k_store, "ml100k", exact_scan_max=0, max_fetch=200, overfetch=4.0)
-    wide.search(vec, 50, broad)
-    assert (default.last_path, wide.last_path) == ("post-filter", "chroma-filter")
+    paths = (default.search_with_path(vec, 50, broad).path, wide.search_with_path(vec, 50, broad).path)
+    assert paths == ("post-filter", "chroma-filter")
+
+
+def test_tuning_comes_from_settings_unless_overridden(monkeypatch, tmp_path):
+    """The tuning knobs are RetrievalSettings fields (env RECCHAT_RETRIEVAL_*); Retriever fields override."""
+    from types import SimpleNamespace
+
+    monkeypatch.chdir(tmp_path)  # no recchat.toml
+    for name in [n for n in os.environ if n.startswith("RECCHAT_RETRIEVAL_") or n == "RECCHAT_CONFIG"]:
+        monkeypatch.delenv(name)
+    defaults = RetrievalSettings()
+    assert (defaults.max_fetch, defaults.history_half_life, defaults.history_weight, defaults.mmr_pool) == (2000, 5.0, 0.5, 3)
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_MAX_FETCH", "300")
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_HISTORY_WEIGHT", "0.25")
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_HISTORY_HALF_LIFE", "2.5")
+    settings = RetrievalSettings()
+    shared = Retriever(SimpleNamespace(settings=settings), "x")  # type: ignore[arg-type]
+    assert (shared.fetch_max, shared.history_share, shared.half_life, shared.scan_max) == (300, 0.25, 2.5, 20_000)
+    own = Retriever(SimpleNamespace(settings=settings), "x", max_fetch=10, history_weight=1.0,  # type: ignore[arg-type]
+                    history_half_life=1.0, exact_scan_max=0)
+    assert (own.fetch_max, own.history_share, own.half_life, own.scan_max) == (10, 1.0, 1.0, 0)
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_HISTORY_WEIGHT", "1.5")
+    with pytest.raises(ValueError):
+        RetrievalSettings()
+
+
+def test_the_path_comes_with_the_result_and_the_legacy_last_path_is_per_thread(ml100k_store):
+    """One retriever is shared by every session: no thread sees another thread's path."""
+    import threading
+
+    shared = Retriever(ml100k_store, "ml100k")
+    vec = shared.query_vector("a detective in the rain")
+    queries = {"scan": Filters(genres=("Film-Noir",)), "plain": None}
+    seen: dict[str, tuple[str, str]] = {}
+    both_searched = threading.Barrier(2)
+
+    def session(name):
+        path = shared.search_with_path(vec, 5, queries[name]).path
+        both_searched.wait(timeout=60)  # the other thread has searched too before we read last_path
+        seen[name] = (path, shared.last_path)
+
+    threads = [threading.Thread(target=session, args=(name,)) for name in queries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert seen == {"scan": ("exact-scan", "exact-scan"), "plain": ("unfiltered", "unfiltered")}
+    assert Retriever(ml100k_store, "ml100k").last_path == ""

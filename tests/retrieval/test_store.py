@@ -40,7 +40,10 @@ def test_full_ml100k_index_round_trip(ml100k_store, ml100k_items):
     assert ml100k_store.get_items("ml100k", [some.id])[some.id] == some
     vec = ml100k_store.get_embeddings("ml100k", [some.id])[some.id]
     hits = ml100k_store.query("ml100k", vec, 1)
-    assert hits[0][0] == some.id and hits[0][1] == pytest.approx(1.0, abs=1e-3)
+    assert hits[0].id == some.id and hits[0].score == pytest.approx(1.0, abs=1e-3)
+    assert hits[0].meta["title"] == some.title and hits[0].embedding is None
+    with_emb = ml100k_store.query("ml100k", vec, 1, with_embeddings=True, with_metadata=False)
+    assert with_emb[0].meta == {} and np.allclose(with_emb[0].embedding, vec, atol=1e-6)
 
 
 def test_reindex_unchanged_embeds_nothing_and_changed_item_is_reembedded(store_factory, small_items):
