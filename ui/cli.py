@@ -87,6 +87,8 @@ def index(
     source: Annotated[str, typer.Argument(help=f"a dataset ({', '.join(DATASETS)}) or a catalog file (.csv/.jsonl/.parquet)")],
     name: Annotated[Optional[str], typer.Option(help="catalog name (default: dataset name or file stem)")] = None,
     columns: Annotated[Optional[str], typer.Option(help="column mapping, e.g. id=movieId,title=name")] = None,
+    delimiter: Annotated[Optional[str], typer.Option(help="CSV column separator: , ; | or tab (default: detected from the header)")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="text encoding of a CSV/JSONL file, e.g. cp1252 (default: UTF-8, else detected)")] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help="skip bad rows (reported) instead of rejecting the file")] = False,
     rebuild: Annotated[bool, typer.Option(help="rebuild from scratch (atomic switch when done)")] = False,
     resume: Annotated[bool, typer.Option(help="a full build continues an interrupted one (same embedder) instead of starting over")] = True,
@@ -96,11 +98,16 @@ def index(
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="embedding processes (CPU copies; with --device cuda one per GPU)")] = None,
     device: Annotated[Optional[str], typer.Option(help="embedder device: cpu, cuda, cuda:1")] = None,
 ) -> None:
-    """Embed a catalog into Chroma. Re-running embeds only new or changed items; catalog files are streamed."""
-    from retrieval.catalog import CatalogError, ColumnMap
+    """Embed a catalog into Chroma. Re-running embeds only new or changed items; catalog files are streamed
+    (encoding and CSV delimiter detected, or set with --encoding / --delimiter)."""
+    from rich.markup import escape
+
+    from retrieval.catalog import CatalogError, ColumnMap, detect_catalog_format
     from retrieval.indexing import index_catalog_file
     from retrieval.store import ChromaStore, IndexMismatchError
 
+    if source in DATASETS and (delimiter is not None or encoding is not None):
+        _fail(f"--delimiter and --encoding apply to catalog files, not the bundled dataset {source!r}")
     settings = _retrieval_settings(chroma_url=chroma_url, embedder=embedder, workers=workers, device=device)
     catalog = name or (source if source in DATASETS else Path(source).stem)
     store = ChromaStore(settings)
@@ -109,17 +116,20 @@ def index(
             report = store.index(catalog, _load_items(source, columns, skip_bad_rows, enrich, settings.max_field_chars),
                                  rebuild=rebuild, resume=resume)
         else:
+            fmt = detect_catalog_format(source, delimiter, encoding)
+            for note in fmt.notes:  # what was detected, before the (long) validation and embedding
+                console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)  # one line each
             run = index_catalog_file(store, catalog, source, ColumnMap.parse(columns),
-                                     "skip" if skip_bad_rows else "reject", rebuild=rebuild, resume=resume)
+                                     "skip" if skip_bad_rows else "reject", rebuild=rebuild, resume=resume, fmt=fmt)
             report = run.report
             if run.scan.bad_rows:
                 console.print(f"[yellow]skipped {run.scan.bad_rows} bad row(s):[/]")
                 for err in run.scan.errors[:20]:
-                    console.print(f"  {err}")
+                    console.print(f"  {escape(str(err))}")
     except IndexMismatchError as exc:
-        _fail(str(exc))
+        _fail(escape(str(exc)))  # file contents in messages are text, not rich markup
     except (CatalogError, FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        _fail(escape(str(exc)))
     finally:
         store.close()
     resumed = " (resumed an interrupted build)" if report.resumed else ""

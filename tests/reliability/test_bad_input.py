@@ -75,16 +75,35 @@ def test_ui_send_handles_huge_and_binary(make_agent) -> None:
 
 
 # ------------------------------------------------------------------ catalogs
-def test_non_utf8_catalog_names_file_and_row(tmp_path: Path) -> None:
+def test_8bit_catalog_is_read_with_a_note_naming_the_encoding(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes(b"id,title\n1,Amelie\n2,Caf\xe9 society\n3,Heat\n")
+    loaded = load_catalog_file(path)
+    assert [i.title for i in loaded.items] == ["Amelie", "Café society", "Heat"]
+    assert loaded.format.notes == ("latin1.csv: not UTF-8; read as cp1252 (detected; --encoding overrides), "
+                                   "e.g. row 3: Café",)
+    jsonl = tmp_path / "win.jsonl"
+    jsonl.write_bytes(b'{"id": "1", "title": "ok"}\n{"id": "2", "title": "Na\xefve \x93quotes\x94"}\n')
+    assert load_catalog_file(jsonl).items[1].title == "Naïve \u201cquotes\u201d"
+
+
+def test_unreadable_catalog_names_file_and_row(tmp_path: Path) -> None:
+    """What really cannot be read as text still gets a clear error: the file, the row, what to do."""
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"id,title\n1,Amelie\n2,Caf\xe9 society\n3,Heat\n")
+    with pytest.raises(CatalogError) as err:  # told it is UTF-8
+        load_catalog_file(path, encoding="utf-8")
+    assert f"{path}, row 3" in str(err.value) and "not valid utf-8" in str(err.value) and "0xe9" in str(err.value)
+    workbook = tmp_path / "films.csv"  # an .xlsx renamed: a ZIP archive
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb1\xd3\x9e\xe1")
+    with pytest.raises(CatalogError, match=r"films.csv, row 1.*ZIP archive"):
+        load_catalog_file(workbook)
+    utf16 = tmp_path / "u16.csv"  # UTF-16 without a byte order mark
+    utf16.write_bytes("id,title\n1,Amélie\n".encode("utf-16-le"))
     with pytest.raises(CatalogError) as err:
-        load_catalog_file(path)
-    assert f"{path}, row 3" in str(err.value) and "not valid UTF-8" in str(err.value) and "0xe9" in str(err.value)
-    jsonl = tmp_path / "bad.jsonl"
-    jsonl.write_bytes(b'{"id": "1", "title": "ok"}\n{"id": "2", "title": "\xff"}\n')
-    with pytest.raises(CatalogError, match=r"row 2.*not valid UTF-8"):
-        load_catalog_file(jsonl)
+        load_catalog_file(utf16)
+    assert f"{utf16}, row 1" in str(err.value) and "--encoding utf-16-le" in str(err.value)
+    assert [i.title for i in load_catalog_file(utf16, encoding="utf-16-le").items] == ["Amélie"]
 
 
 def test_utf8_bom_header_is_not_part_of_id(tmp_path: Path) -> None:

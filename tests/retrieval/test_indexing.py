@@ -185,3 +185,76 @@ def test_killed_recchat_index_resumes_with_the_same_command(tmp_path, catalog_fi
     from retrieval.settings import RetrievalSettings
 
     assert ChromaStore(RetrievalSettings(chroma_path=str(tmp_path / "chroma")), embedder).count("films") == 250
+
+
+def _spreadsheet_csv(path, rows, delimiter=";", encoding="cp1252"):
+    """A catalog as a European spreadsheet saves it: ';' between cells, Windows-1252 text."""
+    lines = [delimiter.join(("id", "title", "year", "genres"))] + [delimiter.join(r) for r in rows]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+FILMS = [("1", "Amélie", "2001", "Comedy|Romance"), ("2", "Lock, Stock and Two Smoking Barrels", "1998", "Crime"),
+         ("3", "Léon", "1994", "Action|Crime")]
+
+
+def test_semicolon_cp1252_file_indexes_with_the_detected_format(tmp_path, settings, embedder):
+    path = _spreadsheet_csv(tmp_path / "films.csv", FILMS)
+    emb = CountingEmbedder(embedder)
+    store = ChromaStore(settings, emb)
+    run = index_catalog_file(store, "films", path, progress=False)
+    assert (run.report.total, run.scan.items, run.scan.bad_rows) == (3, 3, 0)
+    assert (run.scan.format.encoding, run.scan.format.delimiter) == ("cp1252", ";")
+    assert any("';'" in note for note in run.scan.format.notes)
+    got = store.get_items("films", ["1", "2"])
+    assert got["1"].title == "Amélie" and got["1"].genres == ("Comedy", "Romance")
+    assert got["2"].title == "Lock, Stock and Two Smoking Barrels"
+    assert any("Amélie" in text for text in emb.texts)  # embedded as text, not mojibake
+    with pytest.raises(CatalogError, match="looks ';'-separated") as err:  # forced: one error, nothing embedded
+        index_catalog_file(ChromaStore(settings, emb), "other", path, delimiter=",", progress=False)
+    assert len(err.value.errors) == 1 and "other" not in {c.name for c in store.client.list_collections()}
+
+
+def _cli(monkeypatch, tmp_path, *args):
+    from typer.testing import CliRunner
+
+    from ui.cli import app
+
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_CHROMA_PATH", str(tmp_path / "chroma"))
+    return CliRunner().invoke(app, ["index", *map(str, args)])
+
+
+def test_cli_index_notes_the_detected_delimiter_and_encoding(tmp_path, monkeypatch, embedder):
+    path = _spreadsheet_csv(tmp_path / "films.csv", FILMS)
+    res = _cli(monkeypatch, tmp_path, path, "--name", "films")
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 0, res.output
+    assert "note: films.csv: columns are separated by ';' (detected; --delimiter overrides)" in flat
+    assert "note: films.csv: not UTF-8; read as cp1252 (detected; --encoding overrides), e.g. row 2: Amélie" in flat
+    assert "indexed 'films': 3 items" in flat
+    again = _cli(monkeypatch, tmp_path, path, "--name", "films", "--delimiter", ";", "--encoding", "cp1252")
+    assert again.exit_code == 0 and "note:" not in again.output and "3 unchanged" in again.output
+
+
+def test_cli_index_errors_start_with_error_and_name_the_problem(tmp_path, monkeypatch):
+    path = _spreadsheet_csv(tmp_path / "films.csv", FILMS)
+    bad_rows = _spreadsheet_csv(tmp_path / "bad.csv", [("1", "Amélie", "[/]", "Drama")])  # not rich markup
+    cases = [
+        ([path, "--delimiter", ","], ["cannot split the columns of catalog", "films.csv", "looks ';'-separated",
+                                      "pass --delimiter ';'"]),
+        ([path, "--encoding", "utf-8"], ["cannot read catalog", "films.csv, row 2", "not valid utf-8"]),
+        ([path, "--encoding", "klingon"], ["unknown text encoding 'klingon'"]),
+        ([path, "--delimiter", "ab"], ["bad delimiter 'ab'"]),
+        ([tmp_path / "none.csv"], ["catalog file not found"]),
+        ([bad_rows], ["1 bad row(s) in catalog", "bad.csv, row 2, field 'year': expected an integer year, got '[/]'"]),
+        (["movielens-100k", "--delimiter", ";"], ["apply to catalog files, not the bundled dataset"]),
+    ]
+    for args, expected in cases:
+        res = _cli(monkeypatch, tmp_path, *args)
+        assert res.exit_code == 1, (args, res.output)
+        # notes (what was detected) may come first; the error itself starts with "error:" like every recchat error
+        notes, sep, error = res.output.partition("error: ")
+        assert sep and all(line.startswith("note: ") for line in notes.splitlines()), (args, res.output)
+        flat = " ".join(error.split())
+        for text in expected:
+            assert text in flat, (args, text, res.output)
