@@ -123,14 +123,19 @@ class ChatAgent:
                 self._vocab = (mirror.key, vocabulary_from_mirror(mirror))
             return self._vocab[1]
 
-    def new_session(self, user_id: str | None = None, ml_user: str | None = None) -> Session:
+    def new_session(self, user_id: str | None = None, ml_user: str | None = None,
+                    history: Sequence[str] | None = None) -> Session:
         """A fresh, persisted session; ``ml_user`` seeds its history with a MovieLens user's items
-        (ValueError for an unknown user or a non-MovieLens catalog)."""
-        history: list[str] = []
-        if ml_user:
+        (ValueError for an unknown user or a non-MovieLens catalog); ``history`` (catalog ids,
+        oldest first) seeds it directly instead (the evaluation passes a training history)."""
+        if history is not None:
+            history = list(history)
+        elif ml_user:
             from retrieval.movielens import user_history  # noqa: PLC0415 - MovieLens only, lazy
 
             history = user_history(self.catalog, ml_user)
+        else:
+            history = []
         session = Session(user_id=user_id or ml_user, ml_user=ml_user, catalog=self.catalog, history=history,
                           profile=InterestProfile(), exploration=ExplorationStats())
         self.sessions.save(session)

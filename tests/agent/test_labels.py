@@ -6,26 +6,15 @@ import pytest
 
 from agent.labels import LabelTokenError, candidate_labels, chat_prompt, check_chat_labels, label_token_ids
 
-SMOL_DIR = Path("/tmp/spike/smollm2")
 MESSAGES = [{"role": "system", "content": "Rank."}, {"role": "user", "content": "(A) x\n(B) y\nWhich?"}]
 
 
-def _smol_dir() -> Path:
-    try:
-        from agent.llm_assets import resolve_llm  # written by another module; may not exist yet
-
-        return Path(resolve_llm("smollm2-135m-instruct"))
-    except Exception:
-        if SMOL_DIR.is_dir():
-            return SMOL_DIR
-        pytest.skip("SmolLM2 model folder not available")
-
-
 @pytest.fixture(scope="module")
-def smol_tokenizer():
+def smol_tokenizer(smollm2_dir: Path):
+    """The real SmolLM2 tokenizer (tests/conftest.py: skipped only when its package is absent)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(_smol_dir()))
+    return AutoTokenizer.from_pretrained(str(smollm2_dir))
 
 
 def test_candidate_labels():

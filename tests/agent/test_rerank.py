@@ -192,14 +192,10 @@ def test_retrieval_order_ranker_is_identity():
     assert [x.item.id for x in res.ranked] == ["id0", "id1", "id2", "id3"] and not res.degraded
 
 
-def test_label_check_at_construction_with_real_tokenizer():
-    from pathlib import Path
-
-    if not Path("/tmp/spike/smollm2").is_dir():
-        pytest.skip("SmolLM2 folder not available")
+def test_label_check_at_construction_with_real_tokenizer(smollm2_dir):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained("/tmp/spike/smollm2")
+    tok = AutoTokenizer.from_pretrained(str(smollm2_dir))
     ranker = VerbalizerRanker(FakeEngine(), settings(max_candidates=20), tokenizer=tok)
     assert ranker.label_ids is not None and len(ranker.label_ids) == 20
 
