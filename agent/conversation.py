@@ -31,7 +31,7 @@ from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
 from agent.understand import Extraction, Understander, Vocabulary, vocabulary_from_mirror
 from retrieval.items import Item
-from retrieval.titles import display_title, normalise_title
+from retrieval.titles import normalise_title
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
 
@@ -318,7 +318,7 @@ class ChatAgent:
                                ungrounded_claims=r.ungrounded_claims, exploration=r.exploration) for i, r in enumerate(recs)]
         notices += result.notices
         for r in recs:
-            session.titles[r.item.id] = display_title(r.item.title, r.item.year)
+            session.titles[r.item.id] = r.item.label
             if r.exploration:
                 session.explored.append(r.item.id)
                 stats.offered += 1
@@ -373,7 +373,7 @@ class ChatAgent:
             if it.id in embs:
                 for h in hist:
                     if h in embs and h in hist_items:
-                        related.append((float(np.dot(embs[it.id], embs[h])), display_title(hist_items[h].title, hist_items[h].year)))
+                        related.append((float(np.dot(embs[it.id], embs[h])), hist_items[h].label))
                 related.sort(reverse=True)
             out[it.id] = Evidence(it.id, tuple(matched), tuple(t for _, t in related[:3]),
                                   tuple(round(s, 3) for s, _ in related[:3]),
@@ -391,7 +391,7 @@ class ChatAgent:
         lines = [head + (f" ({'; '.join(rules)})" if rules else "") + ":"]
         for r in recs:
             tag = " [to explore]" if r.exploration else ""
-            lines.append(f"{r.rank}. {display_title(r.item.title, r.item.year)}{tag}" + (f" - {r.reason}" if r.reason else ""))
+            lines.append(f"{r.rank}. {r.item.label}{tag}" + (f" - {r.reason}" if r.reason else ""))
         return "\n".join(lines)
 
     def _chitchat_text(self, message: str, session: Session) -> str:
@@ -423,7 +423,7 @@ class ChatAgent:
 
 def describe_item(item: Item) -> str:
     """What the catalog says about ``item`` (metadata only, nothing invented)."""
-    parts = [f"{display_title(item.title, item.year)}"]
+    parts = [f"{item.label}"]
     if item.genres:
         parts.append("Genres: " + ", ".join(item.genres) + ".")
     for key in ("director", "writer", "cast", "country", "language"):

@@ -83,8 +83,8 @@ def pick_exploration(
             continue
         hits = retriever.search(emb, fetch, filters, banned | {seed.id})
         best = None
-        for item_id, score, meta, _ in hits:
-            item = Item.from_metadata(item_id, meta)
+        for hit in hits:
+            item, score = Item.from_metadata(hit.id, hit.meta), hit.score
             if not item.genres or not filters.matches_item(item):
                 continue
             overlap = len(set(item.genres) & avoid)

@@ -18,7 +18,6 @@ from typing import Any
 from agent.profile import YEAR_HI, YEAR_LO, InterestProfile, ItemRef, add_unique
 from agent.understand import Extraction, Vocabulary
 from retrieval.items import Item
-from retrieval.titles import display_title
 
 #: ``ids -> {id: Item}`` for the ids that are in the catalog.
 ItemLookup = Callable[[list[str]], Mapping[str, Item]]
@@ -109,7 +108,7 @@ def edited_profile(profile: InterestProfile, edits: Mapping[str, Any], vocab: Vo
             if missing:
                 raise ValueError(f"not in the catalog: {missing}")
             old = {r.item_id: r for r in getattr(profile, key)}
-            setattr(new, key, [old.get(i) or ItemRef(i, display_title(found[i].title, found[i].year), "", 100.0)
+            setattr(new, key, [old.get(i) or ItemRef(i, found[i].label, "", 100.0)
                                for i in ids])
     for key in ("liked_attributes", "disliked_attributes", "soft"):
         if key in edits:

@@ -375,7 +375,6 @@ class PopularityConversant:
         from agent.profile import ItemRef
         from agent.profile_update import apply_extraction
         from agent.understand import parse_rules
-        from retrieval.titles import display_title
 
         timings: dict[str, float] = {}
         with _timer(timings, "understand_s"):
@@ -395,7 +394,7 @@ class PopularityConversant:
                         break
         state["shown"] = [i.id for i in picks[:SHOWN_K]]
         for i in picks:
-            state["titles"][i.id] = display_title(i.title, i.year)
+            state["titles"][i.id] = i.label
         return Reply(picks, timings, "rules")
 
     def end(self, state: Any) -> None:

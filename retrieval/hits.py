@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,14 +23,3 @@ class Hit:
     score: float
     meta: dict[str, Any] = field(default_factory=dict)
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
-
-    # Legacy tuple view: code written against the old ``(id, score, meta, embedding)`` tuples
-    # (``for item_id, score, meta, _ in hits``, ``hit[0]``) keeps working. New code reads the fields.
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.id, self.score, self.meta, self.embedding))
-
-    def __getitem__(self, index: int) -> Any:
-        return (self.id, self.score, self.meta, self.embedding)[index]
-
-    def __len__(self) -> int:
-        return 4

@@ -22,7 +22,6 @@ history weighting, MMR pool, exact-scan limit) come from :class:`RetrievalSettin
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -165,7 +164,7 @@ class RetrievalResult:
 class Retriever:
     """Top-K candidates from one indexed catalog. One retriever serves every session and thread:
     no call leaves state on it for another to read (the path a call took comes back with its
-    result; the deprecated :attr:`last_path` is per thread).
+    result).
 
     The tuning fields default to None = the store's :class:`RetrievalSettings` value (see there
     for units); a value set here overrides it for this retriever (benchmarks, tests).
@@ -184,7 +183,6 @@ class Retriever:
     store's ``settings.exact_scan_max``; 0 = never (no vectors are cached)."""
     overfetch: float | None = None
     """Post-filter over-fetch factor (>= 1); None = the store's ``settings.overfetch``."""
-    _legacy: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
 
     @property
     def settings(self) -> RetrievalSettings:
@@ -209,16 +207,6 @@ class Retriever:
     def fetch_max(self) -> int:
         """Effective post-filter fetch limit (items)."""
         return self.settings.max_fetch if self.max_fetch is None else self.max_fetch
-
-    @property
-    def last_path(self) -> str:
-        """Deprecated: the path of the last search made BY THE CALLING THREAD ("" before any).
-
-        Kept only for callers not yet moved to :meth:`retrieve_with_path` /
-        :meth:`search_with_path` (``ui/cli.py`` ``recchat search``); per thread, so concurrent
-        sessions never read each other's path. Remove once no caller reads it.
-        """
-        return getattr(self._legacy, "path", "")
 
     def warm_up(self) -> dict[str, float]:
         """Load now what the first queries would load: the metadata mirror (every query reads it)
@@ -315,9 +303,7 @@ class Retriever:
     ) -> SearchResult:
         """Top ``k`` hits for a query vector (minus ``banned`` ids), best first, with the path
         taken (see the module doc and :data:`SearchPath`); ``with_emb`` fills ``Hit.embedding``."""
-        result = self._search(vector, k, filters or Filters(), banned, with_emb)
-        self._legacy.path = result.path
-        return result
+        return self._search(vector, k, filters or Filters(), banned, with_emb)
 
     def _search(
         self, vector: np.ndarray, k: int, filters: Filters, banned: set[str] | frozenset[str], with_emb: bool,

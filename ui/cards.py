@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from retrieval.titles import display_title
-
 ReasonState = Literal["pending", "done", "none"]
 
 #: Longest message / output text shown in the audit view (characters); longer text is cut.
@@ -90,7 +88,7 @@ def render_card(view: CardView, explain_top_k: int = 3) -> str:
         meta.append("with " + esc(cast))
     return (
         f'<div class="rc-card" data-item-id="{esc(item.id)}" data-rank="{int(rec.rank)}" data-year="{esc(item.year or "")}">'
-        f'<div class="rc-title">{int(rec.rank)}. {esc(display_title(item.title, item.year))}{badges}</div>'
+        f'<div class="rc-title">{int(rec.rank)}. {esc(item.label)}{badges}</div>'
         f'<div class="rc-meta">{" &middot; ".join(meta)}</div>'
         f"{_reason_html(view, explain_top_k)}"
         f"{render_why(view)}"

@@ -12,8 +12,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from retrieval.titles import display_title
-
 HELP = "commands: /like N, /dislike N, /not N, /seen N, /why N, /profile, /reset, /quit"
 _KINDS = {"/like": "like", "/dislike": "dislike", "/not": "not_this", "/seen": "seen"}
 
@@ -133,7 +131,7 @@ def _loop(agent, sess, console) -> None:  # noqa: ANN001 - typed in ChatAgent
             shown.append("x")
             for r in recs:
                 tag = " [magenta]\\[to explore][/]" if r.exploration else ""
-                console.print(f"  [bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]{tag} [dim]{', '.join(r.item.genres)}[/]")
+                console.print(f"  [bold]{r.rank}. {r.item.label}[/]{tag} [dim]{', '.join(r.item.genres)}[/]")
             console.print("  [dim](writing reasons...)[/]")
 
         try:
@@ -187,7 +185,7 @@ def _show(reply, console, listed: bool) -> None:  # noqa: ANN001
     for r in reply.recommendations:
         if not listed or r.reason:
             tag = " [magenta]\\[to explore][/]" if r.exploration else ""
-            console.print(f"  [bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]{tag}")
+            console.print(f"  [bold]{r.rank}. {r.item.label}[/]{tag}")
         if r.reason:
             mark = "" if r.grounded else " [yellow](unsupported claims removed)[/]"
             console.print(f"     {r.reason}{mark}")

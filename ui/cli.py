@@ -20,7 +20,6 @@ app.add_typer(llm_app, name="llm")
 console = Console(stderr=True)
 
 from retrieval.movielens import DATASETS
-from retrieval.titles import display_title
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -164,7 +163,9 @@ def search(
     filters = Filters(year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre))
     split = lambda s: [x.strip() for x in (s or "").split(",") if x.strip()]  # noqa: E731
     try:
-        hits = retriever.retrieve(query, history=split(history), k=k, filters=filters, exclude=split(exclude), mmr_lambda=mmr)
+        result = retriever.retrieve_with_path(query, history=split(history), k=k, filters=filters, exclude=split(exclude),
+                                              mmr_lambda=mmr)
+        hits = result.candidates
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
         _fail(str(exc))
     if as_json:
@@ -172,7 +173,7 @@ def search(
                 "genres": list(c.item.genres), "score": round(c.score, 4), **c.item.extra} for c in hits]
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         return
-    table = Table(title=f"{query!r} in {settings.catalog} ({retriever.last_path})")
+    table = Table(title=f"{query!r} in {settings.catalog} ({result.path})")
     for col in ("#", "score", "title", "year", "genres"):
         table.add_column(col)
     for c in hits:
@@ -260,7 +261,7 @@ def recommend(
     for note in notices:
         out_console.print(f"[yellow]note:[/] {note}")
     for r in result.recommendations:
-        out_console.print(f"[bold]{r.rank}. {display_title(r.item.title, r.item.year)}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
+        out_console.print(f"[bold]{r.rank}. {r.item.label}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
         if r.reason:
             mark = "[green]grounded[/]" if r.grounded else "[yellow]partly grounded: unsupported claims removed[/]"
             out_console.print(f"   {r.reason}  {mark}")

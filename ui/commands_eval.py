@@ -5,9 +5,11 @@ Wired into the main CLI by ``ui.cli``: ``from ui.commands_eval import register; 
 
 from __future__ import annotations
 
+import inspect
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +28,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def eval_command(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="movielens-100k, movielens-1m, or a name for --interactions/--catalog")] = "movielens-1m",
     protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items) or 'full' (every item)")] = "sampled",
     pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order, "
@@ -69,17 +72,22 @@ def eval_command(
         _fail("--out REPORT_FOLDER is required (e.g. --out reports/ml1m-sampled)")
     from pydantic import ValidationError
 
+    from agent.settings import AgentSettings
     from eval.data import InteractionsError, load_custom, load_dataset
     from eval.protocols import CandidateFileMismatch
     from eval.runner import RunMismatchError, run_eval
     from eval.settings import EvalSettings
     from retrieval.catalog import CatalogError
 
-    overrides = {"llm": llm, "llm_url": llm_url, "permutations": permutations, "concurrency": concurrency,
-                 "min_rating": min_rating, "limit_users": limit_users, "explain_users": explain_users}
+    passed = passed_options(ctx)
+    agent_overrides = {"llm": llm, "llm_url": llm_url, "permutations": permutations}
+    overrides = {"concurrency": concurrency, "min_rating": min_rating, "limit_users": limit_users,
+                 "explain_users": explain_users}
     try:
+        agent = AgentSettings(**{k: v for k, v in agent_overrides.items() if v is not None})
         settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
-                                split=split, explain=explain, **{k: v for k, v in overrides.items() if v is not None})
+                                split=split, explain=explain, agent=agent,
+                                **{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     try:
@@ -93,7 +101,7 @@ def eval_command(
             settings = settings.model_copy(update={"dataset": data.name})
         else:
             data = load_dataset(settings.dataset)
-        command = canonical_command(settings, out, interactions, catalog)
+        command = canonical_command(settings, out, interactions, catalog, passed=passed)
         registry = eval_registry(settings, data)
         doc = run_eval(settings, out, registry=registry, dataset=data, candidates_file=candidates_file, fresh=fresh,
                        command=command)
@@ -116,27 +124,77 @@ def eval_registry(settings: "EvalSettings", data: "EvalDataset") -> "PipelineReg
     return trained_registry(settings, data, assets)
 
 
+def passed_options(ctx: typer.Context | None) -> dict[str, Any]:
+    """The options of the running command that were given (on the command line or through an
+    option's environment variable), by parameter name; defaults are left out."""
+    if ctx is None:
+        return {}
+    out = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            out[name] = value
+    return out
+
+
+def _token(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_options(values: Mapping[str, Any]) -> list[str]:
+    """Command-line options for ``values`` (parameter name -> value, in order): ``--name VALUE``,
+    a bool as ``--name`` / ``--no-name``, a sequence as several values; None is left out."""
+    parts: list[str] = []
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *map(_token, value)]
+        else:
+            parts += [flag, _token(value)]
+    return parts
+
+
+def recorded_command(prog: str, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str:
+    """The full shell line of a run: the environment variables in force that change what it
+    does (:func:`eval.provenance.relevant_env`: ``RECCHAT_*``, ``VLLM_*``, threads, devices;
+    secrets redacted), then ``prog`` and its options (:func:`render_options`)."""
+    from eval.provenance import relevant_env
+
+    assignments = [f"{name}={shlex.quote(value)}" for name, value in relevant_env(env).items()]
+    return " ".join([*assignments, *(shlex.quote(p) for p in [*prog.split(), *render_options(values)])])
+
+
 def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | None = None,
-                      catalog: Path | None = None) -> str:
-    """The ``recchat eval`` line that reproduces ``settings`` (recorded in the report)."""
-    parts = ["recchat", "eval", "--dataset", settings.dataset, "--protocol", settings.protocol,
-             "--pipelines", ",".join(settings.pipelines), "--users", str(settings.users or 0), "--seed", str(settings.seed)]
-    if settings.limit_users:
-        parts += ["--limit-users", str(settings.limit_users)]
-    if settings.min_rating is not None:
-        parts += ["--min-rating", f"{settings.min_rating:g}"]
-    if settings.split != "test":
-        parts += ["--split", settings.split]
-    if any("llm" in p for p in settings.pipelines):
-        parts += ["--llm", settings.llm, "--permutations", str(settings.permutations)]
-        if not settings.explain:
-            parts.append("--no-explain")
-        elif settings.explain_users is not None:
-            parts += ["--explain-users", str(settings.explain_users)]
-    if interactions is not None and catalog is not None:
-        parts += ["--interactions", str(interactions), "--catalog", str(catalog)]
-    parts += ["--out", str(out)]
-    return " ".join(shlex.quote(p) for p in parts)
+                      catalog: Path | None = None, *, passed: Mapping[str, Any] | None = None,
+                      env: Mapping[str, str] | None = None) -> str:
+    """The ``recchat eval`` line that reproduces ``settings`` (recorded in the report): the
+    environment variables in force (``env``, default this process'), the options that define the
+    run with their resolved values (for LLM pipelines also the LLM, permutations, concurrency and
+    explanation options) and every other option that was ``passed`` (name -> value, e.g.
+    ``--llm-url``, ``--candidates-file``, ``--fresh``)."""
+    from eval.report import uses_llm
+
+    agent = settings.agent
+    resolved: dict[str, Any] = {
+        "dataset": settings.dataset, "protocol": settings.protocol, "pipelines": ",".join(settings.pipelines),
+        "users": settings.users or 0, "seed": settings.seed, "out": out, "limit_users": settings.limit_users,
+        "min_rating": settings.min_rating, "split": settings.split if settings.split != "test" else None,
+        "interactions": interactions if interactions is not None and catalog is not None else None,
+        "catalog": catalog if interactions is not None and catalog is not None else None,
+    }
+    if any(uses_llm(p) for p in settings.pipelines):
+        resolved |= {"llm": agent.llm, "llm_url": agent.llm_url, "permutations": agent.permutations,
+                     "concurrency": settings.concurrency, "explain": None if settings.explain else False,
+                     "explain_users": settings.explain_users if settings.explain else None}
+    passed = {k: v for k, v in (passed or {}).items() if k not in ("compare", "compare_pipelines")}
+    order = [n for n in inspect.signature(eval_command).parameters if n != "ctx" and (n in resolved or n in passed)]
+    values = {n: resolved[n] if resolved.get(n) is not None else passed.get(n) for n in order}
+    values = {n: v for n, v in values.items() if n != "out"} | {"out": out}  # --out last, as people write it
+    return recorded_command("recchat eval", values, env)
 
 
 def _print_summary(doc: dict, out: Path) -> None:

@@ -8,13 +8,15 @@ Also runnable alone: ``python -m ui.commands_train ranker ...``.
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from eval.settings import EvalSettings
+    from eval.trained_pipelines import TrainedAssets
 
 console = Console(stderr=True)
 train_app = typer.Typer(help="Train behaviour-aware components (cross-encoder ranker, retriever) and evaluate them.",
@@ -122,6 +124,7 @@ def train_retriever_command(
 
 @train_app.command("eval")
 def train_eval_command(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="report folder")],
     dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
     protocol: Annotated[str, typer.Option(help="full or sampled")] = "full",
@@ -139,20 +142,29 @@ def train_eval_command(
     fresh: Annotated[bool, typer.Option(help="discard cached per-user results in --out")] = False,
 ) -> None:
     """Evaluate the trained stages through the eval harness (same users, same protocol)."""
+    from pydantic import ValidationError
+
+    from agent.settings import AgentSettings
     from eval.runner import run_eval
     from eval.settings import EvalSettings
     from eval.trained_pipelines import TrainedAssets, trained_registry
+    from ui.commands_eval import passed_options
 
-    overrides = {k: v for k, v in {"llm": llm, "llm_url": llm_url, "limit_users": limit_users}.items() if v is not None}
-    settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
-                            split=split, explain=False, **overrides)
+    passed = passed_options(ctx)
+    try:
+        agent = AgentSettings(**{k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None})
+        settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
+                                split=split, explain=False, agent=agent,
+                                **({"limit_users": limit_users} if limit_users is not None else {}))
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     assets = TrainedAssets(ranker=ranker, retriever=retriever, fusion_weight=fusion_weight)
     try:
         from eval.data import load_dataset
 
         data = load_dataset(settings.dataset)
         registry = trained_registry(settings, data, assets)
-        command = "recchat train eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+        command = train_eval_command_line(settings, out, assets, passed)
         doc = run_eval(settings, out, registry=registry, dataset=data, fresh=fresh, command=command)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
@@ -160,6 +172,29 @@ def train_eval_command(
         m = p["metrics"]
         typer.echo(f"{name:28s} NDCG@10 {m['ndcg@10']['mean']:.4f}  Recall@10 {m['recall@10']['mean']:.4f}  "
                    f"MRR {m['mrr']['mean']:.4f}")
+
+
+def train_eval_command_line(settings: "EvalSettings", out: Path, assets: "TrainedAssets", passed: dict | None = None,
+                            env: dict[str, str] | None = None) -> str:
+    """The ``recchat train eval`` line of a run (recorded in its report): the environment in
+    force, the options that define the run with their resolved values, and every other option
+    that was ``passed`` (see :func:`ui.commands_eval.recorded_command`)."""
+    import inspect
+
+    from eval.report import uses_llm
+    from ui.commands_eval import recorded_command
+
+    resolved = {"out": out, "dataset": settings.dataset, "protocol": settings.protocol,
+                "pipelines": ",".join(settings.pipelines), "users": settings.users or 0, "split": settings.split,
+                "ranker": assets.ranker, "retriever": assets.retriever, "fusion_weight": assets.fusion_weight,
+                "limit_users": settings.limit_users, "seed": settings.seed}
+    if any(uses_llm(p) for p in settings.pipelines):
+        resolved |= {"llm": settings.agent.llm, "llm_url": settings.agent.llm_url}
+    passed = passed or {}
+    order = [n for n in inspect.signature(train_eval_command).parameters
+             if n != "ctx" and (n in resolved or n in passed)]
+    values = {n: resolved[n] if resolved.get(n) is not None else passed.get(n) for n in order}
+    return recorded_command("recchat train eval", values, env)
 
 
 @train_app.command("fusion")

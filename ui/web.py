@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.conversation import MAX_MESSAGE_CHARS, ChatAgent, clean_message
-from retrieval.titles import display_title
 from ui.cards import (
     CSS,
     CardView,
@@ -162,7 +161,7 @@ class ChatUI:
     def _history_html(self, session: Any) -> str:
         ids = list(session.history)
         items = self.agent.store.get_items(self.agent.catalog, ids) if ids else {}
-        return render_history(session.ml_user or "", [display_title(items[i].title, items[i].year) if i in items else i for i in ids])
+        return render_history(session.ml_user or "", [items[i].label if i in items else i for i in ids])
 
     # ------------------------------------------------------------------ turns
     def send(self, state: UIState, message: str) -> Iterator[UIState]:
@@ -266,11 +265,11 @@ class ChatUI:
             return state
         if kind == "like":
             card.feedback = "like"
-            state.status = f"Noted: you like {display_title(item.title, item.year)}. Ask for more and I'll use it."
+            state.status = f"Noted: you like {item.label}. Ask for more and I'll use it."
         else:
             state.cards = [c for i, c in enumerate(state.cards) if i != slot]
             word = "you don't like" if kind == "dislike" else "not this one:"
-            state.status = f"Noted, {word} {display_title(item.title, item.year)}. It won't be shown again."
+            state.status = f"Noted, {word} {item.label}. It won't be shown again."
         return state
 
     def apply_profile(self, state: UIState, liked_items: Sequence[str] | None, disliked_items: Sequence[str] | None,

@@ -20,14 +20,6 @@ def test_hit_fields_equality_and_immutability():
         hit.score = 1.0  # type: ignore[misc]
 
 
-def test_hit_keeps_the_legacy_tuple_view():
-    """Callers written against the old (id, score, meta, embedding) tuples still work."""
-    hit = Hit("42", 0.8, {"title": "Heat"}, None)
-    item_id, score, meta, emb = hit
-    assert (item_id, score, meta, emb) == ("42", 0.8, {"title": "Heat"}, None)
-    assert (hit[0], hit[1], hit[2], hit[3]) == (item_id, score, meta, emb) and len(hit) == 4
-
-
 class FakeCollection:
     """Chroma-like ``get`` over ``n`` records, recording every call."""
 

@@ -107,7 +107,7 @@ def test_interrupted_build_resumes_and_embeds_only_the_remainder(settings, embed
     assert again.count("films") == 250
     assert {c.name for c in again.client.list_collections()} == {"rc-films", run.report.collection}
     top = again.query("films", embedder.encode(["Toy Story (1995)"])[0], 1)
-    assert top[0][2]["title"].startswith("Toy Story")
+    assert top[0].meta["title"].startswith("Toy Story")
 
 
 def test_rebuild_switches_the_head_only_after_the_last_batch(settings, embedder, catalog_file, ml100k_items):

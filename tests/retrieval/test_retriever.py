@@ -185,25 +185,24 @@ def test_tuning_comes_from_settings_unless_overridden(monkeypatch, tmp_path):
         RetrievalSettings()
 
 
-def test_the_path_comes_with_the_result_and_the_legacy_last_path_is_per_thread(ml100k_store):
-    """One retriever is shared by every session: no thread sees another thread's path."""
+def test_the_path_comes_with_the_result_and_the_retriever_keeps_no_call_state(ml100k_store):
+    """One retriever is shared by every session: the path of a call comes back with its result,
+    and two concurrent calls each get their own."""
     import threading
 
     shared = Retriever(ml100k_store, "ml100k")
     vec = shared.query_vector("a detective in the rain")
     queries = {"scan": Filters(genres=("Film-Noir",)), "plain": None}
-    seen: dict[str, tuple[str, str]] = {}
-    both_searched = threading.Barrier(2)
+    seen: dict[str, str] = {}
+    before = dict(vars(shared))
 
     def session(name):
-        path = shared.search_with_path(vec, 5, queries[name]).path
-        both_searched.wait(timeout=60)  # the other thread has searched too before we read last_path
-        seen[name] = (path, shared.last_path)
+        seen[name] = shared.search_with_path(vec, 5, queries[name]).path
 
     threads = [threading.Thread(target=session, args=(name,)) for name in queries]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=120)
-    assert seen == {"scan": ("exact-scan", "exact-scan"), "plain": ("unfiltered", "unfiltered")}
-    assert Retriever(ml100k_store, "ml100k").last_path == ""
+    assert seen == {"scan": "exact-scan", "plain": "unfiltered"}
+    assert vars(shared) == before and not hasattr(shared, "last_path")
