@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,13 +54,15 @@ class EvalDataset:
     ``interactions`` columns: ``user_id`` (str), ``item_id`` (str, always a catalog id),
     ``rating`` (float64, NaN when unknown), ``timestamp`` (float64, NaN when unknown), ``row``
     (int64, 0-based file order: the tie-break for equal timestamps). ``has_timestamps`` is True
-    iff every row has one.
+    iff every row has one. ``files``: role (``interactions``, ``items``) -> the file it was
+    read from (hashed into ``results.json`` by :func:`eval.provenance.dataset_provenance`).
     """
 
     name: str
     items: list[Item]
     interactions: "pd.DataFrame"
     source: str
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_timestamps(self) -> bool:
@@ -80,7 +82,7 @@ class EvalDataset:
 
 def load_dataset(name: str, enrich: bool = True) -> EvalDataset:
     """A bundled dataset (:data:`BUNDLED`) with its catalog (fetched on first use)."""
-    from retrieval.movielens import load_catalog, load_interactions
+    from retrieval.movielens import DATASETS, dataset_dir, load_catalog, load_interactions
 
     if name not in BUNDLED:
         raise ValueError(f"unknown dataset {name!r}; bundled: {', '.join(BUNDLED)} "
@@ -89,8 +91,10 @@ def load_dataset(name: str, enrich: bool = True) -> EvalDataset:
     frame["timestamp"] = frame["timestamp"].astype("float64")
     items = load_catalog(name, enrich=enrich)
     _check_known_items(frame, {i.id for i in items}, name)
+    folder, stem = dataset_dir(name), DATASETS[name].stem
     return EvalDataset(name=name, items=items, interactions=frame[["user_id", "item_id", "rating", "timestamp", "row"]],
-                       source=f"recchat.retrieval.movielens:{name}")
+                       source=f"recchat.retrieval.movielens:{name}",
+                       files={"interactions": str(folder / f"{stem}.inter"), "items": str(folder / f"{stem}.item")})
 
 
 def load_custom(interactions: str | Path, catalog: str | Path, name: str | None = None) -> EvalDataset:
@@ -104,7 +108,8 @@ def load_custom(interactions: str | Path, catalog: str | Path, name: str | None 
     items = load_catalog_file(catalog).items
     frame = read_interactions_file(interactions, {i.id for i in items})
     return EvalDataset(name=name or Path(interactions).stem, items=items, interactions=frame,
-                       source=f"{Path(interactions)} + {Path(catalog)}")
+                       source=f"{Path(interactions)} + {Path(catalog)}",
+                       files={"interactions": str(Path(interactions).resolve()), "items": str(Path(catalog).resolve())})
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eval.records import EvalRecord
+
 
 def metric_names(cutoffs: Sequence[int]) -> list[str]:
     """``ndcg@K`` for each cut-off, then ``recall@K``, then ``mrr`` (ranx names)."""
@@ -226,18 +228,18 @@ class ExplanationStats:
                 "hallucinated_item_rate": self.hallucinated_item_rate}
 
 
-def explanation_stats(records: Sequence[Mapping[str, object]]) -> ExplanationStats | None:
+def explanation_stats(records: Sequence[EvalRecord]) -> ExplanationStats | None:
     """Sum the per-user ``explain`` blocks of a pipeline's records (None if none explained)."""
-    blocks = [r["explain"] for r in records if isinstance(r.get("explain"), Mapping)]
+    blocks = [r.explain for r in records if isinstance(r.explain, Mapping)]
     if not blocks:
         return None
 
     def total(key: str) -> int:
-        return int(sum(int(b.get(key, 0)) for b in blocks))  # type: ignore[union-attr]
+        return int(sum(int(b.get(key, 0)) for b in blocks))
 
     return ExplanationStats(
         picks=total("picks"), with_reason=total("with_reason"), claims=total("claims"),
         grounded_claims=total("grounded_claims"), calls=len(blocks), invalid_calls=sum(1 for b in blocks if b.get("error")),
-        dropped_entries=total("dropped"), recommended=sum(int(r.get("recommended", 0)) for r in records),  # type: ignore[arg-type]
-        hallucinated=sum(int(r.get("hallucinated", 0)) for r in records),  # type: ignore[arg-type]
+        dropped_entries=total("dropped"), recommended=sum(r.recommended for r in records),
+        hallucinated=sum(r.hallucinated for r in records),
     )

@@ -125,11 +125,8 @@ class EvalContext:
             return self._engine
 
     def agent_settings(self) -> "AgentSettings":
-        from agent.settings import AgentSettings
-
-        s = self.settings
-        return AgentSettings(llm=s.llm, llm_url=s.llm_url, permutations=s.permutations, seed=s.seed,
-                             max_candidates=s.rerank_k, context_token_budget=s.context_token_budget, max_concurrency=max(16, s.concurrency * s.permutations))
+        """The agent settings of the LLM stages (:meth:`eval.settings.EvalSettings.effective_agent`)."""
+        return self.settings.effective_agent()
 
     def close(self) -> None:
         if self._engine is not None:
@@ -149,6 +146,11 @@ class Pipeline(abc.ABC):
 
     def model_ids(self) -> dict[str, str]:
         """Models behind this pipeline (for the report)."""
+        return {}
+
+    def checkpoints(self) -> dict[str, str]:
+        """Role -> path of the trained checkpoints this pipeline loaded (hashed into the report
+        by :func:`eval.provenance.checkpoint_provenance`); none by default."""
         return {}
 
 
@@ -244,9 +246,12 @@ class RerankPipeline(Pipeline):
         ids = self.base.model_ids()
         engine = getattr(self.ranker, "engine", None)
         if engine is not None:
-            ids["llm"] = str(getattr(engine, "model", "") or self.ctx.settings.llm)
+            ids["llm"] = str(getattr(engine, "model", "") or self.ctx.settings.agent.llm)
         ids["ranker"] = getattr(self.ranker, "name", type(self.ranker).__name__)
         return ids
+
+    def checkpoints(self) -> dict[str, str]:
+        return ranker_checkpoints(self.ranker)
 
     def _count_tokens(self) -> Callable[[str], int]:
         engine = getattr(self.ranker, "engine", None)
@@ -351,6 +356,16 @@ def default_registry() -> PipelineRegistry:
     registry.register_ranker("retrieval+llm", _verbalizer, uses_llm=True, explain=True)
     registry.register_ranker("retrieval+order", lambda ctx: RetrievalOrderRanker())
     return registry
+
+
+def ranker_checkpoints(ranker: object) -> dict[str, str]:
+    """``{"ranker": folder}`` of a ranker loaded from a trained checkpoint (a ranker with a
+    ``model_dir``, or a fusion ranker wrapping one as ``cross_encoder``); else empty."""
+    for candidate in (ranker, getattr(ranker, "cross_encoder", None)):
+        model_dir = getattr(candidate, "model_dir", None)
+        if model_dir:
+            return {"ranker": str(model_dir)}
+    return {}
 
 
 def popularity_counts(cases: Sequence[UserCase]) -> dict[str, int]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eval.records import EvalRecord
 from eval.splits import UserCase
 from retrieval.config import recchat_home
 
@@ -123,16 +124,16 @@ def freeze_candidates(cases: Sequence[UserCase], universe: Sequence[str], path: 
                          {u: v["target"] for u, v in entries.items()}, hashlib.sha256(raw).hexdigest(), True)
 
 
-def retriever_recall(records: Sequence[dict[str, Any]]) -> float | None:
+def retriever_recall(records: Sequence[EvalRecord]) -> float | None:
     """Share of users whose target was in the retriever's candidate list (records of a
     pipeline with a retrieval stage carry ``retrieved_rank``: 1-based or None); None if the
     pipeline has no retrieval stage."""
-    staged = [r for r in records if "retrieved_rank" in r]
+    staged = [r for r in records if r.has_retrieval_stage]
     if not staged:
         return None
-    return sum(1 for r in staged if r["retrieved_rank"] is not None) / len(staged)
+    return sum(1 for r in staged if r.retrieved_rank is not None) / len(staged)
 
 
-def rerank_subset(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def rerank_subset(records: Sequence[EvalRecord]) -> list[EvalRecord]:
     """The records whose target was among the retrieved candidates (the rerank subset)."""
-    return [r for r in records if r.get("retrieved_rank") is not None]
+    return [r for r in records if r.retrieved_rank is not None]

@@ -1,11 +1,16 @@
 """``results.json``, ``report.md`` and PNG plots of one evaluation run.
 
-``results.json`` holds the figures (mean and 95% t-interval per metric and pipeline), the
-configuration, package versions, model ids, the git commit, the candidate file's sha256, stage
-metrics, beyond-accuracy and explanation metrics, latency percentiles, paired significance tests
-between every pair of pipelines, and the per-user metric values (what ``--compare`` tests on).
+``results.json`` holds the figures (mean and 95% t-interval per metric and pipeline), the full
+command (environment variables in force included), the configuration (``config``) and the agent
+settings (``agent_config``, for every run), the environment, package versions, model ids, the
+git commit, the sha256 of the dataset files (``data_files``), of the candidate file and of the
+models and trained checkpoints (``checkpoints``; see :mod:`eval.provenance`), stage metrics,
+beyond-accuracy and explanation metrics, latency percentiles, paired significance tests between
+every pair of pipelines, and the per-user metric values (what ``--compare`` tests on).
 ``report.md`` shows the same as tables and compares with the DESIGN.md anchors ONLY when the
 dataset and protocol are the same. One report = one protocol, so no figure mixes protocols.
+``report.md`` is rendered from the results document alone (:func:`render_report`), so a
+committed report can be checked against (and re-rendered from) its ``results.json``.
 """
 
 from __future__ import annotations
@@ -16,20 +21,20 @@ import math
 import platform
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from eval.metrics import (catalog_coverage, explanation_stats, intra_list_diversity, mean_ci, metric_names, novelty,
                           paired_test, ranking_metrics)
 from eval.pipelines import item_vectors
+from eval.prepared import Prepared
 from eval.protocols import rerank_subset, retriever_recall
-
-if TYPE_CHECKING:
-    from eval.runner import PipelineRun, Prepared
+from eval.provenance import dataset_provenance, embedder_provenance, llm_provenance, relevant_env
+from eval.records import PipelineRun
 
 RESULTS_FORMAT = 1
 HEADLINE = ("ndcg@10", "recall@10", "mrr")
@@ -101,7 +106,30 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str | None = None) -> dict[str, Any]:
+def uses_llm(name: str) -> bool:
+    """True for a pipeline with an LLM stage (its name holds ``llm``, as every LLM pipeline's does)."""
+    return "llm" in name
+
+
+def checkpoints(prepared: Prepared, runs: Sequence[PipelineRun]) -> dict[str, Any]:
+    """Provenance of the models a run used: ``llm`` (when an LLM pipeline ran), ``embedder``
+    (when the catalog store was opened) and, per pipeline, the trained checkpoints it loaded
+    (:func:`eval.provenance.checkpoint_provenance`)."""
+    out: dict[str, Any] = {}
+    agent = prepared.settings.agent
+    if any(uses_llm(r.name) for r in runs):
+        out["llm"] = llm_provenance(agent.llm, agent.llm_url)
+    ctx = prepared.ctx
+    if ctx.has_store:
+        embedder = ctx.store.embedder
+        out["embedder"] = embedder_provenance(embedder.name, embedder.model_id)
+    trained = {r.name: r.checkpoints for r in runs if r.checkpoints}
+    if trained:
+        out["pipelines"] = trained
+    return out
+
+
+def summarise(prepared: Prepared, runs: Sequence[PipelineRun], command: str | None = None) -> dict[str, Any]:
     """The results document (see module doc)."""
     s = prepared.settings
     users = [c.user_id for c in prepared.cases]
@@ -109,24 +137,24 @@ def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str 
     names = metric_names(s.cutoffs)
     per_user: dict[str, Any] = {"users": users}
     pipelines: dict[str, Any] = {}
-    vec_ids = sorted({i for run in runs for r in run.records for i in r["ranked"][: s.beyond_k]})
+    vec_ids = sorted({i for run in runs for r in run.records for i in r.ranked[: s.beyond_k]})
     vectors = item_vectors(prepared.ctx, vec_ids)
     for run in runs:
         recs = run.records
-        values = ranking_metrics({r["user"]: r["ranked"] for r in recs}, targets, s.cutoffs)
+        values = ranking_metrics({r.user: r.ranked for r in recs}, targets, s.cutoffs)
         per_user[run.name] = {m: [round(float(v), 6) for v in values[m]] for m in names}
         summary: dict[str, Any] = {
-            "n": len(recs), "failed_users": sum(1 for r in recs if r.get("error")),
+            "n": len(recs), "failed_users": sum(1 for r in recs if r.failed),
             "computed_now": run.computed, "reused_from_cache": run.reused,
             "metrics": {m: asdict(mean_ci(values[m])) for m in names},
         }
         recall = retriever_recall(recs)
         if recall is not None:
             subset = rerank_subset(recs)
-            sub_values = ranking_metrics({r["user"]: r["ranked"] for r in subset}, targets, s.cutoffs)
+            sub_values = ranking_metrics({r.user: r.ranked for r in subset}, targets, s.cutoffs)
             summary[f"retriever_recall@{s.rerank_k}"] = recall
             summary["rerank_subset"] = {"n": len(subset), "metrics": {m: asdict(mean_ci(sub_values[m])) for m in names}}
-        lists = [r["ranked"][: s.beyond_k] for r in recs]
+        lists = [r.ranked[: s.beyond_k] for r in recs]
         ild = [v for v in (intra_list_diversity(lst, vectors) for lst in lists) if v is not None]
         nov = [v for v in (novelty(lst, prepared.ctx.popularity, prepared.ctx.n_users) for lst in lists) if v is not None]
         summary["beyond_accuracy"] = {
@@ -134,14 +162,13 @@ def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str 
             "intra_list_diversity": float(np.mean(ild)) if ild else None,
             "novelty_bits": float(np.mean(nov)) if nov else None,
         }
-        stages = sorted({k for r in recs for k in r.get("timings", {})})
-        summary["latency_s"] = {k: {"p50": _pct([r["timings"][k] for r in recs if k in r["timings"]], 50),
-                                    "p90": _pct([r["timings"][k] for r in recs if k in r["timings"]], 90),
-                                    "mean": float(np.mean([r["timings"][k] for r in recs if k in r["timings"]]))}
+        stages = sorted({k for r in recs for k in r.timings})
+        summary["latency_s"] = {k: {"p50": _pct([r.timings[k] for r in recs if k in r.timings], 50),
+                                    "p90": _pct([r.timings[k] for r in recs if k in r.timings], 90),
+                                    "mean": float(np.mean([r.timings[k] for r in recs if k in r.timings]))}
                                 for k in stages}
-        summary["hallucinated_item_rate"] = (sum(r.get("hallucinated", 0) for r in recs)
-                                             / max(1, sum(r.get("recommended", 0) for r in recs)))
-        infos = [r["info"] for r in recs if "info" in r]
+        summary["hallucinated_item_rate"] = (sum(r.hallucinated for r in recs) / max(1, sum(r.recommended for r in recs)))
+        infos = [r.info for r in recs if r.info is not None]
         if infos:
             summary["rerank"] = {"degraded_rate": sum(1 for i in infos if i.get("degraded")) / len(infos),
                                  "permutations": max(int(i.get("permutations", 0)) for i in infos),
@@ -150,8 +177,8 @@ def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str 
         expl = explanation_stats(recs)
         if expl is not None:
             summary["explanations"] = expl.as_dict()
-            summary["explanation_examples"] = [r["explain"]["reasons"][0] for r in recs
-                                               if r.get("explain") and r["explain"].get("reasons")][:3]
+            summary["explanation_examples"] = [r.explain["reasons"][0] for r in recs
+                                               if r.explain and r.explain.get("reasons")][:3]
         pipelines[run.name] = summary
     significance = []
     for i, a in enumerate(runs):
@@ -165,12 +192,15 @@ def summarise(prepared: "Prepared", runs: Sequence["PipelineRun"], command: str 
         "command": command or " ".join(sys.argv),
         "git": git_state(),
         "versions": versions(),
-        "config": s.model_dump(),
-        # the agent settings the LLM pipelines ran with (permutations, layout, timeouts, ...)
-        "agent_config": (prepared.ctx.agent_settings().model_dump(mode="json", exclude={"llm_api_key"})
-                         if any("llm" in r.name for r in runs) else None),
+        "environment": relevant_env(),
+        "config": s.config(),
+        # the agent settings the run used (the LLM stages read all of them; rerank_k = max_candidates);
+        # recorded for every run, also one without an LLM pipeline (the secret API key never)
+        "agent_config": prepared.ctx.agent_settings().model_dump(mode="json", exclude={"llm_api_key"}),
         "protocol": s.protocol,
         "dataset": prepared.dataset.stats() | {"name": prepared.dataset.name},
+        "data_files": dataset_provenance(prepared.dataset),
+        "checkpoints": checkpoints(prepared, runs),
         "split": prepared.split.summary(),
         "users": {"sample": len(prepared.sample), "evaluated": len(users)},
         "candidates": None if cands is None else {"path": str(cands.path), "sha256": cands.sha256,
@@ -190,6 +220,46 @@ def _f(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _sha(value: Any) -> str:
+    return f"`{value[:16]}`" if isinstance(value, str) and value else "(not recorded)"
+
+
+def _provenance_lines(doc: dict[str, Any]) -> list[str]:
+    """Report lines for the data and model hashes (only in documents that record them)."""
+    lines = []
+    files = doc.get("data_files")
+    if files:
+        parts = [f"{role} `{Path(f['path']).name}` sha256 {_sha(f.get('sha256'))}"
+                 for role, f in files.items() if isinstance(f, dict)]
+        parts.append(f"catalog as evaluated (JSONL) sha256 {_sha(files.get('catalog_jsonl_sha256'))}")
+        lines.append("- data files: " + "; ".join(parts))
+    ck = doc.get("checkpoints") or {}
+    if ck.get("llm"):
+        llm = ck["llm"]
+        lines.append(f"- LLM weights: `{llm['name']}`, " + (f"GGUF `{llm['gguf_file']}` sha256 {_sha(llm['gguf_sha256'])}"
+                     if llm.get("gguf_sha256") else f"sha256 {_sha(llm.get('sha256'))}"
+                     + (f" ({llm['note']})" if llm.get("note") else "")))
+    if ck.get("embedder"):
+        emb = ck["embedder"]
+        lines.append(f"- embedder: `{emb['model_id']}` sha256 {_sha(emb.get('sha256'))}")
+    for pipe, roles in (ck.get("pipelines") or {}).items():
+        lines.append(f"- checkpoints of {pipe}: " + "; ".join(f"{role} `{c['path']}` sha256 {_sha(c.get('sha256'))}"
+                                                           for role, c in roles.items()))
+    return lines
+
+
+def render_report(results_json: str | Path | Mapping[str, Any]) -> str:
+    """``report.md`` rendered from a results document alone: a ``results.json`` path, its JSON
+    text, or the parsed document (what :func:`write_report` writes is exactly this)."""
+    if isinstance(results_json, Mapping):
+        doc = dict(results_json)
+    elif isinstance(results_json, Path) or (isinstance(results_json, str) and not results_json.lstrip().startswith("{")):
+        doc = json.loads(Path(results_json).read_text(encoding="utf-8"))
+    else:
+        doc = json.loads(results_json)
+    return render_markdown(doc)
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     """``report.md`` from a results document."""
     cfg, pipes = doc["config"], doc["pipelines"]
@@ -198,6 +268,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
              "sampled": f"sampled candidates (1 target + {cfg['negatives']} random unseen items, frozen)"}[doc["protocol"]]
     lines = [f"# Evaluation: {doc['dataset']['name']}, {doc['protocol']} protocol", "",
              f"- command: `{doc['command']}`",
+             *([f"- provenance note: {doc['provenance_note']}"] if doc.get("provenance_note") else []),
              f"- protocol: {proto}; split: {doc['split']['split']} ({doc['split']['hold_out']})",
              f"- users: {doc['users']['evaluated']} evaluated of a seeded sample of {doc['users']['sample']} "
              f"(seed {cfg['seed']}); {doc['split']['eligible_users']} eligible, {doc['split']['excluded_users_lt3']} "
@@ -212,6 +283,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     models = {k: v for k, v in doc["models"].items() if v}
     if models:
         lines.append("- models: " + "; ".join(f"{p}: " + ", ".join(f"{k}={v}" for k, v in m.items()) for p, m in models.items()))
+    lines += _provenance_lines(doc)
     if "retrieval+llm" in pipes:
         lines.append(f"- LLM: `{cfg['llm']}`, {cfg['permutations']} permutation(s), top {cfg['rerank_k']} reranked; "
                      f"instruction turn: \"{cfg['instruction']}\"")
@@ -334,13 +406,15 @@ def plot(doc: dict[str, Any], out: Path) -> list[Path]:
     return paths
 
 
-def write_report(out: Path, prepared: "Prepared", runs: Sequence["PipelineRun"], command: str | None = None,
+def write_report(out: Path, prepared: Prepared, runs: Sequence[PipelineRun], command: str | None = None,
                  write_plots: bool = True) -> dict[str, Any]:
-    """Write ``results.json``, ``report.md`` (and the plots) into ``out``; return the document."""
+    """Write ``results.json``, ``report.md`` (and the plots) into ``out``; return the document.
+    ``report.md`` is rendered from the document alone (:func:`render_report`), so it can always
+    be re-rendered from ``results.json``."""
     doc = summarise(prepared, runs, command)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
-    (out / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    (out / "report.md").write_text(render_report(doc), encoding="utf-8")
     if write_plots:
         plot(doc, out)
     return doc

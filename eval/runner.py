@@ -3,7 +3,9 @@
 Layout of an output folder ``OUT``::
 
     OUT/cache/run.json              settings fingerprint of the run (a different run is refused)
-    OUT/cache/<pipeline>.jsonl      one JSON record per finished user, appended and flushed
+    OUT/cache/<pipeline>.jsonl      one JSON record per finished user (:class:`eval.records.EvalRecord`),
+                                    appended and flushed
+    OUT/cache/<pipeline>.models.json, .checkpoints.json   its model ids and checkpoint hashes
     OUT/results.json, report.md, *.png   written by :mod:`eval.report` at the end
 
 A user is written as soon as it is done, so an interrupted run (Ctrl-C, SIGTERM, crash, lost
@@ -25,18 +27,20 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval.data import EvalDataset, load_dataset
-from eval.pipelines import (EvalContext, Pipeline, PipelineRegistry, UserRequest, default_registry,
-                            popularity_counts)
-from eval.protocols import CandidateFile, candidate_path, freeze_candidates
+from eval.pipelines import EvalContext, Pipeline, PipelineRegistry, UserRequest, default_registry, popularity_counts
+from eval.prepared import Prepared
+from eval.protocols import candidate_path, freeze_candidates
+from eval.provenance import checkpoint_provenance
+from eval.records import EvalRecord, PipelineRun, read_records
+from eval.report import write_report
 from eval.settings import EvalSettings
-from eval.splits import SplitResult, UserCase, leave_one_out, sample_users
+from eval.splits import leave_one_out, sample_users
 
 if TYPE_CHECKING:
     from agent.engine import Engine
@@ -47,25 +51,6 @@ CACHE_FORMAT = 1
 
 class RunMismatchError(ValueError):
     """The output folder holds cached results of a run with other settings."""
-
-
-@dataclass
-class Prepared:
-    """Everything a run needs, built once: data, split, the user sample, candidates, resources."""
-
-    settings: EvalSettings
-    dataset: EvalDataset
-    split: SplitResult
-    sample: list[UserCase]  # the whole seeded sample (what the candidate file covers)
-    cases: list[UserCase]  # the users evaluated now (``limit_users`` prefix of ``sample``)
-    ctx: EvalContext
-    candidates: CandidateFile | None = None
-    prepare_s: float = 0.0
-
-    def requests(self) -> list[UserRequest]:
-        cands = self.candidates.candidates if self.candidates is not None else None
-        return [UserRequest(c, list(cands[c.user_id]) if cands is not None else None, n)
-                for n, c in enumerate(self.cases)]
 
 
 def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store: "ChromaStore | None" = None,
@@ -122,22 +107,6 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def read_records(path: Path) -> dict[str, dict[str, Any]]:
-    """Records of a cache file by user id; a torn (unparsable) line is skipped."""
-    out: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return out
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and "user" in rec:
-                out[rec["user"]] = rec
-    return out
-
-
 def check_run_folder(out: Path, settings: EvalSettings, fresh: bool = False) -> Path:
     """Create ``out/cache`` and record the settings fingerprint; refuse a folder made by a run
     with other settings (unless ``fresh``, which deletes its cache)."""
@@ -159,19 +128,7 @@ def check_run_folder(out: Path, settings: EvalSettings, fresh: bool = False) -> 
     return cache
 
 
-@dataclass
-class PipelineRun:
-    """What one pipeline produced: records in user order, and how many were computed now."""
-
-    name: str
-    records: list[dict[str, Any]]
-    computed: int
-    reused: int
-    models: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-def _record(pipeline: Pipeline, request: UserRequest, ctx: EvalContext) -> dict[str, Any]:
+def _record(pipeline: Pipeline, request: UserRequest, ctx: EvalContext) -> EvalRecord:
     case = request.case
     t0 = time.perf_counter()
     try:
@@ -182,22 +139,19 @@ def _record(pipeline: Pipeline, request: UserRequest, ctx: EvalContext) -> dict[
     ranked = list(dict.fromkeys(out.ranked)) if out is not None else []
     allowed = set(request.candidates) if request.candidates is not None else set(ctx.items)
     history = set(case.history)
-    rec: dict[str, Any] = {
-        "user": case.user_id, "target": case.target, "ranked": ranked,
-        "rank": ranked.index(case.target) + 1 if case.target in ranked else None,
-        "timings": {**(out.timings if out is not None else {}), "total_s": time.perf_counter() - t0},
-        "recommended": len(ranked),
-        "hallucinated": sum(1 for i in ranked if i not in allowed or i not in ctx.items or i in history),
-        "history_len": len(case.history),
-    }
+    rec = EvalRecord(
+        user=case.user_id, target=case.target, ranked=ranked,
+        rank=ranked.index(case.target) + 1 if case.target in ranked else None,
+        timings={**(out.timings if out is not None else {}), "total_s": time.perf_counter() - t0},
+        recommended=len(ranked),
+        hallucinated=sum(1 for i in ranked if i not in allowed or i not in ctx.items or i in history),
+        history_len=len(case.history), error=error)
     if out is not None and out.has_retrieval_stage:
-        rec["retrieved_rank"] = out.retrieved_rank
+        rec.has_retrieval_stage, rec.retrieved_rank = True, out.retrieved_rank
     if out is not None and out.info:
-        rec["info"] = {k: v for k, v in out.info.items() if k != "explain"}
+        rec.info = {k: v for k, v in out.info.items() if k != "explain"}
         if "explain" in out.info:
-            rec["explain"] = out.info["explain"]
-    if error:
-        rec["error"] = error
+            rec.explain = out.info["explain"]
     return rec
 
 
@@ -213,16 +167,16 @@ def run_pipeline(pipeline: Pipeline, prepared: Prepared, cache: Path, progress: 
     if todo:
         # rewrite the file without a torn tail before appending
         with path.open("w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in done.values())
+            fh.writelines(r.to_line() for r in done.values())
     bar = tqdm(total=len(requests), initial=len(requests) - len(todo), desc=f"{pipeline.name:>14}", unit="user",
                disable=not progress, dynamic_ncols=True)
     workers = prepared.settings.concurrency if pipeline.uses_llm else 1
     with path.open("a", encoding="utf-8") as fh:
-        def write(rec: dict[str, Any]) -> None:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        def write(rec: EvalRecord) -> None:
+            fh.write(rec.to_line())
             fh.flush()
             os.fsync(fh.fileno())
-            done[rec["user"]] = rec
+            done[rec.user] = rec
             bar.update(1)
 
         if workers == 1:
@@ -243,9 +197,14 @@ def run_pipeline(pipeline: Pipeline, prepared: Prepared, cache: Path, progress: 
     bar.close()
     records = [done[r.case.user_id] for r in requests]
     models = pipeline.model_ids()
+    checkpoints = (pipeline.cached_checkpoints() if isinstance(pipeline, _CachedOnly)
+                   else {role: checkpoint_provenance(p) for role, p in sorted(pipeline.checkpoints().items())})
     if todo:
         (cache / f"{_safe(pipeline.name)}.models.json").write_text(json.dumps(models), encoding="utf-8")
-    return PipelineRun(pipeline.name, records, len(todo), len(requests) - len(todo), models, time.perf_counter() - t0)
+        (cache / f"{_safe(pipeline.name)}.checkpoints.json").write_text(json.dumps(checkpoints, indent=1),
+                                                                        encoding="utf-8")
+    return PipelineRun(pipeline.name, records, len(todo), len(requests) - len(todo), models, time.perf_counter() - t0,
+                       checkpoints)
 
 
 def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | None = None,
@@ -255,8 +214,6 @@ def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | 
              command: str | None = None, write_plots: bool = True) -> dict[str, Any]:
     """Run every pipeline of ``settings`` on the same users and write the report into ``out``.
     Returns the results document (also written to ``out/results.json``)."""
-    from eval.report import write_report
-
     registry = registry or default_registry()
     for name in settings.pipelines:  # fail before any work on a typo
         if name not in registry.names:
@@ -315,9 +272,11 @@ class _CachedOnly(Pipeline):
         path = self.cache / f"{_safe(self.name)}.models.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
+    def cached_checkpoints(self) -> dict[str, Any]:
+        """The checkpoint provenance recorded when the users were computed ({} for caches
+        written before it was recorded)."""
+        path = self.cache / f"{_safe(self.name)}.checkpoints.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
     def recommend(self, request: UserRequest) -> Any:  # pragma: no cover - never called
         raise RuntimeError("every user should be cached")
-
-
-def case_ids(cases: Sequence[UserCase]) -> list[str]:
-    return [c.user_id for c in cases]

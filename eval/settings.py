@@ -36,21 +36,18 @@ class EvalSettings(LayerSettings):
     negatives: int = Field(19, ge=1, description="sampled protocol: random unseen items per user besides the target")
     cutoffs: list[int] = Field(default_factory=lambda: [5, 10, 20], description="K of NDCG@K and Recall@K")
     list_k: int = Field(100, ge=20, description="full protocol: length of the ranked list kept (MRR is MRR@list_k)")
-    rerank_k: int = Field(20, ge=2, le=26, description="retriever candidates handed to a reranker (its recall@K is reported)")
     history_window: int = Field(50, ge=1, description="newest history items shown to the LLM (the context trims further)")
-    context_token_budget: int = Field(1500, ge=128, description="LLM tokens for the history context (before candidates)")
     instruction: str = Field(DEFAULT_INSTRUCTION, description="the user turn LLM pipelines receive")
-    llm: str = Field(default_factory=lambda: AgentSettings.model_fields["llm"].default,
-                     description="bundled LLM name, HF id or folder for LLM pipelines (default: the agent's)")
-    llm_url: str | None = Field(None, description="an already running OpenAI-compatible server (else one is started)")
-    permutations: int = Field(default_factory=lambda: AgentSettings.model_fields["permutations"].default, ge=1, le=10,
-                              description="verbalizer candidate orders scored and averaged (default: the agent's)")
     explain: bool = Field(True, description="LLM pipelines also explain their top picks (explanation metrics)")
     explain_users: int | None = Field(None, ge=0, description="explain only for the first N users of the sample "
                                       "(ranking metrics still cover every user); None = every user")
     concurrency: int = Field(4, ge=1, le=64, description="users in flight for LLM pipelines (the server batches them)")
     beyond_k: int = Field(10, ge=1, description="list length for coverage, intra-list diversity and novelty")
     catalog_name: str | None = Field(None, description="Chroma index name (default: the dataset name)")
+    agent: AgentSettings = Field(default_factory=AgentSettings,
+                                 description="the agent settings the LLM / rerank stages run with (its LLM, llm_url, "
+                                 "permutations, context_token_budget, max_candidates = rerank_k, timeouts, ...); "
+                                 "env RECCHAT_AGENT_*, toml [agent]. Pass an AgentSettings object")
 
     @field_validator("pipelines", mode="before")
     @classmethod
@@ -77,7 +74,37 @@ class EvalSettings(LayerSettings):
         """The Chroma catalog name the retriever searches."""
         return self.catalog_name or self.dataset
 
+    @property
+    def rerank_k(self) -> int:
+        """Retriever candidates handed to a reranker (its recall@K is reported): the agent's
+        ``max_candidates`` (declared there only)."""
+        return self.agent.max_candidates
+
+    def agent_view(self) -> dict[str, object]:
+        """The agent fields that define an evaluation run, under the names results.json and the
+        cache fingerprint have always used (``rerank_k`` = ``agent.max_candidates``)."""
+        a = self.agent
+        return {"rerank_k": a.max_candidates, "context_token_budget": a.context_token_budget, "llm": a.llm,
+                "llm_url": a.llm_url, "permutations": a.permutations}
+
+    def config(self) -> dict[str, object]:
+        """The flat configuration recorded in results.json (``config``): this object's fields
+        and :meth:`agent_view` (the whole agent object is recorded as ``agent_config``)."""
+        return self.model_dump(mode="json", exclude={"agent"}) | self.agent_view()
+
+    def effective_agent(self) -> AgentSettings:
+        """The agent settings the LLM stages of this run use: :attr:`agent` with the permutation
+        seed following ``seed`` and room for ``concurrency`` users' permutations in flight."""
+        a = self.agent
+        return a.model_copy(update={"seed": self.seed,
+                                    "max_concurrency": max(a.max_concurrency, self.concurrency * a.permutations)})
+
     def fingerprint(self) -> dict[str, object]:
         """The settings that change per-user results (used to refuse resuming a different run).
-        Concurrency and the user limit are left out: they do not change any user's result."""
-        return self.model_dump(exclude={"limit_users", "concurrency", "llm_url"})
+        Concurrency, the user limit and the server URL are left out: they do not change any
+        user's result. Same keys as before the agent fields moved to :attr:`agent`, so caches
+        written then still resume."""
+        out = self.config()
+        for key in ("limit_users", "concurrency", "llm_url"):
+            out.pop(key, None)
+        return out

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eval.pipelines import EvalContext, Pipeline, PipelineOutput, PipelineRegistry, UserRequest, default_registry
+from eval.pipelines import (EvalContext, Pipeline, PipelineOutput, PipelineRegistry, UserRequest, default_registry,
+                            ranker_checkpoints)
 from eval.settings import EvalSettings
 from eval.splits import UserCase, leave_one_out
 from retrieval.candidates import Candidate
@@ -186,7 +187,7 @@ class StagedPipeline(Pipeline):
 
     def __init__(self, name: str, ctx: EvalContext, sources: Sequence[Source], ranker: "Ranker | None" = None,
                  rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None,
-                 weights: Sequence[float] | None = None) -> None:
+                 weights: Sequence[float] | None = None, checkpoints: dict[str, str] | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.sources = list(sources)
@@ -195,9 +196,13 @@ class StagedPipeline(Pipeline):
         self.depth = depth
         self.models = models or {}
         self.weights = list(weights) if weights is not None else None
+        self._checkpoints = dict(checkpoints or {})
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.models)
+
+    def checkpoints(self) -> dict[str, str]:
+        return dict(self._checkpoints)
 
     def recommend(self, request: UserRequest) -> PipelineOutput:
         from agent.context import build_context
@@ -314,6 +319,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
         def factory(ctx: EvalContext) -> Pipeline:
             sources = []
             models: dict[str, str] = {}
+            checkpoints: dict[str, str] = {}
             weights = [1.0 if part == "knn" else assets.dense_weight for part in parts]
             for part in parts:
                 if part == "dense":
@@ -324,13 +330,15 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                     models["knn"] = f"item-kNN cosine, shrink {assets.knn_shrink}, half-life {assets.knn_half_life}"
                 elif part == "ft":
                     sources.append(tuned(ctx))
-                    models["tuned_embedder"] = cache["ft"][1]
+                    models["tuned_embedder"] = checkpoints["retriever"] = cache["ft"][1]
             ranker = ce(ctx) if rank else None
             if ranker is not None:
                 models["ranker"] = str(getattr(ranker, "model_dir", ""))
+                checkpoints.update(ranker_checkpoints(ranker))
             if len(parts) > 1:
                 models["rrf"] = f"k={assets.rrf_k}, weights={dict(zip(parts, weights))}"
-            return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models, weights)
+            return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models, weights,
+                                  checkpoints)
         registry.register(name, factory)
 
     staged("retrieval+knn", ["dense", "knn"], False)
@@ -348,10 +356,10 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
         ranker = ce(ctx)
         weight = assets.fusion_weight
         if weight is None:
-            path = fusion_path(Path(ranker.model_dir), ctx.settings.llm)
+            path = fusion_path(Path(ranker.model_dir), ctx.settings.agent.llm)
             if not path.is_file():
                 raise ValueError(f"no tuned fusion weight at {path}: run recchat train fusion --ranker {assets.ranker} "
-                                 f"--llm {ctx.settings.llm} (validation split), or pass --fusion-weight")
+                                 f"--llm {ctx.settings.agent.llm} (validation split), or pass --fusion-weight")
             weight = float(json.loads(path.read_text(encoding="utf-8"))["weight"])
         return FusionRanker(ranker, VerbalizerRanker(ctx.engine(), ctx.agent_settings()), weight,
                             max_candidates=ctx.settings.rerank_k)
@@ -397,12 +405,13 @@ def tune_fusion_on_validation(dataset: str, ranker: str, *, users: int = 100, ll
     """Tune the fusion weight on ``users`` VALIDATION-split users and save it (:func:`fusion_path`)."""
     from agent.cross_encoder_ranker import CrossEncoderRanker, resolve_ranker
     from agent.rerank import VerbalizerRanker
+    from agent.settings import AgentSettings
     from eval.runner import prepare
     from eval.train_ranker import tune_fusion_weight
 
     kw = {k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None}
     settings = EvalSettings(dataset=dataset, protocol="full", split="validation", users=users, seed=seed,
-                            pipelines=["retrieval"], explain=False, **kw)
+                            pipelines=["retrieval"], explain=False, agent=AgentSettings(**kw))
     prepared = prepare(settings)
     try:
         ctx = prepared.ctx
@@ -412,6 +421,6 @@ def tune_fusion_on_validation(dataset: str, ranker: str, *, users: int = 100, ll
         tuning = tune_fusion_weight(examples)
     finally:
         prepared.ctx.close()
-    path = fusion_path(ranker_dir, settings.llm)
+    path = fusion_path(ranker_dir, settings.agent.llm)
     path.write_text(tuning.model_dump_json(indent=1), encoding="utf-8")
     return tuning, path

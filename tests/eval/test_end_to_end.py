@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import AgentSettings
 from eval.data import load_dataset
 from eval.runner import read_records, run_eval
 from eval.settings import EvalSettings
@@ -27,9 +28,9 @@ class SharedEngine:
 
 def _settings(**kw) -> EvalSettings:
     # SmolLM2's server runs with max_model_len 2048: keep the prompt small
-    base = dict(dataset="movielens-100k", catalog_name="ml100k", users=3, seed=0, llm="smollm2",
-                pipelines=["popularity", "retrieval", "retrieval+llm"], permutations=2, rerank_k=6,
-                history_window=8, context_token_budget=600, concurrency=2)
+    agent = AgentSettings(llm="smollm2", permutations=2, max_candidates=6, context_token_budget=600)
+    base = dict(dataset="movielens-100k", catalog_name="ml100k", users=3, seed=0, agent=agent,
+                pipelines=["popularity", "retrieval", "retrieval+llm"], history_window=8, concurrency=2)
     return EvalSettings(**(base | kw))
 
 
@@ -48,17 +49,21 @@ def test_end_to_end_with_real_llm(protocol, vllm_engine, ml100k_store, tmp_path:
     expl = llm["explanations"]
     assert expl["calls"] == 3 and expl["hallucinated_item_rate"] == 0.0 and expl["picks"] == 9
     assert "rerank_s" in llm["latency_s"] and "explain_s" in llm["latency_s"]
+    assert doc["agent_config"]["permutations"] == 2 and doc["agent_config"]["max_candidates"] == 6
+    assert doc["checkpoints"]["llm"]["name"] == "smollm2" and doc["checkpoints"]["embedder"]["sha256"]
     records = read_records(out / "cache" / "retrieval+llm.jsonl")
+    assert len(records) == 3
     for rec in records.values():
-        assert rec["hallucinated"] == 0 and len(rec["ranked"]) == len(set(rec["ranked"]))
-        assert set(rec["explain"]["explained_ids"]) <= set(rec["ranked"][:3])
+        assert rec.hallucinated == 0 and len(rec.ranked) == len(set(rec.ranked))
+        assert set(rec.explain["explained_ids"]) <= set(rec.ranked[:3])
     if protocol == "full":
         assert "retriever_recall@6" in llm and "rerank_subset" in llm
         # the reranker only reorders the retrieved head; the tail keeps the retrieval order
         ret = read_records(out / "cache" / "retrieval.jsonl")
+        assert set(ret) == set(records)
         for user, rec in records.items():
-            assert sorted(rec["ranked"][:6]) == sorted(ret[user]["ranked"][:6])
-            assert rec["ranked"][6:] == ret[user]["ranked"][6:]
+            assert sorted(rec.ranked[:6]) == sorted(ret[user].ranked[:6])
+            assert rec.ranked[6:] == ret[user].ranked[6:]
     else:
         assert doc["candidates"]["per_user"] == 6
     assert (out / "report.md").read_text().count("retrieval+llm") >= 3

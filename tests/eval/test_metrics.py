@@ -9,6 +9,7 @@ import pytest
 
 from eval.metrics import (catalog_coverage, explanation_stats, intra_list_diversity, mean_ci, metric_names, novelty,
                           paired_test, rank_of, ranking_metrics, single_target_metrics)
+from eval.records import EvalRecord
 
 CUTS = [5, 10, 20]
 
@@ -74,15 +75,18 @@ def test_mean_ci_and_paired_tests():
 
 
 def test_explanation_stats_sums_blocks():
+    def rec(explain=None, hallucinated=0):
+        return EvalRecord("u", "t", ["t"], 1, recommended=20, hallucinated=hallucinated, explain=explain)
+
     recs = [
-        {"recommended": 20, "hallucinated": 0,
-         "explain": {"picks": 3, "with_reason": 2, "claims": 4, "grounded_claims": 3, "dropped": 1, "error": None}},
-        {"recommended": 20, "hallucinated": 0,
-         "explain": {"picks": 3, "with_reason": 0, "claims": 0, "grounded_claims": 0, "dropped": 0, "error": "EngineError"}},
-        {"recommended": 20, "hallucinated": 0},
+        rec({"picks": 3, "with_reason": 2, "claims": 4, "grounded_claims": 3, "dropped": 1, "error": None}),
+        rec({"picks": 3, "with_reason": 0, "claims": 0, "grounded_claims": 0, "dropped": 0, "error": "EngineError"}),
+        rec(hallucinated=2),
     ]
     s = explanation_stats(recs)
     assert s is not None
+    assert (s.picks, s.with_reason, s.claims, s.grounded_claims, s.calls, s.invalid_calls, s.dropped_entries) == (
+        6, 2, 4, 3, 2, 1, 1)
     assert s.reason_rate == pytest.approx(2 / 6) and s.grounded_claim_rate == pytest.approx(3 / 4)
-    assert s.invalid_output_rate == pytest.approx(1 / 2) and s.hallucinated_item_rate == 0.0
-    assert explanation_stats([{"recommended": 3}]) is None
+    assert s.invalid_output_rate == pytest.approx(1 / 2) and s.hallucinated_item_rate == pytest.approx(2 / 60)
+    assert explanation_stats([rec()]) is None

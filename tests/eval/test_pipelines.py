@@ -38,6 +38,7 @@ def test_full_protocol_masks_history_and_reports_retrieval_stage(ml100k, ml100k_
     prep = build(ml100k, ml100k_store, tmp_path, protocol="full", pipelines=["popularity", "retrieval"])
     reg = default_registry()
     pop, ret = reg.build("popularity", prep.ctx), reg.build("retrieval", prep.ctx)
+    assert len(prep.requests()) == 5
     for req in prep.requests():
         assert req.candidates is None
         for pipe in (pop, ret):
@@ -58,6 +59,7 @@ def test_sampled_protocol_ranks_exactly_the_frozen_candidates(ml100k, ml100k_sto
     reg = default_registry()
     reg.register_ranker("retrieval+reverse", lambda ctx: ReverseRanker())
     ret, rev = reg.build("retrieval", prep.ctx), reg.build("retrieval+reverse", prep.ctx)
+    assert len(prep.requests()) == 5
     for req in prep.requests():
         assert len(req.candidates) == 20 and req.case.target in req.candidates
         out = ret.recommend(req)
@@ -107,3 +109,23 @@ def test_explain_users_explains_only_the_first_n_of_the_sample(ml100k, ml100k_st
     assert [r.position for r in requests] == list(range(5))
     explained = ["explain" in pipe.recommend(r).info for r in requests]
     assert explained == [True, True, False, False, False] and engine.calls == 2
+
+
+def test_run_records_dataset_and_embedder_hashes(ml100k, ml100k_store, tmp_path):
+    """A real run on the bundled ML-100K: results.json names the sha256 of the interactions and item
+    files it read and of the embedder, and the agent settings although no LLM pipeline ran."""
+    from eval.provenance import checkpoint_provenance, sha256_file
+    from eval.runner import run_eval
+
+    s = EvalSettings(dataset="movielens-100k", catalog_name="ml100k", users=5, seed=0, protocol="sampled",
+                     pipelines=["popularity", "retrieval"])
+    doc = run_eval(s, tmp_path / "r", dataset=ml100k, store=ml100k_store, home=tmp_path, progress=False,
+                   write_plots=False)
+    files = doc["data_files"]
+    assert set(files) == {"interactions", "items", "catalog_jsonl_sha256"}
+    for role, suffix in (("interactions", ".inter"), ("items", ".item")):
+        assert files[role]["path"].endswith(suffix) and files[role]["sha256"] == sha256_file(files[role]["path"])
+    emb = doc["checkpoints"]["embedder"]
+    assert emb["model_id"] == ml100k_store.embedder.model_id and len(emb["sha256"]) == 64
+    assert emb["sha256"] == checkpoint_provenance(emb["path"])["sha256"]
+    assert doc["agent_config"]["max_candidates"] == doc["config"]["rerank_k"] == 20

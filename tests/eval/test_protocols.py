@@ -9,6 +9,7 @@ import pytest
 
 from eval.protocols import (CandidateFileMismatch, candidate_path, draw_candidates, freeze_candidates,
                             rerank_subset, retriever_recall)
+from eval.records import EvalRecord
 from eval.splits import UserCase
 
 UNIVERSE = sorted(f"i{k:03d}" for k in range(200))
@@ -55,6 +56,9 @@ def test_candidate_file_mismatch_is_refused(tmp_path: Path):
 
 
 def test_stage_metrics():
-    recs = [{"retrieved_rank": 3}, {"retrieved_rank": None}, {"retrieved_rank": 1}, {"retrieved_rank": None}]
-    assert retriever_recall(recs) == 0.5 and len(rerank_subset(recs)) == 2
-    assert retriever_recall([{"rank": 1}]) is None
+    def rec(user, retrieved_rank, staged=True):
+        return EvalRecord(user, "t", ["t"], 1, has_retrieval_stage=staged, retrieved_rank=retrieved_rank)
+
+    recs = [rec("a", 3), rec("b", None), rec("c", 1), rec("d", None)]
+    assert retriever_recall(recs) == 0.5 and [r.user for r in rerank_subset(recs)] == ["a", "c"]
+    assert retriever_recall([rec("a", None, staged=False)]) is None

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from agent.settings import AgentSettings
 from eval.pipelines import PipelineOutput, default_registry
+from eval.records import EvalRecord
 from eval.runner import RunMismatchError, read_records, run_eval
-from eval.settings import EvalSettings
+from eval.settings import DEFAULT_INSTRUCTION, EvalSettings
 
 from .helpers import ReverseIdPipeline, toy_dataset
 
@@ -47,6 +49,46 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path: Path):
     again = run_eval(settings(), out, registry=registry(calls3), dataset=data, home=tmp_path, progress=False,
                      write_plots=False)
     assert calls3 == [] and again["per_user"] == doc["per_user"]
+
+
+def test_record_round_trips_the_cache_line_format():
+    old = {"user": "u1", "target": "m3", "ranked": ["m9", "m3"], "rank": 2, "timings": {"rank_s": 0.5, "total_s": 0.75},
+           "recommended": 2, "hallucinated": 0, "history_len": 7, "retrieved_rank": None,
+           "info": {"degraded": False, "error": None, "permutations": 2, "context_tokens": 300, "dropped_history": 0},
+           "explain": {"picks": 1, "reasons": []}, "error": "EngineError: x", "from_a_later_version": [1]}
+    rec = EvalRecord.from_json(old)
+    assert rec.has_retrieval_stage and rec.retrieved_rank is None and rec.failed and rec.rank == 2
+    assert rec.to_json() == old and list(rec.to_json()) == list(old)  # same keys, same order
+    bare = {k: old[k] for k in ("user", "target", "ranked", "rank", "timings", "recommended", "hallucinated", "history_len")}
+    again = EvalRecord.from_json(bare)
+    assert not again.has_retrieval_stage and again.info is None and again.to_json() == bare
+    assert EvalRecord.from_line('{"user": "u0') is None and EvalRecord.from_line('{"no_user": 1}') is None
+
+
+def test_cache_of_the_previous_version_resumes(tmp_path: Path):
+    """A folder written before the agent fields moved to ``EvalSettings.agent`` and records became
+    :class:`EvalRecord`: its run.json (flat fingerprint) is accepted and its users are reused."""
+    out, data = tmp_path / "r", toy_dataset()
+    first = run_eval(settings(), out, registry=registry([]), dataset=data, home=tmp_path, progress=False,
+                     write_plots=False)
+    agent = AgentSettings()
+    old_fingerprint = {  # EvalSettings.model_dump(exclude={"limit_users", "concurrency", "llm_url"}) of that version
+        "dataset": "toy", "protocol": "sampled", "pipelines": ["popularity", "reverse"], "users": 10, "seed": 0,
+        "min_rating": None, "split": "test", "negatives": 9, "cutoffs": [5, 10, 20], "list_k": 100, "rerank_k": 20,
+        "history_window": 50, "context_token_budget": 1500, "instruction": DEFAULT_INSTRUCTION, "llm": agent.llm,
+        "permutations": agent.permutations, "explain": True, "explain_users": None, "beyond_k": 10, "catalog_name": None}
+    (out / "cache" / "run.json").write_text(json.dumps({"format": 1, "settings": old_fingerprint}, indent=1))
+    lines = (out / "cache" / "reverse.jsonl").read_text().splitlines()
+    old_lines = [json.dumps({k: v for k, v in json.loads(line).items()}) for line in lines]  # plain dicts, as written then
+    (out / "cache" / "reverse.jsonl").write_text("\n".join(old_lines) + "\n")
+    calls: list[str] = []
+    again = run_eval(settings(), out, registry=registry(calls), dataset=data, home=tmp_path, progress=False,
+                     write_plots=False)
+    assert calls == [] and again["pipelines"]["reverse"]["reused_from_cache"] == 10
+    assert again["per_user"] == first["per_user"]
+    with pytest.raises(RunMismatchError, match="permutations"):
+        run_eval(settings(agent=AgentSettings(permutations=agent.permutations + 1)), out, registry=registry([]),
+                 dataset=data, home=tmp_path, progress=False, write_plots=False)
 
 
 def test_limit_users_prefix_then_extend(tmp_path: Path):
