@@ -59,6 +59,7 @@ def run(dataset: str, protocol: str, pipelines: Sequence[str], users: int, slow_
     from rich.console import Console
     from rich.table import Table
 
+    from agent.settings import AgentSettings
     from eval.data import load_dataset
     from eval.runner import prepare, run_pipeline
     from eval.settings import EvalSettings
@@ -66,7 +67,7 @@ def run(dataset: str, protocol: str, pipelines: Sequence[str], users: int, slow_
 
     console = Console(width=160)
     settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=",".join(pipelines), users=users or None,
-                            seed=seed, explain=explain, **({"llm": llm} if llm else {}))
+                            seed=seed, explain=explain, agent=AgentSettings(**({"llm": llm} if llm else {})))
     assets = TrainedAssets(ranker=ranker, retriever=retriever)
     require_checkpoints(pipelines, assets)
     data = load_dataset(dataset)
@@ -88,9 +89,9 @@ def run(dataset: str, protocol: str, pipelines: Sequence[str], users: int, slow_
                 cache = Path(tmp) / name.replace("+", "_")
                 cache.mkdir()
                 result = run_pipeline(pipeline, subset, cache, progress=True)
-                failed = sum(1 for r in result.records if r.get("error"))
+                failed = sum(1 for r in result.records if r.failed)
                 row = throughput_row(name, result.computed, result.seconds, baseline)
-                compute = [r["timings"]["total_s"] for r in result.records]
+                compute = [r.timings["total_s"] for r in result.records]
                 row.update({"startup_s": round(startup_s, 2), "failed_users": failed,
                             "ranking_s_per_user_mean": round(sum(compute) / len(compute), 5),
                             "in_flight": settings.concurrency if pipeline.uses_llm else 1})
@@ -102,8 +103,8 @@ def run(dataset: str, protocol: str, pipelines: Sequence[str], users: int, slow_
     finally:
         prepared.ctx.close()
     report = {"benchmark": "eval_throughput", "dataset": dataset, "protocol": protocol, "users": len(prepared.cases),
-              "slow_users": slow_users, "explain": explain, "llm": settings.llm, "ranker": ranker, "retriever": retriever,
-              "concurrency": settings.concurrency, "permutations": settings.permutations, "prepare_s": round(prepare_s, 2),
+              "slow_users": slow_users, "explain": explain, "llm": settings.agent.llm, "ranker": ranker, "retriever": retriever,
+              "concurrency": settings.concurrency, "permutations": settings.agent.permutations, "prepare_s": round(prepare_s, 2),
               "machine": {"platform": platform.platform(), "processor": platform.processor()}, "pipelines": rows}
     table = Table(title=f"eval throughput: {dataset}, {protocol} protocol (baseline popularity)")
     for col in ("pipeline", "users", "users/s", "s/user", "ranking s/user", "x popularity", "start-up s", "in flight",

@@ -176,23 +176,36 @@ class ConversationRun:
 
 
 def run_conversations(run: ConversationRun, conversant: Conversant, start: Start, cache: Path,
-                      progress: bool = True) -> list[ConversationRecord]:
+                      progress: bool = True, concurrency: int = 1) -> list[ConversationRecord]:
     """Every person of ``run`` with ``conversant`` from ``start``; records already in ``cache``
-    (a JSONL file) are reused, new ones appended as each person finishes."""
+    (a JSONL file) are reused, new ones appended as each person finishes. ``concurrency``
+    people talk at once (an LLM server batches their requests); the records do not depend on it."""
+    import concurrent.futures as cf
+    import threading
+
     from tqdm.auto import tqdm
 
     done = {r.user_id: r for r in read_records(cache)}
     percentile = popularity_percentiles(run.popularity, run.universe)
     cache.parent.mkdir(parents=True, exist_ok=True)
     todo = [c for c in run.cases if c.user_id not in done and c.target in run.items]
-    with cache.open("a", encoding="utf-8") as fh:
-        for case in tqdm(todo, desc=f"{conversant.name} ({start})", disable=not progress or not todo):
-            person = SimulatedPerson(run.items[case.target], start=start, seed=run.seed,
-                                     own_films=own_films(case, run.ratings, run.items) if start == "new" else ())
-            record = converse(conversant, case, person, run.items, percentile, run.turns, run.list_k)
+    lock = threading.Lock()
+
+    def one(case: UserCase) -> None:
+        person = SimulatedPerson(run.items[case.target], start=start, seed=run.seed,
+                                 own_films=own_films(case, run.ratings, run.items) if start == "new" else ())
+        record = converse(conversant, case, person, run.items, percentile, run.turns, run.list_k)
+        with lock:
             fh.write(record.to_json() + "\n")
             fh.flush()
             done[case.user_id] = record
+
+    with cache.open("a", encoding="utf-8") as fh, \
+            tqdm(total=len(todo), desc=f"{conversant.name} ({start})", disable=not progress or not todo) as bar:
+        with cf.ThreadPoolExecutor(max(1, concurrency)) as pool:
+            for future in cf.as_completed([pool.submit(one, c) for c in todo]):
+                future.result()
+                bar.update()
     return [done[c.user_id] for c in run.cases if c.user_id in done]
 
 

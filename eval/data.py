@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from retrieval.catalog import CatalogError, RowError
 from retrieval.items import Item
+from retrieval.movielens import DATASETS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-BUNDLED = ("movielens-100k", "movielens-1m")
 REQUIRED = ("user_id", "item_id")
 OPTIONAL = ("timestamp", "rating")
 
@@ -81,11 +81,11 @@ class EvalDataset:
 
 
 def load_dataset(name: str, enrich: bool = True) -> EvalDataset:
-    """A bundled dataset (:data:`BUNDLED`) with its catalog (fetched on first use)."""
-    from retrieval.movielens import DATASETS, dataset_dir, load_catalog, load_interactions
+    """A bundled dataset (:data:`DATASETS`) with its catalog (fetched on first use)."""
+    from retrieval.movielens import dataset_dir, load_catalog, load_interactions
 
-    if name not in BUNDLED:
-        raise ValueError(f"unknown dataset {name!r}; bundled: {', '.join(BUNDLED)} "
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; bundled: {', '.join(DATASETS)} "
                          "(or pass --interactions FILE --catalog FILE)")
     frame = load_interactions(name).copy()
     frame["timestamp"] = frame["timestamp"].astype("float64")

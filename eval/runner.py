@@ -11,7 +11,7 @@ Layout of an output folder ``OUT``::
 A user is written as soon as it is done, so an interrupted run (Ctrl-C, SIGTERM, crash, lost
 server) resumes where it stopped: finished users are read back, never recomputed; a torn last
 line is ignored and redone. Ctrl-C and SIGTERM also stop the vLLM server the run started
-(:func:`interrupt_on_sigterm`, :meth:`eval.pipelines.EvalContext.close`). ``limit_users``
+(:func:`agent.signals.sigterm_raises`, :meth:`eval.pipelines.EvalContext.close`). ``limit_users``
 only takes a prefix of the same seeded sample, so a quick
 run can later be extended to the whole sample in the same folder. LLM pipelines run
 ``concurrency`` users at a time (each sends its permutations together), so the vLLM server
@@ -24,14 +24,12 @@ import concurrent.futures as cf
 import json
 import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.signals import sigterm_raises
 from eval.data import EvalDataset, load_dataset
 from eval.pipelines import EvalContext, Pipeline, PipelineRegistry, UserRequest, default_registry, popularity_counts
 from eval.prepared import Prepared
@@ -224,7 +222,7 @@ def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | 
                        candidates_file=candidates_file, progress=progress)
     runs: list[PipelineRun] = []
     try:
-        with interrupt_on_sigterm():
+        with sigterm_raises():  # a terminated run stops as after Ctrl-C: finished users stay cached
             for name in settings.pipelines:
                 # a pipeline whose users are all cached is not built (no LLM server start to re-report)
                 pipeline = registry.build(name, prepared.ctx) if _needs(prepared, cache, name) else _CachedOnly(name, cache)
@@ -232,27 +230,6 @@ def run_eval(settings: EvalSettings, out: Path, *, registry: PipelineRegistry | 
     finally:
         prepared.ctx.close()  # stops the vLLM server this run started, also after Ctrl-C / SIGTERM
     return write_report(out, prepared, runs, command=command, write_plots=write_plots)
-
-
-@contextmanager
-def interrupt_on_sigterm() -> Iterator[None]:
-    """While active, SIGTERM raises :class:`KeyboardInterrupt` in the main thread, so a run that
-    is terminated stops exactly as after Ctrl-C: finished users stay cached (they are on disk
-    already), users in flight are dropped and redone on resume, and the caller's ``finally``
-    closes the engine (stopping a vLLM server the run started). The previous handler is
-    restored on exit. Outside the main thread (signals cannot be set there) it does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _needs(prepared: Prepared, cache: Path, name: str) -> bool:

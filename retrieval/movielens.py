@@ -51,6 +51,11 @@ class DatasetSpec:
     def files(self) -> tuple[str, ...]:
         return tuple(f"{self.stem}.{ext}" for ext in ("inter", "item", "user"))
 
+    @property
+    def short(self) -> str:
+        """Short name used in default model names ("ml100k", "ml1m")."""
+        return self.stem.replace("-", "")
+
 
 DATASETS: dict[str, DatasetSpec] = {
     "movielens-100k": DatasetSpec("movielens-100k", "recbole==1.2.1", "recbole/dataset_example/ml-100k/", "ml-100k"),

@@ -223,12 +223,11 @@ def recommend(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """One non-interactive turn: retrieve -> rerank (LLM) -> explain, with stage timings."""
-    from agent.pipeline import TurnRequest
-    from agent.types import Turn
+    from agent.app import open_app
+    from agent.one_shot import recommend_once
+    from retrieval.movielens import user_history
     from retrieval.retriever import Filters
     from retrieval.store import IndexMismatchError, IndexMissingError
-    from retrieval.movielens import user_history
-    from agent.app import open_app
 
     rset = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
     aset = _agent_settings(llm=llm, llm_url=llm_url)
@@ -240,9 +239,8 @@ def recommend(
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
         _fail(str(exc))
     try:
-        request = TurnRequest(turns=[Turn("user", message)], history=ids, k=k, filters=Filters(
+        result = recommend_once(app, message, history=ids, k=k, filters=Filters(
             year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre)))
-        result = app.pipeline.run(request)
     finally:
         app.close()
     notices = ([app.llm_error] if app.llm_error else []) + result.notices

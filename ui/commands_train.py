@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 
+from retrieval.movielens import DATASETS
+
 if TYPE_CHECKING:
     from eval.settings import EvalSettings
     from eval.trained_pipelines import TrainedAssets
@@ -58,7 +60,7 @@ def train_ranker_command(
 
     from eval.train_ranker import RankerTrainConfig, train_ranker
 
-    short = {"movielens-100k": "ml100k", "movielens-1m": "ml1m"}.get(dataset, dataset)
+    short = DATASETS[dataset].short if dataset in DATASETS else dataset
     try:
         cfg = RankerTrainConfig(dataset=dataset, name=name or f"ce-{short}", base=base, max_users=max_users,
                                 positions_per_user=positions_per_user, negatives_per_positive=negatives,
@@ -102,7 +104,7 @@ def train_retriever_command(
 
     from eval.train_retriever import RetrieverTrainConfig, index_with, train_retriever
 
-    short = {"movielens-100k": "ml100k", "movielens-1m": "ml1m"}.get(dataset, dataset)
+    short = DATASETS[dataset].short if dataset in DATASETS else dataset
     try:
         cfg = RetrieverTrainConfig(dataset=dataset, name=name or f"st-{short}", base=base, max_users=max_users,
                                    positions_per_user=positions_per_user, max_train_pairs=max_pairs,

@@ -13,10 +13,12 @@ from .test_runner import registry, settings
 from .helpers import toy_dataset
 
 
-def test_anchors_never_cross_protocols():
-    assert {a["protocol"] for a in anchors_for("movielens-100k", "full")} == {"full"}
-    assert {a["protocol"] for a in anchors_for("movielens-1m", "sampled")} == {"sampled"}
+def test_anchors_never_cross_protocols_or_datasets():
+    ml1m = anchors_for("movielens-1m", "sampled")
+    assert {a["protocol"] for a in ml1m} == {"sampled"} and max(a["ndcg@10"] for a in ml1m) == 0.7889  # SASRec
     assert anchors_for("movielens-100k", "sampled") == [] and anchors_for("movielens-1m", "full") == []
+    # LlamaRec's "ml-100k" is MovieLens latest-small: it is no anchor for the classic ML-100K
+    assert anchors_for("movielens-100k", "full") == []
 
 
 def test_report_files_and_contents(tmp_path: Path, monkeypatch):
@@ -43,7 +45,7 @@ def test_report_files_and_contents(tmp_path: Path, monkeypatch):
     assert len(saved["per_user"]["users"]) == 10 and len(saved["per_user"]["reverse"]["mrr"]) == 10
     assert {(t["a"], t["b"]) for t in saved["significance"]} == {("popularity", "reverse")}
     md = (out / "report.md").read_text()
-    assert "sampled candidates" in md and "| popularity | 10 |" in md and "None: DESIGN.md has no anchor" in md
+    assert "sampled candidates" in md and "| popularity | 10 |" in md and "None: no published anchor" in md
     assert doc["pipelines"]["reverse"]["n"] == 10
     # provenance: the agent settings (also without an LLM pipeline), the environment, the data files
     assert saved["agent_config"]["request_timeout_s"] == 300.0 and "llm_api_key" not in saved["agent_config"]
