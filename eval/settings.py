@@ -10,7 +10,9 @@ from pydantic_settings import SettingsConfigDict
 from agent.settings import AgentSettings
 from retrieval.config import LayerSettings
 
-Protocol = Literal["full", "sampled"]
+Protocol = Literal["full", "sampled", "conversation", "requests", "explanations"]
+#: Protocols that talk to the chat (eval.chat_protocols) rather than rank a history.
+CHAT_PROTOCOLS = ("conversation", "requests", "explanations")
 SplitName = Literal["test", "validation"]
 
 #: The fixed instruction turn every LLM pipeline sees in place of a chat message (offline
@@ -26,7 +28,9 @@ class EvalSettings(LayerSettings):
     model_config = SettingsConfigDict(env_prefix="RECCHAT_EVAL_", extra="forbid")
 
     dataset: str = Field("movielens-1m", description="movielens-100k, movielens-1m, or a name for a bring-your-own file")
-    protocol: Protocol = Field("sampled", description="'full' (rank every item) or 'sampled' (1 target + negatives)")
+    protocol: Protocol = Field("sampled", description="'full' (rank every item), 'sampled' (1 target + negatives), "
+                               "'conversation' (simulated person, hidden target), 'requests' (constraint suite) or "
+                               "'explanations' (strict check of the chat's reasons)")
     pipelines: list[str] = Field(default_factory=lambda: ["popularity", "retrieval"], description="pipelines, same users")
     users: int | None = Field(200, ge=1, description="seeded user sample size; None = every eligible user")
     limit_users: int | None = Field(None, ge=1, description="evaluate only the first N users of the sample (quick runs)")
@@ -43,6 +47,11 @@ class EvalSettings(LayerSettings):
                                       "(ranking metrics still cover every user); None = every user")
     concurrency: int = Field(4, ge=1, le=64, description="users in flight for LLM pipelines (the server batches them)")
     beyond_k: int = Field(10, ge=1, description="list length for coverage, intra-list diversity and novelty")
+    turns: int = Field(5, ge=1, le=20, description="conversation protocol: most turns per simulated person")
+    starts: list[Literal["known", "new"]] = Field(default_factory=lambda: ["known", "new"],
+                                                  description="conversation protocol: session starts (history known, or new person)")
+    explain_sample: int = Field(0, ge=0, description="requests/explanations protocols: reasons written to "
+                                "reasons_sample.md for a person to judge")
     catalog_name: str | None = Field(None, description="Chroma index name (default: the dataset name)")
     agent: AgentSettings = Field(default_factory=AgentSettings,
                                  description="the agent settings the LLM / rerank stages run with (its LLM, llm_url, "
@@ -61,6 +70,11 @@ class EvalSettings(LayerSettings):
             if len(set(value)) != len(value):
                 raise ValueError(f"pipelines repeat a name: {value}")
         return value
+
+    @field_validator("starts", mode="before")
+    @classmethod
+    def _split_starts(cls, value: object) -> object:
+        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
 
     @field_validator("cutoffs")
     @classmethod
@@ -105,6 +119,8 @@ class EvalSettings(LayerSettings):
         user's result. Same keys as before the agent fields moved to :attr:`agent`, so caches
         written then still resume."""
         out = self.config()
-        for key in ("limit_users", "concurrency", "llm_url"):
+        for key in ("limit_users", "concurrency", "llm_url", "explain_sample"):
             out.pop(key, None)
+        if self.protocol not in CHAT_PROTOCOLS:
+            out.pop("turns", None), out.pop("starts", None)
         return out

@@ -30,9 +30,13 @@ def _fail(message: str, code: int = 1) -> None:
 def eval_command(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="movielens-100k, movielens-1m, or a name for --interactions/--catalog")] = "movielens-1m",
-    protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items) or 'full' (every item)")] = "sampled",
+    protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items), 'full' (every item), "
+                                               "'conversation' (simulated person, hidden target), 'requests' "
+                                               "(constraint suite) or 'explanations' (strict reason check)")] = "sampled",
     pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order, "
-                                                "knn, retrieval+knn (item-kNN, no training); trained ones: recchat train eval")] = "popularity,retrieval",
+                                                "knn, retrieval+knn (item-kNN, no training); trained ones: recchat train eval. "
+                                                "conversation: popularity, retrieval, agent-rules, agent-llm; requests: "
+                                                "chat-rules, chat-llm, recommend-rules, recommend-llm; explanations: chat-llm")] = "popularity,retrieval",
     users: Annotated[Optional[int], typer.Option(help="seeded user sample size (0 = every eligible user)")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the user sample, candidates and random hold-out")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="report folder (results.json, report.md, PNGs, cache)")] = None,
@@ -49,6 +53,9 @@ def eval_command(
     interactions: Annotated[Optional[Path], typer.Option(help="bring-your-own interactions file (.csv/.jsonl/.parquet)")] = None,
     catalog: Annotated[Optional[Path], typer.Option(help="bring-your-own catalog file (with --interactions)")] = None,
     candidates_file: Annotated[Optional[Path], typer.Option(help="frozen candidate file (default <home>/eval/candidates/...)")] = None,
+    turns: Annotated[Optional[int], typer.Option(help="conversation: most turns per simulated person (default 5)")] = None,
+    starts: Annotated[Optional[str], typer.Option(help="conversation: session starts, known and/or new (default known,new)")] = None,
+    explain_sample: Annotated[Optional[int], typer.Option(help="explanations: reasons written to reasons_sample.md for a person to judge")] = None,
     fresh: Annotated[bool, typer.Option(help="discard cached per-user results in --out")] = False,
     compare: Annotated[Optional[tuple[Path, Path]], typer.Option(help="compare two report folders: --compare A B")] = None,
     compare_pipelines: Annotated[Optional[str], typer.Option("--pipelines-pair", help="with --compare: NAME_IN_A,NAME_IN_B")] = None,
@@ -82,7 +89,7 @@ def eval_command(
     passed = passed_options(ctx)
     agent_overrides = {"llm": llm, "llm_url": llm_url, "permutations": permutations}
     overrides = {"concurrency": concurrency, "min_rating": min_rating, "limit_users": limit_users,
-                 "explain_users": explain_users}
+                 "explain_users": explain_users, "turns": turns, "starts": starts, "explain_sample": explain_sample}
     try:
         agent = AgentSettings(**{k: v for k, v in agent_overrides.items() if v is not None})
         settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
@@ -90,6 +97,11 @@ def eval_command(
                                 **{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    from eval.settings import CHAT_PROTOCOLS
+
+    if settings.protocol in CHAT_PROTOCOLS:
+        _chat_eval(settings, out, passed, fresh)
+        return
     try:
         from eval.trained_pipelines import TrainedAssets, require_checkpoints
 
@@ -111,6 +123,29 @@ def eval_command(
         console.print(f"[yellow]interrupted:[/] finished users are cached in {out}/cache; rerun the same command to resume")
         raise typer.Exit(130)
     _print_summary(doc, out)
+
+
+def _chat_eval(settings: "EvalSettings", out: Path, passed: Mapping[str, Any], fresh: bool) -> None:
+    """``recchat eval --protocol conversation|requests|explanations`` (:mod:`eval.chat_protocols`)."""
+    import shutil
+
+    from eval.chat_protocols import LeakError, run_chat_eval
+    from eval.data import load_dataset
+
+    if fresh and (out / "cache").exists():
+        shutil.rmtree(out / "cache")
+    try:
+        command = canonical_command(settings, out, passed=passed)
+        doc = run_chat_eval(settings, out, dataset=load_dataset(settings.dataset), command=command)
+    except LeakError as exc:
+        _fail(str(exc))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/] finished items are cached in {out}/cache; rerun the same command to resume")
+        raise typer.Exit(130)
+    typer.echo((out / "report.md").read_text(encoding="utf-8"))
+    console.print(f"report: {out / 'report.md'} ({doc['protocol']})")
 
 
 def eval_registry(settings: "EvalSettings", data: "EvalDataset") -> "PipelineRegistry":
@@ -186,7 +221,11 @@ def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | 
         "interactions": interactions if interactions is not None and catalog is not None else None,
         "catalog": catalog if interactions is not None and catalog is not None else None,
     }
-    if any(uses_llm(p) for p in settings.pipelines):
+    if settings.protocol in ("conversation", "requests", "explanations"):
+        resolved |= {"turns": settings.turns if settings.protocol == "conversation" else None,
+                     "starts": ",".join(settings.starts) if settings.protocol == "conversation" else None,
+                     "explain_sample": settings.explain_sample or None}
+    if any(uses_llm(p) or p.endswith("-llm") for p in settings.pipelines):
         resolved |= {"llm": agent.llm, "llm_url": agent.llm_url, "permutations": agent.permutations,
                      "concurrency": settings.concurrency, "explain": None if settings.explain else False,
                      "explain_users": settings.explain_users if settings.explain else None}

@@ -1,0 +1,383 @@
+"""The protocols that talk to the chat: ``conversation``, ``requests`` and ``explanations``.
+
+``recchat eval --protocol conversation`` (:mod:`eval.conversation`): simulated people with a
+hidden target; pipelines ``popularity``, ``retrieval``, ``agent-rules``, ``agent-llm``.
+
+``recchat eval --protocol requests`` (:mod:`eval.request_suite`): the constraint suite through
+the two front-end paths, ``chat-*`` (``ChatAgent.respond`` in a fresh session, as the web chat
+and ``recchat chat``) and ``recommend-*`` (:func:`agent.one_shot.recommend_once`, as
+``recchat recommend``), each ``-rules`` (no LLM) or ``-llm``.
+
+``recchat eval --protocol explanations``: the chat with the LLM writes reasons for the first
+``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
+checked by :class:`agent.reason_check.StrictReasonChecker` against the pick's own structured
+metadata and the evidence it may cite (the request, the films the person named).
+
+Each writes ``results.json``, ``report.md`` and plots into ``out`` and caches per-item results
+under ``out/cache`` (JSONL), so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.app import App, assemble
+from agent.conversation import ChatAgent
+from agent.settings import AgentSettings
+from eval.conversation import (AgentConversant, ConversationRun, PopularityConversant, RetrievalConversant, compare,
+                               plot_success_by_turn, popularity_percentiles, ratings_lookup, run_conversations,
+                               summarise)
+from eval.data import EvalDataset
+from eval.prepared import Prepared
+from eval.provenance import dataset_provenance, llm_provenance, relevant_env
+from eval.report import git_state, versions
+from eval.settings import EvalSettings
+from retrieval.items import Item
+from retrieval.retriever import Filters
+
+CONVERSANTS = ("popularity", "retrieval", "agent-rules", "agent-llm")
+REQUEST_PATHS = ("chat-rules", "chat-llm", "recommend-rules", "recommend-llm")
+#: Requests the explanations protocol sends when ``--limit-users`` is not given.
+EXPLANATION_REQUESTS = 30
+
+
+class LeakError(RuntimeError):
+    """A simulated message named its target: the conversation figures are void."""
+
+
+@dataclass
+class Apps:
+    """The chat apps of one run over one store: without and (on first use) with the LLM."""
+
+    prepared: Prepared
+    sessions_url: str
+    list_k: int
+
+    def __post_init__(self) -> None:
+        self._apps: dict[tuple[bool, int], App] = {}
+
+    def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> App:
+        key = (llm, explain_top_k, chat_k or self.list_k)
+        if key not in self._apps:
+            ctx = self.prepared.ctx
+            base = ctx.agent_settings() if llm else AgentSettings()
+            settings = base.model_copy(update={"chat_k": chat_k or self.list_k, "explain_top_k": explain_top_k,
+                                               "understand_with_llm": llm, "sessions_url": self.sessions_url})
+            self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings)
+        return self._apps[key]
+
+    def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> ChatAgent:
+        return ChatAgent(self.app(llm, explain_top_k, chat_k))
+
+    def close(self) -> None:
+        for app in self._apps.values():
+            app.sessions.close()
+
+
+def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | None = None, command: str | None = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Run ``settings.protocol`` (one of the chat protocols), write the report, return results.json."""
+    from agent.signals import sigterm_raises
+    from eval.runner import prepare
+
+    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm",)}[settings.protocol]
+    unknown = [p for p in settings.pipelines if p not in known]
+    if unknown:
+        raise ValueError(f"unknown pipeline(s) {unknown} for the {settings.protocol} protocol; known: {', '.join(known)}")
+    out = Path(out)
+    cache = out / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    prepared = prepare(settings, dataset=dataset, progress=progress)
+    apps = Apps(prepared, f"sqlite:///{cache / 'sessions.db'}", list_k=10)
+    t0 = time.perf_counter()
+    try:
+        with sigterm_raises():  # a terminated run stops as after Ctrl-C: finished items stay cached
+            if settings.protocol == "conversation":
+                body = _conversation(settings, prepared, apps, cache, progress)
+            elif settings.protocol == "requests":
+                body = _requests(settings, prepared, apps, cache, progress, out)
+            else:
+                body = _explanations(settings, prepared, apps, cache, progress, out)
+    finally:
+        apps.close()
+        prepared.ctx.close()
+    doc = _document(settings, prepared, command, body, time.perf_counter() - t0)
+    (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(render_chat_report(doc), encoding="utf-8")
+    if settings.protocol == "conversation" and body["leaked"]:
+        raise LeakError(f"{body['leaked']} simulated message(s) named their target; see {out / 'results.json'}")
+    return doc
+
+
+# ---------------------------------------------------------------------- conversation
+def _conversation(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Path, progress: bool) -> dict[str, Any]:
+    ctx = prepared.ctx
+    run = ConversationRun(prepared.cases, ctx.items, ctx.popularity, ctx.universe,
+                          ratings_lookup(prepared.dataset.interactions), turns=settings.turns, seed=settings.seed)
+    summaries: dict[str, Any] = {}
+    tests: dict[str, Any] = {}
+    leaked = 0
+    for start in settings.starts:
+        records = {}
+        for name in settings.pipelines:
+            conversant = _conversant(name, apps, ctx)
+            concurrency = settings.concurrency if name == "agent-llm" else 1
+            records[name] = run_conversations(run, conversant, start, cache / f"conversation-{name}-{start}.jsonl",
+                                              progress, concurrency)
+            summaries[f"{name} ({start})"] = summarise(records[name], settings.turns)
+            leaked += summaries[f"{name} ({start})"]["leaked"]
+        if "retrieval" in records:
+            tests[f"vs retrieval ({start})"] = compare(records, "retrieval")
+        if "agent-rules" in records and "agent-llm" in records:
+            tests[f"agent-llm vs agent-rules ({start})"] = compare(
+                {k: v for k, v in records.items() if k in ("agent-rules", "agent-llm")}, "agent-rules")
+    plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn.png")
+    plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn_k10.png", k=10)
+    return {"summaries": summaries, "paired_tests": tests, "leaked": leaked}
+
+
+def _conversant(name: str, apps: Apps, ctx: Any) -> Any:
+    if name == "popularity":
+        return PopularityConversant(ctx.items, ctx.popularity, apps.agent(False).vocabulary())
+    if name == "retrieval":
+        return RetrievalConversant(ctx.retriever)
+    return AgentConversant(name, apps.agent(name == "agent-llm"))
+
+
+# ---------------------------------------------------------------------- requests
+def _suite(prepared: Prepared, apps: Apps) -> list[Any]:
+    from eval.request_suite import request_suite
+
+    return request_suite(apps.agent(False).vocabulary().genres, seed=prepared.settings.seed)
+
+
+def _requests(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Path, progress: bool,
+              out: Path) -> dict[str, Any]:
+    from eval.request_suite import plot_by_kind, run_suite
+
+    suite = _suite(prepared, apps)
+    results = {name: run_suite(suite, _cached(_responder(name, apps, prepared, suite), cache / f"requests-{name}.jsonl",
+                                              prepared.ctx.items), progress)
+               for name in settings.pipelines}
+    plot_by_kind(results, out / "satisfaction_by_kind.png")
+    return {"requests": len(suite), "hand_written": sum(r.hand_written for r in suite),
+            "held_out": sum(r.held_out for r in suite), "paths": results}
+
+
+def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
+               explain_top_k: int = 0) -> Callable[[Any], Any]:
+    """``respond(request) -> RequestOutcome`` for one front-end path (fresh, history-free)."""
+    from agent.one_shot import recommend_once
+    from eval.request_suite import RequestOutcome, resolve_reference_ids
+
+    llm = name.endswith("-llm")
+    refs = resolve_reference_ids(suite, prepared.ctx.items.values())
+    pct = popularity_percentiles(prepared.ctx.popularity, prepared.ctx.universe)
+
+    if name.startswith("chat"):
+        agent = apps.agent(llm, explain_top_k, chat_k=5)
+
+        def respond(request: Any) -> Any:
+            t0 = time.perf_counter()
+            session = agent.new_session(user_id=f"eval-{request.id}", history=[])
+            reply = agent.respond(session, request.text)
+            shown = [r.item for r in reply.recommendations]
+            outcome = RequestOutcome(shown, session.profile.to_filters(), time.perf_counter() - t0,
+                                     [pct.get(i.id, 0.0) for i in shown], refs.get(request.id, ()))
+            outcome.extra = {"reasons": [r.reason for r in reply.recommendations], "llm_calls": reply.llm_calls,  # type: ignore[attr-defined]
+                             "liked": [r.title for r in session.profile.liked_items], "notices": reply.notices}
+            agent.sessions.delete(session.id)
+            return outcome
+    else:
+        app = apps.app(llm, explain_top_k, chat_k=5)
+
+        def respond(request: Any) -> Any:
+            t0 = time.perf_counter()
+            result = recommend_once(app, request.text, k=5)
+            shown = [r.item for r in result.recommendations]
+            return RequestOutcome(shown, Filters(), time.perf_counter() - t0, [pct.get(i.id, 0.0) for i in shown],
+                                  refs.get(request.id, ()))
+    return respond
+
+
+def _cached(respond: Callable[[Any], Any], path: Path, items: Mapping[str, Item]) -> Callable[[Any], Any]:
+    """``respond`` with its outcomes kept in a JSONL file (resume: a cached request is replayed)."""
+    from eval.request_suite import RequestOutcome
+
+    done: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[row["id"]] = row
+            except (ValueError, KeyError):
+                continue
+
+    def wrapped(request: Any) -> Any:
+        row = done.get(request.id)
+        if row is None:
+            outcome = respond(request)
+            row = {"id": request.id, "shown": [i.id for i in outcome.shown],
+                   "parsed": None if outcome.parsed is None else _filters_dict(outcome.parsed),
+                   "seconds": outcome.seconds, "pct": outcome.popularity_percentiles,
+                   "refs": list(outcome.reference_ids), "extra": getattr(outcome, "extra", None)}
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            done[request.id] = row
+        parsed = None if row["parsed"] is None else Filters(**{k: tuple(v) if isinstance(v, list) else v
+                                                               for k, v in row["parsed"].items()})
+        outcome = RequestOutcome([items[i] for i in row["shown"] if i in items], parsed, row["seconds"], row["pct"],
+                                 tuple(row["refs"]))
+        outcome.extra = row.get("extra")  # type: ignore[attr-defined]
+        return outcome
+
+    return wrapped
+
+
+def _filters_dict(f: Filters) -> dict[str, Any]:
+    return {"year_min": f.year_min, "year_max": f.year_max, "genres": list(f.genres),
+            "exclude_genres": list(f.exclude_genres), "fields": dict(f.fields)}
+
+
+# ---------------------------------------------------------------------- explanations
+def _explanations(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Path, progress: bool,
+                  out: Path) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from agent.reason_check import StrictReasonChecker, duplicates_in_list, summarise as summarise_reasons, \
+        write_reason_sample
+
+    suite = sorted(_suite(prepared, apps), key=lambda r: (not r.hand_written, r.held_out, r.id))
+    chosen = suite[: settings.limit_users or EXPLANATION_REQUESTS]
+    k = apps.prepared.ctx.agent_settings().explain_top_k or 3
+    respond = _cached(_responder("chat-llm", apps, prepared, suite, explain_top_k=k),
+                      cache / "explanations-chat-llm.jsonl", prepared.ctx.items)
+    checker = StrictReasonChecker(apps.agent(False).vocabulary().genres)
+    verdicts, rows, calls, invalid = [], [], 0, 0
+    for request in tqdm(chosen, desc="explanations", disable=not progress):
+        outcome = respond(request)
+        extra = outcome.extra or {}
+        reasons = list(extra.get("reasons") or [])[: len(outcome.shown)]
+        dupes = duplicates_in_list(reasons)
+        cited = [request.text] + list(extra.get("liked") or [])
+        for i, (item, reason) in enumerate(zip(outcome.shown[:k], reasons[:k])):
+            verdict = checker.check(reason, item, cited)
+            if i in dupes and verdict.valid:
+                verdict = type(verdict)(False, verdict.flags + ("malformed",), verdict.claims, verdict.grounded_claims,
+                                        verdict.total_claims)
+            verdicts.append(verdict)
+            rows.append({"item": item, "reason": reason, "cited": cited, "verdict": verdict, "request": request.text})
+        for call in extra.get("llm_calls") or []:
+            messages = call.get("messages") or []
+            if messages and str(messages[0].get("content", "")).startswith("You write short reasons"):
+                calls += 1
+                invalid += bool(call.get("error"))
+    if settings.explain_sample:
+        write_reason_sample(out / "reasons_sample.md", rows[: settings.explain_sample])
+    summary = summarise_reasons(verdicts, calls, invalid)
+    return {"requests": len(chosen), "explain_top_k": k, "strict": summary,
+            "examples": [{"pick": r["item"].label, "reason": r["reason"], "flags": list(r["verdict"].flags)}
+                         for r in rows[:40]]}
+
+
+# ---------------------------------------------------------------------- report
+def _document(settings: EvalSettings, prepared: Prepared, command: str | None, body: dict[str, Any],
+              wall_s: float) -> dict[str, Any]:
+    uses_llm = any(p.endswith("llm") for p in settings.pipelines)
+    agent = prepared.ctx.agent_settings()
+    return {
+        "format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "protocol": settings.protocol,
+        "command": command, "environment": relevant_env(), "git": git_state(), "versions": versions(),
+        "config": settings.config(), "agent_config": agent.model_dump(mode="json"),
+        "dataset": {"name": prepared.dataset.name, **prepared.split.summary(), "files": dataset_provenance(prepared.dataset)},
+        "users": {"sampled": len(prepared.sample), "evaluated": len(prepared.cases)},
+        "llm": llm_provenance(agent.llm, agent.llm_url) if uses_llm else None,
+        "wall_s": round(wall_s, 1), **body,
+    }
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_chat_report(doc: Mapping[str, Any]) -> str:
+    """``report.md`` of a chat protocol, from its results document alone."""
+    lines = [f"# Evaluation: {doc['dataset']['name']}, {doc['protocol']} protocol", "",
+             f"- command: `{doc['command']}`", f"- git: {doc['git'].get('commit', '?')}"
+             + (" (dirty)" if doc["git"].get("dirty") else ""),
+             f"- people sampled: {doc['users']['evaluated']} (seed {doc['config']['seed']}); wall {doc['wall_s']} s", ""]
+    if doc["protocol"] == "conversation":
+        lines += ["Simulated person with a hidden target (the user's held-out film); success = the target among the "
+                  f"picks shown (top 5; top 10) within {doc['config']['turns']} turns. Violations: shown top-5 picks "
+                  "breaking a constraint the person had stated. Popularity: median percentile of the shown picks "
+                  "(100 = most rated).", "",
+                  "| pipeline (start) | people | success@5 | success@10 | first-turn hit@10 [95% CI] | avg turns | MRR | "
+                  "violations | median popularity pct | turn s (median total) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, s in doc["summaries"].items():
+            if not s.get("people"):
+                continue
+            ft = s["first_turn_hit@10"]
+            stages = s["stage_median_s"]
+            total = stages.get("total_s") or sum(stages.values())
+            lines.append(f"| {name} | {s['people']} | {_f(s['success@5'])} | {_f(s['success@10'])} | "
+                         f"{_f(ft['mean'])} [{_f(ft['ci_low'])}, {_f(ft['ci_high'])}] | {_f(s['avg_turns@5'], 2)} | "
+                         f"{_f(s['mrr'])} | {_f(s['violation_share'])} | {_f(s['median_popularity_pct'], 1)} | {_f(total, 2)} |")
+        lines += ["", "## Success by turn (hit@5, cumulative)", "", "| pipeline (start) | " +
+                  " | ".join(f"turn {t}" for t in range(1, doc["config"]["turns"] + 1)) + " |",
+                  "|---|" + "---:|" * doc["config"]["turns"]]
+        for name, s in doc["summaries"].items():
+            if s.get("people"):
+                lines.append(f"| {name} | " + " | ".join(_f(v) for v in s["by_turn"]["hit@5"]) + " |")
+        lines += ["", "## Paired tests of success@5 (same people)", "",
+                  "| comparison | pipeline | mean A | mean B | diff [95% CI] | p (paired t) | p (Wilcoxon) |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for label, tests in doc["paired_tests"].items():
+            for name, t in tests.items():
+                lines.append(f"| {label} | {name} | {_f(t['mean_a'])} | {_f(t['mean_b'])} | {_f(t['diff'])} "
+                             f"[{_f(t['ci_low'])}, {_f(t['ci_high'])}] | {_f(t['p_ttest'], 4)} | {_f(t['p_wilcoxon'], 4)} |")
+        lines += ["", f"Leaks (a simulated message naming its target): {doc['leaked']}.", "",
+                  "Plots: `success_by_turn.png` (k=5), `success_by_turn_k10.png`."]
+    elif doc["protocol"] == "requests":
+        lines += [f"{doc['requests']} single requests with machine-checkable constraints ({doc['hand_written']} "
+                  f"hand-written, {doc['held_out']} of them held out of every tuning); each through a fresh session.", "",
+                  "| path | part | requests | shown picks keeping every constraint | requests fully satisfied | "
+                  "parse accuracy | median popularity pct | empty lists | median s |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, r in doc["paths"].items():
+            for part, g in [("all", r["overall"]), *sorted(r["by_split"].items())]:
+                lines.append(f"| {name} | {part} | {g['requests']} | {_f(g['pick_satisfaction'])} | "
+                             f"{_f(g['requests_fully_satisfied'])} | {_f(g['parse_accuracy'])} | "
+                             f"{_f(g['median_popularity_percentile'], 1)} | {g['empty_lists']} | {_f(g['median_seconds'], 2)} |")
+        lines += ["", "## Shown picks keeping every constraint, by request kind", "",
+                  "| kind | " + " | ".join(doc["paths"]) + " |", "|---|" + "---:|" * len(doc["paths"])]
+        kinds = sorted({k for r in doc["paths"].values() for k in r["by_kind"]})
+        for kind in kinds:
+            lines.append(f"| {kind} | " + " | ".join(_f(r["by_kind"].get(kind, {}).get("pick_satisfaction"))
+                                                       for r in doc["paths"].values()) + " |")
+        lines += ["", "## Violations (examples)", ""]
+        for name, r in doc["paths"].items():
+            lines += [f"- {name}: {e}" for e in r["examples"][:8]]
+        lines += ["", "Plot: `satisfaction_by_kind.png`."]
+    else:
+        s = doc["strict"]
+        lines += [f"The chat (LLM) answered {doc['requests']} requests of the suite; the reasons of its top "
+                  f"{doc['explain_top_k']} picks were checked strictly: claims only against the pick's own structured "
+                  "metadata and the evidence it may cite (the request, the films the person named); claim-free, "
+                  "truncated, third-person or recited reasons are not valid.", "",
+                  "| picks | valid reasons | claim precision | truncated | invalid calls |", "|---:|---:|---:|---:|---:|",
+                  f"| {s['picks']} | {_f(s['valid_share'])} | {_f(s['claim_precision'])} | {_f(s['truncation_rate'])} | "
+                  f"{_f(s['invalid_call_rate'])} ({s['invalid_calls']}/{s['calls']}) |", "",
+                  "Flags: " + ", ".join(f"{k} {v}" for k, v in s["flag_counts"].items()), "",
+                  "## Examples", ""]
+        lines += [f"- {e['pick']}: {e['reason']!r} -> {', '.join(e['flags']) or 'valid'}" for e in doc["examples"][:20]]
+    return "\n".join(lines) + "\n"
