@@ -188,25 +188,11 @@ class Retriever:
     def settings(self) -> RetrievalSettings:
         return self.store.settings
 
-    @property
-    def scan_max(self) -> int:
-        """Effective exact-scan limit (items passing a filter)."""
-        return self.settings.exact_scan_max if self.exact_scan_max is None else self.exact_scan_max
-
-    @property
-    def half_life(self) -> float:
-        """Effective history recency half-life (items)."""
-        return self.settings.history_half_life if self.history_half_life is None else self.history_half_life
-
-    @property
-    def history_share(self) -> float:
-        """Effective share of the history vector in a text + history query (0..1)."""
-        return self.settings.history_weight if self.history_weight is None else self.history_weight
-
-    @property
-    def fetch_max(self) -> int:
-        """Effective post-filter fetch limit (items)."""
-        return self.settings.max_fetch if self.max_fetch is None else self.max_fetch
+    def tuned(self, name: str) -> Any:
+        """This retriever's value of the tuning field ``name`` (``exact_scan_max``, ``overfetch``,
+        ``max_fetch``, ``history_half_life``, ``history_weight``), else the store's settings' one."""
+        own = getattr(self, name)
+        return getattr(self.settings, name) if own is None else own
 
     def warm_up(self) -> dict[str, float]:
         """Load now what the first queries would load: the metadata mirror (every query reads it)
@@ -216,7 +202,7 @@ class Retriever:
         t0 = time.perf_counter()
         self.store.mirror(self.catalog)
         took = {"mirror_s": time.perf_counter() - t0}
-        if self.scan_max and self.store.vector_cache_fits(self.catalog):
+        if self.tuned("exact_scan_max") and self.store.vector_cache_fits(self.catalog):
             t0 = time.perf_counter()
             self.store.mirror_vectors(self.catalog)
             took["vectors_s"] = time.perf_counter() - t0
@@ -227,15 +213,15 @@ class Retriever:
         parts: list[tuple[float, np.ndarray]] = []
         if text and text.strip():
             vec = self.store.embedder.encode([text])[0]
-            parts.append((1.0 - self.history_share if history else 1.0, vec))
+            parts.append((1.0 - self.tuned("history_weight") if history else 1.0, vec))
         if history:
             found = self.store.get_embeddings(self.catalog, list(history))
             known = [h for h in history if h in found]
             if known:
-                weights = recency_weights(len(known), self.half_life)
+                weights = recency_weights(len(known), self.tuned("history_half_life"))
                 mean = (weights[:, None] * np.stack([found[h] for h in known])).sum(axis=0)
                 mean /= np.linalg.norm(mean) or 1.0
-                parts.append((self.history_share if text else 1.0, mean))
+                parts.append((self.tuned("history_weight") if text else 1.0, mean))
         if not parts:
             raise ValueError("a query needs text or at least one known history item")
         vec = sum(w * v for w, v in parts)
@@ -316,11 +302,11 @@ class Retriever:
         passing = int(mask.sum())
         if passing == 0:
             return SearchResult((), "empty")
-        if passing <= self.scan_max:
+        if passing <= self.tuned("exact_scan_max"):
             return SearchResult(tuple(self._exact_scan(vector, k, filters, mirror, mask, banned, with_emb)), "exact-scan")
-        overfetch = self.settings.overfetch if self.overfetch is None else self.overfetch
+        overfetch = self.tuned("overfetch")
         fetch = int(np.ceil((k + len(banned)) * len(mask) / passing * overfetch))
-        if fetch <= self.fetch_max:
+        if fetch <= self.tuned("max_fetch"):
             raw = self.store.query(self.catalog, vector, fetch, None, with_emb, with_metadata=False)
             kept = [h for h in raw if h.id not in banned and h.id in mirror.position and mask[mirror.position[h.id]]][:k]
             if len(kept) >= min(k, passing) or len(raw) >= len(mask):

@@ -176,10 +176,11 @@ def test_tuning_comes_from_settings_unless_overridden(monkeypatch, tmp_path):
     monkeypatch.setenv("RECCHAT_RETRIEVAL_HISTORY_HALF_LIFE", "2.5")
     settings = RetrievalSettings()
     shared = Retriever(SimpleNamespace(settings=settings), "x")  # type: ignore[arg-type]
-    assert (shared.fetch_max, shared.history_share, shared.half_life, shared.scan_max) == (300, 0.25, 2.5, 20_000)
+    names = ("max_fetch", "history_weight", "history_half_life", "exact_scan_max")
+    assert tuple(shared.tuned(n) for n in names) == (300, 0.25, 2.5, 20_000)
     own = Retriever(SimpleNamespace(settings=settings), "x", max_fetch=10, history_weight=1.0,  # type: ignore[arg-type]
                     history_half_life=1.0, exact_scan_max=0)
-    assert (own.fetch_max, own.history_share, own.half_life, own.scan_max) == (10, 1.0, 1.0, 0)
+    assert tuple(own.tuned(n) for n in names) == (10, 1.0, 1.0, 0)
     monkeypatch.setenv("RECCHAT_RETRIEVAL_HISTORY_WEIGHT", "1.5")
     with pytest.raises(ValueError):
         RetrievalSettings()
