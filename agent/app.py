@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.engine import Engine, EngineError
+from agent.fusion import CandidateSources, FusionWeights, load_weights
 from agent.pipeline import RecommendPipeline
 from agent.session_store import SessionStore
 from agent.settings import AgentSettings
+from retrieval.behaviour import Behaviour, load_behaviour
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.store import ChromaStore
@@ -34,6 +36,7 @@ class App:
     sessions: SessionStore
     engine: Engine | None = None
     llm_error: str | None = None
+    behaviour: Behaviour | None = None
 
     @property
     def catalog(self) -> str:
@@ -52,21 +55,29 @@ class App:
 
 
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
-             sessions: SessionStore | None = None, llm_error: str | None = None) -> App:
+             sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
+             weights: FusionWeights | None = None) -> App:
     """Wire a pipeline over ready parts: with ``engine`` the verbalizer ranker and the explainer,
-    else the retrieval order. ``sessions`` defaults to ``SessionStore(settings.sessions_url)``."""
+    else the candidates' own order; with ``behaviour`` (the catalog's interaction data) the
+    candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones
+    of the catalog, :func:`agent.fusion.load_weights`), else text retrieval alone. ``sessions``
+    defaults to ``SessionStore(settings.sessions_url)``."""
     from agent.rerank import RetrievalOrderRanker
 
+    sources = None
+    if behaviour is not None and settings.fusion:
+        sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog))
     if engine is None:
-        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings)
+        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings, sources=sources)
     else:
         from agent.explain import Explainer
         from agent.rerank import VerbalizerRanker
 
         pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, settings), settings,
-                                     explainer=Explainer(engine, settings), count_tokens=engine.count_tokens)
+                                     explainer=Explainer(engine, settings), count_tokens=engine.count_tokens,
+                                     sources=sources)
     return App(settings, store, retriever, pipeline, sessions if sessions is not None else SessionStore(settings.sessions_url),
-               engine, llm_error)
+               engine, llm_error, behaviour)
 
 
 def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: bool = True,
@@ -91,4 +102,4 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
             engine = make_engine(settings)
         except (EngineError, OSError) as exc:
             error = f"LLM unavailable ({exc}); showing retrieval order"
-    return assemble(store, retriever, engine, settings, sessions, error)
+    return assemble(store, retriever, engine, settings, sessions, error, behaviour=load_behaviour(retrieval.catalog))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agent.context import build_context
 from agent.engine import LLMCall, audit_scope
 from agent.explain import Explainer
+from agent.fusion import CandidateSources
 from agent.rerank import Ranker
 from agent.settings import RerankSettings
 from agent.types import Context, Feedback, Recommendation, RerankResult, Turn
@@ -51,7 +52,8 @@ class TurnResult:
 
 
 class RecommendPipeline:
-    """Composes a :class:`Retriever`, a :class:`Ranker` and an optional :class:`Explainer`."""
+    """Composes a :class:`Retriever` (or, when the catalog has interaction data, the fused
+    :class:`agent.fusion.CandidateSources`), a :class:`Ranker` and an optional :class:`Explainer`."""
 
     def __init__(
         self,
@@ -60,9 +62,10 @@ class RecommendPipeline:
         settings: RerankSettings,
         explainer: Explainer | None = None,
         count_tokens: Callable[[str], int] = lambda text: len(text) // 4 + 1,
+        sources: CandidateSources | None = None,
     ) -> None:
         self.retriever, self.ranker, self.settings = retriever, ranker, settings
-        self.explainer, self.count_tokens = explainer, count_tokens
+        self.explainer, self.count_tokens, self.sources = explainer, count_tokens, sources
 
     def run(self, request: TurnRequest, on_ranked: Callable[[list[Recommendation]], None] | None = None) -> TurnResult:
         """Run one turn. ``on_ranked`` is called with the ranked picks (no reasons yet) as soon as
@@ -72,10 +75,15 @@ class RecommendPipeline:
         with audit_scope() as calls:
             user_text = request.query or next((t.text for t in reversed(request.turns) if t.role == "user"), "")
             t0 = time.perf_counter()
-            candidates = self.retriever.retrieve(
-                user_text or None, history=list(request.history), k=max(request.k, self.settings.max_candidates),
-                filters=request.filters, exclude=list(request.exclude), mmr_lambda=request.mmr_lambda,
-            )
+            k = max(request.k, self.settings.max_candidates)
+            if self.sources is not None:
+                candidates = self.sources.candidates(user_text or None, list(request.history), request.filters,
+                                                     list(request.exclude), k)
+            else:
+                candidates = self.retriever.retrieve(
+                    user_text or None, history=list(request.history), k=k,
+                    filters=request.filters, exclude=list(request.exclude), mmr_lambda=request.mmr_lambda,
+                )
             timings["retrieve_s"] = time.perf_counter() - t0
             # Hard constraints hold whatever happens later (defence in depth).
             banned = set(request.exclude) | set(request.history)

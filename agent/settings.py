@@ -58,6 +58,8 @@ class RerankSettings(BaseModel):
         description="score the first permutation alone, then the others together, so they reuse its "
         "cached prefix (concurrent requests may each compute the shared prefix)",
     )
+    fusion: bool = Field(True, description="when the catalog has interaction data: candidates from text + behaviour + "
+                         "popularity, fused by learned weights (False = text retrieval alone)")
     context_token_budget: int = Field(1500, ge=128, description="tokens for conversation + history before candidates")
     seed: int = Field(0, description="seed of the permutation order")
 

@@ -37,6 +37,7 @@ from eval.prepared import Prepared
 from eval.provenance import dataset_provenance, llm_provenance, relevant_env
 from eval.report import git_state, versions
 from eval.settings import EvalSettings
+from retrieval.behaviour import Behaviour
 from retrieval.items import Item
 from retrieval.retriever import Filters
 
@@ -59,7 +60,15 @@ class Apps:
     list_k: int
 
     def __post_init__(self) -> None:
-        self._apps: dict[tuple[bool, int], App] = {}
+        self._apps: dict[tuple[bool, int, int], App] = {}
+        self._behaviour: Behaviour | None = None
+
+    def behaviour(self) -> Behaviour:
+        """The behaviour model from the TRAINING part of the split only (histories without the
+        held-out items, ratings of held-out items left out), so no evaluated target shapes it."""
+        if self._behaviour is None:
+            self._behaviour = training_behaviour(self.prepared)
+        return self._behaviour
 
     def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> App:
         key = (llm, explain_top_k, chat_k or self.list_k)
@@ -68,7 +77,8 @@ class Apps:
             base = ctx.agent_settings() if llm else AgentSettings()
             settings = base.model_copy(update={"chat_k": chat_k or self.list_k, "explain_top_k": explain_top_k,
                                                "understand_with_llm": llm, "sessions_url": self.sessions_url})
-            self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings)
+            self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings,
+                                       behaviour=self.behaviour() if settings.fusion else None)
         return self._apps[key]
 
     def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> ChatAgent:
@@ -77,6 +87,16 @@ class Apps:
     def close(self) -> None:
         for app in self._apps.values():
             app.sessions.close()
+
+
+def training_behaviour(prepared: Prepared) -> Behaviour:
+    """:class:`retrieval.behaviour.Behaviour` of the split's training part (see :meth:`Apps.behaviour`)."""
+    cases = prepared.split.cases
+    held = {(c.user_id, c.target) for c in cases}
+    frame = prepared.dataset.interactions
+    ratings = [(str(i), float(r)) for u, i, r in zip(frame["user_id"], frame["item_id"], frame["rating"])
+               if r == r and (str(u), str(i)) not in held]
+    return Behaviour.build([list(c.history) for c in cases], prepared.ctx.universe, ratings)
 
 
 def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | None = None, command: str | None = None,

@@ -16,7 +16,7 @@ name                           what it ranks with
                                ``recchat train fusion``, tuned on validation)
 =============================  ===============================================================
 
-Item-kNN (:class:`ItemKNN`): cosine similarity between items' user sets, built from the
+Item-kNN (:class:`retrieval.behaviour.ItemKNN`): cosine similarity between items' user sets, built from the
 HISTORIES of the evaluated split only (held-out targets never count; for the test split the
 validation item is history, as in every pipeline), shrunk by ``n / (n + shrink)`` with ``n`` the
 co-occurrence count; a user's score for item ``j`` = sum over history items ``h`` of
@@ -44,6 +44,7 @@ from eval.pipelines import (EvalContext, Pipeline, PipelineOutput, PipelineRegis
                             ranker_checkpoints)
 from eval.settings import EvalSettings
 from eval.splits import UserCase, leave_one_out
+from retrieval.behaviour import ItemKNN
 from retrieval.candidates import Candidate
 
 if TYPE_CHECKING:
@@ -60,55 +61,11 @@ class TrainedAssets:
     ranker: str | None = None
     retriever: str | None = None
     fusion_weight: float | None = None
-    knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/ml100k-full/README.md)
+    knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/issue7/README.md)
     knn_shrink: float = 5.0  # idem
     rrf_k: int = 10  # chosen on validation (60 was worse: the dense source is weak here)
     dense_weight: float = 0.25  # RRF weight of the dense source (kNN weighs 1); chosen on validation
     fusion_depth: int = 200
-
-
-class ItemKNN:
-    """Item-item cosine kNN over binary user-item histories (see module doc)."""
-
-    def __init__(self, histories: Sequence[Sequence[str]], universe: Sequence[str], shrink: float = 10.0,
-                 half_life: float = 10.0) -> None:
-        from scipy import sparse
-
-        self.ids = list(universe)
-        self.pos = {i: n for n, i in enumerate(self.ids)}
-        self.half_life = half_life
-        rows, cols = [], []
-        for u, hist in enumerate(histories):
-            for item in set(hist):
-                if item in self.pos:
-                    rows.append(u)
-                    cols.append(self.pos[item])
-        x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                              shape=(len(histories), len(self.ids)))
-        co = (x.T @ x).toarray().astype(np.float32)
-        norms = np.sqrt(np.diag(co)).astype(np.float32)
-        denom = np.outer(norms, norms) + 1e-9
-        damp = np.divide(co, co + shrink, out=np.zeros_like(co), where=(co + shrink) > 0)
-        sim = co / denom * damp
-        np.fill_diagonal(sim, 0.0)
-        self.sim = sim
-
-    def scores(self, history: Sequence[str]) -> np.ndarray:
-        """Scores of every universe item (float32, ``len(ids)``) for a history oldest -> newest."""
-        from retrieval.retriever import recency_weights
-
-        known = [self.pos[h] for h in history if h in self.pos]
-        if not known:
-            return np.zeros(len(self.ids), dtype=np.float32)
-        w = recency_weights(len(known), self.half_life)
-        return (w[:, None] * self.sim[known]).sum(axis=0)
-
-    def top(self, history: Sequence[str], n: int) -> list[str]:
-        """The ``n`` best items, history masked."""
-        s = self.scores(history)
-        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
-        idx = np.argsort(-s, kind="stable")[:n]
-        return [self.ids[i] for i in idx if np.isfinite(s[i])]
 
 
 def rrf(lists: Sequence[Sequence[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:

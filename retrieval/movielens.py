@@ -261,3 +261,16 @@ def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
         raise ValueError(f"no user {user_id!r} in {dataset} (ids look like {df['user_id'].iloc[0]!r})")
     rows = rows.sort_values(["timestamp", "row"], kind="stable")
     return rows["item_id"].astype(str).tolist()[-limit:]
+
+
+def build_behaviour(dataset: str, catalog: str | None = None, home: Path | None = None) -> tuple[Path, int, int]:
+    """Build and save the behaviour model (:class:`retrieval.behaviour.Behaviour`) of a bundled
+    dataset from ALL its ratings, beside the index of ``catalog`` (default: the dataset name).
+    Returns (path, users, items)."""
+    from retrieval.behaviour import Behaviour, behaviour_path, histories_from_frame
+
+    frame = load_interactions(dataset, home)
+    histories, ratings = histories_from_frame(frame)
+    universe = sorted(set(frame["item_id"].astype(str)))
+    model = Behaviour.build(histories, universe, ratings)
+    return model.save(behaviour_path(catalog or dataset, home)), len(histories), len(universe)

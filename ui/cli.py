@@ -136,6 +136,11 @@ def index(
         f"indexed {catalog!r}: {report.total} items, {report.embedded} embedded, {report.unchanged} unchanged, "
         f"{report.deleted} deleted{' (full build)' if report.rebuilt else ''}{resumed} in {report.seconds:.1f} s -> {store.where()}"
     )
+    if source in DATASETS:
+        from retrieval.movielens import build_behaviour
+
+        path, users, items = build_behaviour(source, catalog)
+        console.print(f"behaviour model (item-kNN + popularity from {users:,} users' ratings, {items:,} items) -> {path}")
 
 
 @app.command()

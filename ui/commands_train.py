@@ -124,6 +124,31 @@ def train_retriever_command(
                            "index": report}, indent=1, default=str))
 
 
+@train_app.command("chat-fusion")
+def train_chat_fusion_command(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-1m",
+    users: Annotated[int, typer.Option(min=10, help="training people (never the evaluation sample)")] = 600,
+    eval_users: Annotated[int, typer.Option(help="size of the evaluation sample left out (same seed as recchat eval)")] = 200,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="folder for results.json (the report of the fit)")] = None,
+) -> None:
+    """Learn the chat's candidate-fusion weights (text, behaviour, popularity, rating) from
+    simulated requests of training users; the chat and `recchat eval` use them for that catalog."""
+    from eval.train_chat_fusion import train_chat_fusion
+    from ui.commands_eval import passed_options, recorded_command
+
+    command = recorded_command("recchat train chat-fusion", passed_options(ctx))
+    try:
+        result = train_chat_fusion(dataset, users, eval_users, seed, out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if out is not None:
+        doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        (out / "results.json").write_text(json.dumps({"command": command, **doc}, indent=1) + "\n", encoding="utf-8")
+    typer.echo(json.dumps({"weights": str(result.path), "command": command, **result.report}, indent=1))
+
+
 @train_app.command("eval")
 def train_eval_command(
     ctx: typer.Context,

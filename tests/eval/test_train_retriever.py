@@ -9,7 +9,8 @@ from eval.splits import leave_one_out
 from eval.train_ranker import user_sequences
 from eval.train_retriever import (RetrieverTrainConfig, batches_without_duplicates, build_retrieval_pairs,
                                   history_text, index_with, resolve_retriever, train_retriever, tuned_index_name)
-from eval.trained_pipelines import ItemKNN, rrf
+from eval.trained_pipelines import rrf
+from retrieval.behaviour import ItemKNN
 from tests.eval.toy import toy_dataset
 
 

@@ -1,0 +1,158 @@
+"""Candidates from several sources, fused by learned weights (the chat's candidate generation).
+
+Sources, each honouring the hard filters exactly and never returning an excluded item:
+
+- ``text``: the sentence-transformer retrieval of what the person asked for (Chroma);
+- ``behaviour``: item-kNN neighbours of the liked, referenced and history films, recency
+  weighted (:class:`retrieval.behaviour.Behaviour`, from the catalog's interaction data);
+- ``popularity``: the most interacted-with films within the filters (a quality prior).
+
+Every candidate of the union gets the features of :data:`FEATURES` (each 0..1): text cosine to
+the request, behavioural score (divided by the best score of the turn), popularity percentile,
+mean rating (0 = lowest of the catalog, 1 = highest; unknown = the catalog mean). The fused score
+is ``bias + w . features`` (a logistic model: the weights are learned by ``recchat train
+chat-fusion`` from simulated requests of training users, never the evaluation people). A catalog
+without interactions has only the text source (its order is kept).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.behaviour import Behaviour
+from retrieval.candidates import Candidate
+from retrieval.config import recchat_home
+from retrieval.items import Item
+from retrieval.retriever import Filters, Retriever
+
+FEATURES = ("text", "behaviour", "popularity", "rating")
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    """Weights of :data:`FEATURES` and the bias of the fused (logistic) score."""
+
+    text: float
+    behaviour: float
+    popularity: float
+    rating: float
+    bias: float = 0.0
+
+    def vector(self) -> np.ndarray:
+        return np.array([getattr(self, f) for f in FEATURES], dtype=np.float32)
+
+    def save(self, path: Path, meta: dict[str, object] | None = None) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"weights": asdict(self), **(meta or {})}, indent=1) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> "FusionWeights":
+        return cls(**json.loads(path.read_text(encoding="utf-8"))["weights"])
+
+
+#: Used when no trained weights are found (``recchat train chat-fusion`` writes them to
+#: :func:`weights_path`): an even mix, so that every source counts.
+UNTRAINED = FusionWeights(text=1.0, behaviour=1.0, popularity=1.0, rating=0.5)
+
+
+def weights_path(catalog: str, home: Path | None = None) -> Path:
+    return (home or recchat_home()) / "models" / "chat-fusion" / f"{catalog}.json"
+
+
+def load_weights(catalog: str, home: Path | None = None) -> FusionWeights:
+    path = weights_path(catalog, home)
+    return FusionWeights.load(path) if path.is_file() else UNTRAINED
+
+
+@dataclass
+class SourcePool:
+    """The union of the sources' candidates for one request, with their features (rows of
+    ``features`` follow ``items``) and which sources found each."""
+
+    items: list[Item]
+    features: np.ndarray
+    sources: list[tuple[str, ...]]
+
+
+class CandidateSources:
+    """Text + behaviour + popularity candidates within the filters, fused by ``weights``."""
+
+    def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionWeights, depth: int = 100) -> None:
+        self.retriever, self.behaviour, self.weights, self.depth = retriever, behaviour, weights, depth
+        self._aligned: tuple[object, np.ndarray] | None = None
+        pct = behaviour.popularity_pct / 100.0
+        rating = behaviour.mean_rating.astype(np.float64)
+        known = rating[np.isfinite(rating)]
+        lo, hi = (float(known.min()), float(known.max())) if len(known) else (0.0, 1.0)
+        rating = np.where(np.isfinite(rating), rating, float(known.mean()) if len(known) else lo)
+        self._pop = pct.astype(np.float32)
+        self._rating = ((rating - lo) / max(hi - lo, 1e-9)).astype(np.float32)
+
+    def _mirror_rows(self) -> tuple[object, np.ndarray]:
+        """The store's metadata mirror and, per mirror row, the behaviour index (-1 = none)."""
+        mirror = self.retriever.store.mirror(self.retriever.catalog)
+        if self._aligned is None or self._aligned[0] is not mirror:
+            pos = self.behaviour.knn.pos
+            self._aligned = (mirror, np.array([pos.get(i, -1) for i in mirror.ids], dtype=np.int64))
+        return self._aligned
+
+    def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str]) -> SourcePool:
+        """Every source's top ``depth`` candidates (filters and exclusions applied) with features."""
+        mirror, rows = self._mirror_rows()
+        banned = set(exclude) | set(history)
+        keep = filters.mask(mirror) & (rows >= 0)  # behaviour / popularity sources: items with interactions
+        keep &= np.array([i not in banned for i in mirror.ids], dtype=bool)
+        passing = np.flatnonzero(keep)
+        found: dict[str, list[str]] = {}
+        if len(passing):
+            beh = self.behaviour.knn.scores(list(history))
+            beh_rows = beh[rows[passing]]
+            if history and beh_rows.max() > 0:
+                for r in passing[np.argsort(-beh_rows, kind="stable")[: self.depth]]:
+                    found.setdefault(mirror.ids[r], []).append("behaviour")
+            for r in passing[np.argsort(-self._pop[rows[passing]], kind="stable")[: self.depth]]:
+                found.setdefault(mirror.ids[r], []).append("popularity")
+        text_cos: dict[str, float] = {}
+        if text:
+            for c in self.retriever.retrieve(text, k=self.depth, filters=filters, exclude=sorted(banned)):
+                found.setdefault(c.item.id, []).append("text")
+                text_cos[c.item.id] = c.score
+        ids = list(found)
+        if not ids:
+            return SourcePool([], np.zeros((0, len(FEATURES)), dtype=np.float32), [])
+        if text:
+            missing = [i for i in ids if i not in text_cos]
+            if missing:
+                vec = self.retriever.query_vector(text, ())
+                embs = self.retriever.store.get_embeddings(self.retriever.catalog, missing)
+                text_cos.update({i: float(np.dot(vec, embs[i])) for i in missing if i in embs})
+        index = {i: n for n, i in enumerate(mirror.ids)}
+        b_idx = np.array([rows[index[i]] for i in ids], dtype=np.int64)
+        known = b_idx >= 0  # items without interactions: no behavioural score, bottom popularity, mean rating
+        safe = np.where(known, b_idx, 0)
+        beh_all = self.behaviour.knn.scores(list(history)) if history else np.zeros(len(self._pop), dtype=np.float32)
+        beh = np.where(known, beh_all[safe], 0.0)
+        beh = beh / beh.max() if beh.max() > 0 else beh
+        features = np.stack([np.array([max(0.0, text_cos.get(i, 0.0)) for i in ids], dtype=np.float32), beh,
+                             np.where(known, self._pop[safe], 0.0),
+                             np.where(known, self._rating[safe], float(self._rating.mean()))], axis=1).astype(np.float32)
+        items = [Item.from_metadata(i, mirror.metas[index[i]]) for i in ids]
+        return SourcePool(items, features, [tuple(found[i]) for i in ids])
+
+    def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
+                   k: int) -> list[Candidate]:
+        """The fused top ``k`` (score = logistic score, 0..1), best first."""
+        pool = self.pool(text, history, filters, exclude)
+        if not pool.items:
+            return []
+        logits = pool.features @ self.weights.vector() + self.weights.bias
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        order = np.argsort(-logits, kind="stable")[:k]
+        return [Candidate(item=pool.items[n], score=float(scores[n]), rank=r, sources=pool.sources[n])
+                for r, n in enumerate(order)]

@@ -1,0 +1,58 @@
+"""agent.fusion on the real ML-100K index and its real ratings: every source keeps the filters and
+exclusions, the behaviour source brings the films people who liked X also liked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agent.fusion import FEATURES, UNTRAINED, CandidateSources, FusionWeights, load_weights, weights_path
+from retrieval.retriever import Filters, Retriever
+
+
+@pytest.fixture(scope="module")
+def sources(ml100k_store):
+    from retrieval.behaviour import Behaviour, histories_from_frame
+    from retrieval.movielens import load_interactions
+
+    histories, pairs = histories_from_frame(load_interactions("movielens-100k"))
+    universe = sorted({i for h in histories for i in h})
+    return CandidateSources(Retriever(ml100k_store, "ml100k"), Behaviour.build(histories, universe, pairs), UNTRAINED)
+
+
+def find(store, title):
+    mirror = store.mirror("ml100k")
+    return next(i for i, m in zip(mirror.ids, mirror.metas) if m["title"] == title)
+
+
+def test_pool_keeps_filters_and_exclusions_in_every_source(sources, ml100k_store):
+    star_wars = find(ml100k_store, "Star Wars")
+    flt = Filters(year_min=1970, year_max=1989, exclude_genres=("Horror",))
+    pool = sources.pool("space adventure", [star_wars], flt, ["1"])
+    assert {"text", "behaviour", "popularity"} <= {s for srcs in pool.sources for s in srcs}
+    assert pool.items and all(flt.matches_item(i) for i in pool.items)
+    assert star_wars not in {i.id for i in pool.items} and "1" not in {i.id for i in pool.items}
+    assert pool.features.shape == (len(pool.items), len(FEATURES))
+    assert np.all((pool.features >= 0) & (pool.features <= 1))
+
+
+def test_behaviour_brings_what_fans_of_the_reference_liked(sources, ml100k_store):
+    star_wars = find(ml100k_store, "Star Wars")
+    behaviour_only = FusionWeights(text=0, behaviour=1, popularity=0, rating=0)
+    picks = CandidateSources(sources.retriever, sources.behaviour, behaviour_only).candidates(
+        None, [star_wars], Filters(), [], 5)
+    titles = [c.item.title for c in picks]
+    assert {"Return of the Jedi", "The Empire Strikes Back"} <= set(titles), titles
+    assert all(c.sources for c in picks) and [c.rank for c in picks] == list(range(5))
+
+
+def test_constraint_only_request_gets_well_loved_films(sources):
+    picks = sources.candidates(None, [], Filters(year_max=1979, genres=("Sci-Fi",)), [], 5)
+    assert picks and all(c.item.year <= 1979 and "Sci-Fi" in c.item.genres for c in picks)
+    assert "Star Wars" in [c.item.title for c in picks]  # the most rated film that fits
+
+
+def test_weights_file_round_trip(tmp_path):
+    w = FusionWeights(0.5, 2.0, 1.5, -0.25, bias=-3.0)
+    w.save(weights_path("films", tmp_path), {"report": {"auc": 0.9}})
+    assert load_weights("films", tmp_path) == w and load_weights("none", tmp_path) == UNTRAINED
