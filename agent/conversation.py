@@ -152,8 +152,10 @@ class ChatAgent:
         self.sessions.save(session)
 
     # ------------------------------------------------------------------ turns
-    def respond(self, session: Session, message: str, on_ranked: OnRanked | None = None) -> AgentReply:
-        """Answer one user message (see module doc); persists the session before returning."""
+    def respond(self, session: Session, message: str, on_ranked: OnRanked | None = None,
+                k: int | None = None) -> AgentReply:
+        """Answer one user message (see module doc); persists the session before returning.
+        ``k`` picks per list (default ``settings.chat_k``; an exploration pick included)."""
         started = time.perf_counter()
         from agent.engine import audit_scope
 
@@ -183,7 +185,7 @@ class ChatAgent:
         elif intent == "clarify":
             reply = AgentReply(self._clarify_text(vocab), "clarify", notices=notices)
         else:
-            reply = self._recommend(session, intent, on_ranked, notices)
+            reply = self._recommend(session, intent, on_ranked, notices, k)
         reply.understood_by = ex.source if message else "none"
         reply.llm_calls = _audit(calls) + reply.llm_calls
         reply.timings = {"understand_s": understand_s, **reply.timings, "total_s": time.perf_counter() - started}
@@ -270,7 +272,8 @@ class ChatAgent:
     def _refs(self, ids: Sequence[str], session: Session) -> list[ItemRef]:
         return [ItemRef(i, session.titles.get(i, i)) for i in ids]
 
-    def _recommend(self, session: Session, intent: str, on_ranked: OnRanked | None, notices: list[str]) -> AgentReply:
+    def _recommend(self, session: Session, intent: str, on_ranked: OnRanked | None, notices: list[str],
+                   k: int | None = None) -> AgentReply:
         from agent.pipeline import TurnRequest
 
         profile = session.profile
@@ -281,12 +284,12 @@ class ChatAgent:
         if intent in ("refine", "feedback"):
             banned |= set(session.last_shown())
         history = [h for h in history if h not in banned]
-        slots = self.settings.exploration_slots if self.settings.chat_k > 1 else 0
+        k = k or self.settings.chat_k
+        slots = self.settings.exploration_slots if k > 1 else 0
         rng = random.Random(f"{session.id}:{len(session.turns)}")
         stats = session.exploration or ExplorationStats()
         explore = slots > 0 and stats.should_offer(self.settings.exploration_rate, rng)
-        k_main = self.settings.chat_k - (1 if explore else 0)
-        last_user = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
+        k_main = k - (1 if explore else 0)
         query = profile.query_text() or None
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)

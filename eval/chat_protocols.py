@@ -114,6 +114,7 @@ def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | N
     cache.mkdir(parents=True, exist_ok=True)
     prepared = prepare(settings, dataset=dataset, progress=progress)
     apps = Apps(prepared, f"sqlite:///{cache / 'sessions.db'}", list_k=10)
+    git = git_state()  # the code that runs, recorded before it runs
     t0 = time.perf_counter()
     try:
         with sigterm_raises():  # a terminated run stops as after Ctrl-C: finished items stay cached
@@ -126,7 +127,7 @@ def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | N
     finally:
         apps.close()
         prepared.ctx.close()
-    doc = _document(settings, prepared, command, body, time.perf_counter() - t0)
+    doc = _document(settings, prepared, command, body, time.perf_counter() - t0, git)
     (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     (out / "report.md").write_text(render_chat_report(doc), encoding="utf-8")
     if settings.protocol == "conversation" and body["leaked"]:
@@ -218,10 +219,10 @@ def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
 
         def respond(request: Any) -> Any:
             t0 = time.perf_counter()
-            result = recommend_once(app, request.text, k=5)
-            shown = [r.item for r in result.recommendations]
-            return RequestOutcome(shown, Filters(), time.perf_counter() - t0, [pct.get(i.id, 0.0) for i in shown],
-                                  refs.get(request.id, ()))
+            reply = recommend_once(app, request.text, k=5)
+            shown = [r.item for r in reply.recommendations]
+            return RequestOutcome(shown, _filters(reply.filters), time.perf_counter() - t0,
+                                  [pct.get(i.id, 0.0) for i in shown], refs.get(request.id, ()))
     return respond
 
 
@@ -249,14 +250,18 @@ def _cached(respond: Callable[[Any], Any], path: Path, items: Mapping[str, Item]
             with path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
             done[request.id] = row
-        parsed = None if row["parsed"] is None else Filters(**{k: tuple(v) if isinstance(v, list) else v
-                                                               for k, v in row["parsed"].items()})
+        parsed = None if row["parsed"] is None else _filters(row["parsed"])
         outcome = RequestOutcome([items[i] for i in row["shown"] if i in items], parsed, row["seconds"], row["pct"],
                                  tuple(row["refs"]))
         outcome.extra = row.get("extra")  # type: ignore[attr-defined]
         return outcome
 
     return wrapped
+
+
+def _filters(d: Mapping[str, Any]) -> Filters:
+    """A reply's ``filters`` dict (lists) as :class:`Filters`."""
+    return Filters(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def _filters_dict(f: Filters) -> dict[str, Any]:
@@ -307,12 +312,12 @@ def _explanations(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
 
 # ---------------------------------------------------------------------- report
 def _document(settings: EvalSettings, prepared: Prepared, command: str | None, body: dict[str, Any],
-              wall_s: float) -> dict[str, Any]:
+              wall_s: float, git: dict[str, Any]) -> dict[str, Any]:
     uses_llm = any(p.endswith("llm") for p in settings.pipelines)
     agent = prepared.ctx.agent_settings()
     return {
         "format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "protocol": settings.protocol,
-        "command": command, "environment": relevant_env(), "git": git_state(), "versions": versions(),
+        "command": command, "environment": relevant_env(), "git": git, "versions": versions(),
         "config": settings.config(), "agent_config": agent.model_dump(mode="json"),
         "dataset": {"name": prepared.dataset.name, **prepared.split.summary(), "files": dataset_provenance(prepared.dataset)},
         "users": {"sampled": len(prepared.sample), "evaluated": len(prepared.cases)},

@@ -227,7 +227,8 @@ def recommend(
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """One non-interactive turn: retrieve -> rerank (LLM) -> explain, with stage timings."""
+    """One non-interactive turn, read like a chat message (constraints in the message apply; the flags add to
+    them): understand -> candidates -> rank (LLM) -> explain, with stage timings."""
     from agent.app import open_app
     from agent.one_shot import recommend_once
     from retrieval.movielens import user_history
@@ -244,31 +245,35 @@ def recommend(
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:
         _fail(str(exc))
     try:
-        result = recommend_once(app, message, history=ids, k=k, filters=Filters(
+        reply = recommend_once(app, message, history=ids, k=k, filters=Filters(
             year_min=year_min, year_max=year_max, genres=tuple(genre), exclude_genres=tuple(exclude_genre)))
     finally:
         app.close()
-    notices = ([app.llm_error] if app.llm_error else []) + result.notices
+    notices = reply.notices
     if as_json:
         out = {
             "picks": [{"rank": r.rank, "id": r.item.id, "title": r.item.title, "year": r.item.year,
                        "genres": list(r.item.genres), "score": round(r.score, 4), "reason": r.reason,
                        "grounded": r.grounded, "ungrounded_claims": list(r.ungrounded_claims)}
-                      for r in result.recommendations],
-            "notices": notices, "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-            "ranker": result.rerank.ranker, "degraded": result.rerank.degraded,
+                      for r in reply.recommendations],
+            "exploration": [r.item.id for r in reply.recommendations if r.exploration],
+            "notices": notices, "timings_s": {k: round(v, 3) for k, v in reply.timings.items()},
+            "constraints": reply.filters, "understood_by": reply.understood_by, "intent": reply.intent,
         }
         sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=2) + "\n")
         return
     out_console = Console()
     for note in notices:
         out_console.print(f"[yellow]note:[/] {note}")
-    for r in result.recommendations:
-        out_console.print(f"[bold]{r.rank}. {r.item.label}[/]  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
+    if not reply.recommendations:
+        out_console.print(reply.text)
+    for r in reply.recommendations:
+        tag = " [magenta]\\[to explore][/]" if r.exploration else ""
+        out_console.print(f"[bold]{r.rank}. {r.item.label}[/]{tag}  [dim]{', '.join(r.item.genres)}  score {r.score:.3f}[/]")
         if r.reason:
             mark = "[green]grounded[/]" if r.grounded else "[yellow]partly grounded: unsupported claims removed[/]"
             out_console.print(f"   {r.reason}  {mark}")
-    out_console.print("[dim]" + "  ".join(f"{k} {v:.2f}" for k, v in result.timings.items()) + "[/]")
+    out_console.print("[dim]" + "  ".join(f"{k} {v:.2f}" for k, v in reply.timings.items()) + "[/]")
 
 
 @bench_app.command("retrieval")

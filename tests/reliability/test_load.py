@@ -33,12 +33,13 @@ def test_concurrent_sessions_with_the_llm(make_agent, vllm_engine) -> None:
 
     from ui.web import serve_in_background
 
-    report = run(serve_in_background, n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=1),
+    report = run(serve_in_background, n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=0),
                  time_budget_s=300)
     assert report["llm"] and report["turns_ok"] == 6 and report["errors"] == 0, report["error_samples"]
     assert report["leaks"] == 0
-    # a healthy local server within the default 60 s request timeout: no turn fell back to
-    # retrieval order (the counter itself is tested below)
+    # the LLM reranks every turn (no reasons asked, so a small model's malformed JSON cannot
+    # trigger a notice): with a healthy local server no turn fell back to retrieval order
+    # (the counter itself is tested below)
     assert report["llm_fallbacks"] == 0
     assert report["llm_server_rss_peak_mib"] > 0
 
