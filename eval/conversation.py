@@ -202,10 +202,13 @@ def run_conversations(run: ConversationRun, conversant: Conversant, start: Start
 
     with cache.open("a", encoding="utf-8") as fh, \
             tqdm(total=len(todo), desc=f"{conversant.name} ({start})", disable=not progress or not todo) as bar:
-        with cf.ThreadPoolExecutor(max(1, concurrency)) as pool:
+        pool = cf.ThreadPoolExecutor(max(1, concurrency))
+        try:
             for future in cf.as_completed([pool.submit(one, c) for c in todo]):
                 future.result()
                 bar.update()
+        finally:  # Ctrl-C / SIGTERM: people not started are dropped (redone on resume), not awaited
+            pool.shutdown(wait=True, cancel_futures=True)
     return [done[c.user_id] for c in run.cases if c.user_id in done]
 
 
