@@ -146,7 +146,7 @@ def train_chat_fusion_command(
     if out is not None:
         doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
         (out / "results.json").write_text(json.dumps({"command": command, **doc}, indent=1) + "\n", encoding="utf-8")
-    typer.echo(json.dumps({"weights": str(result.path), "command": command, **result.report}, indent=1))
+    typer.echo(json.dumps({"weights_file": str(result.path), "command": command, **result.report}, indent=1))
 
 
 @train_app.command("eval")
