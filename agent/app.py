@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent.engine import Engine, EngineError
-from agent.fusion import CandidateSources, FusionWeights, load_weights
+from agent.fusion import CandidateSources, FusionModel, load_weights
 from agent.pipeline import RecommendPipeline
 from agent.session_store import SessionStore
 from agent.settings import AgentSettings
@@ -56,7 +56,7 @@ class App:
 
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
              sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
-             weights: FusionWeights | None = None) -> App:
+             weights: FusionModel | None = None) -> App:
     """Wire a pipeline over ready parts: with ``engine`` the verbalizer ranker and the explainer,
     else the candidates' own order; with ``behaviour`` (the catalog's interaction data) the
     candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones

@@ -46,19 +46,37 @@ class FusionWeights:
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float32)
 
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    """Two weight sets: ``warm`` for requests with behavioural evidence (liked, referenced or
+    history films) and ``cold`` for those without (only words and constraints), where the
+    behavioural feature is 0 for every candidate and the prior must carry the ranking."""
+
+    warm: FusionWeights
+    cold: FusionWeights
+
+    def for_history(self, history: Sequence[str]) -> FusionWeights:
+        return self.warm if history else self.cold
+
     def save(self, path: Path, meta: dict[str, object] | None = None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"weights": asdict(self), **(meta or {})}, indent=1) + "\n", encoding="utf-8")
+        doc = {"weights": asdict(self.warm), "cold": asdict(self.cold), **(meta or {})}
+        path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path: Path) -> "FusionWeights":
-        return cls(**json.loads(path.read_text(encoding="utf-8"))["weights"])
+    def load(cls, path: Path) -> "FusionModel":
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        warm = FusionWeights(**doc["weights"])
+        return cls(warm, FusionWeights(**doc["cold"]) if "cold" in doc else warm)
 
 
 #: Used when no trained weights are found (``recchat train chat-fusion`` writes them to
 #: :func:`weights_path`): an even mix, so that every source counts.
-UNTRAINED = FusionWeights(text=1.0, behaviour=1.0, popularity=1.0, rating=0.5)
+UNTRAINED = FusionModel(FusionWeights(text=1.0, behaviour=1.0, popularity=1.0, rating=0.5),
+                        FusionWeights(text=1.0, behaviour=0.0, popularity=1.0, rating=0.5))
 
 
 def weights_path(catalog: str, home: Path | None = None) -> Path:
@@ -68,14 +86,14 @@ def weights_path(catalog: str, home: Path | None = None) -> Path:
 #: Weights shipped for the bundled catalogs, from
 #: ``OMP_NUM_THREADS=1 recchat train chat-fusion --dataset movielens-1m --users 200 --out docs/results/chat-fusion``
 #: (400 simulated requests of 200 training users, validation split; held-out AUC 0.83).
-SHIPPED = {"movielens-1m": FusionWeights(text=1.6511, behaviour=6.1122, popularity=-2.2895, rating=0.7977, bias=-7.3401)}
+SHIPPED: dict[str, FusionModel] = {}
 
 
-def load_weights(catalog: str, home: Path | None = None) -> FusionWeights:
+def load_weights(catalog: str, home: Path | None = None) -> FusionModel:
     """The weights trained for ``catalog`` on this machine (:func:`weights_path`), else the shipped
     ones of a bundled catalog, else :data:`UNTRAINED`."""
     path = weights_path(catalog, home)
-    return FusionWeights.load(path) if path.is_file() else SHIPPED.get(catalog, UNTRAINED)
+    return FusionModel.load(path) if path.is_file() else SHIPPED.get(catalog, UNTRAINED)
 
 
 @dataclass
@@ -91,7 +109,7 @@ class SourcePool:
 class CandidateSources:
     """Text + behaviour + popularity candidates within the filters, fused by ``weights``."""
 
-    def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionWeights, depth: int = 100) -> None:
+    def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionModel, depth: int = 100) -> None:
         self.retriever, self.behaviour, self.weights, self.depth = retriever, behaviour, weights, depth
         self._aligned: tuple[object, np.ndarray] | None = None
         pct = behaviour.popularity_pct / 100.0
@@ -159,7 +177,8 @@ class CandidateSources:
         pool = self.pool(text, history, filters, exclude)
         if not pool.items:
             return []
-        logits = pool.features @ self.weights.vector() + self.weights.bias
+        w = self.weights.for_history(history)
+        logits = pool.features @ w.vector() + w.bias
         scores = 1.0 / (1.0 + np.exp(-logits))
         order = np.argsort(-logits, kind="stable")[:k]
         return [Candidate(item=pool.items[n], score=float(scores[n]), rank=r, sources=pool.sources[n])

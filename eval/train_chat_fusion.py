@@ -6,11 +6,14 @@ drawn with the same seed are left out), on the VALIDATION split (target = the se
 item, history = everything before it), so neither the evaluated people nor any test item shapes
 the weights; the behaviour model is built from the validation split's training part.
 
-For each person and start (``known``: their history; ``new``: the films they name), the
+For each person and start (``known``: their history; ``new``: the films they name; ``cold``:
+the opening alone, no history, no film named), the
 simulated person's opening message is read by the agent's own rules (the same profile update as
 the chat), the candidate pool of the three sources is built within the parsed filters, and every
 pooled film becomes one row (features of :data:`agent.fusion.FEATURES`; label 1 for the target).
-A logistic regression (scikit-learn) fits the weights; 20% of the people are held out to report
+Two logistic regressions (scikit-learn) fit the weights: ``warm`` on the requests with a history
+(the behavioural feature carries most), ``cold`` on those without (where it is 0 and the prior
+must rank); 20% of the people are held out to report
 ROC-AUC and the target's mean reciprocal rank in the fused order against each single source.
 """
 
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.fusion import FEATURES, CandidateSources, FusionWeights, weights_path
+from agent.fusion import FEATURES, UNTRAINED, CandidateSources, FusionModel, FusionWeights, weights_path
 from eval.conversation import own_films, ratings_lookup
 from eval.simulator import SimulatedPerson
 from eval.splits import UserCase, leave_one_out, sample_users
@@ -33,19 +36,21 @@ from eval.splits import UserCase, leave_one_out, sample_users
 
 @dataclass
 class FusionTrainResult:
-    weights: FusionWeights
+    weights: FusionModel
     report: dict[str, Any]
     path: Path
 
 
 def _rows(case: UserCase, start: str, sources: CandidateSources, vocab: Any, items: dict, ratings: dict,
-          seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+          seed: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
+    """Pool rows of one simulated opening (``start``: known, new, or cold = the opening alone);
+    None when the target is not in the pool. The flag says whether there was a history."""
     from agent.profile import InterestProfile
     from agent.profile_update import apply_extraction
     from agent.understand import parse_rules
 
-    person = SimulatedPerson(items[case.target], start=start, seed=seed,  # type: ignore[arg-type]
-                             own_films=own_films(case, ratings, items) if start == "new" else ())
+    person = SimulatedPerson(items[case.target], start="known" if start == "cold" else start,  # type: ignore[arg-type]
+                             seed=seed, own_films=own_films(case, ratings, items) if start == "new" else ())
     message = person.opening()
     profile, titles = InterestProfile(), {}
     ex = parse_rules(message, vocab, ())
@@ -58,7 +63,7 @@ def _rows(case: UserCase, start: str, sources: CandidateSources, vocab: Any, ite
     ids = [i.id for i in pool.items]
     if case.target not in ids:
         return None
-    return pool.features, np.array([float(i == case.target) for i in ids], dtype=np.float32)
+    return pool.features, np.array([float(i == case.target) for i in ids], dtype=np.float32), bool(history)
 
 
 def _rr(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -97,41 +102,43 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
     store = ChromaStore(RetrievalSettings())
     store.index(dataset, data.items, progress=progress)
     retriever = Retriever(store, dataset)
-    sources = CandidateSources(retriever, behaviour, FusionWeights(1, 1, 1, 1))
+    sources = CandidateSources(retriever, behaviour, UNTRAINED)
     vocab = vocabulary_from_mirror(store.mirror(dataset))
     items, ratings = data.item_map, ratings_lookup(frame)
-    rows: list[tuple[str, np.ndarray, np.ndarray]] = []
-    missed = 0
+    rows: list[tuple[str, np.ndarray, np.ndarray, bool]] = []
+    starts = ("known", "new", "cold")  # cold: the opening alone, no history and no films named
     for case in tqdm(people, desc="simulated requests", disable=not progress):
-        for start in ("known", "new"):
+        for start in starts:
             got = _rows(case, start, sources, vocab, items, ratings, seed) if case.target in items else None
-            if got is None:
-                missed += 1
-            else:
+            if got is not None:
                 rows.append((case.user_id, *got))
-    users_with_rows = sorted({u for u, _, _ in rows})
+    users_with_rows = sorted({r[0] for r in rows})
     test_users = set(random.Random(seed + 1).sample(users_with_rows, max(1, len(users_with_rows) // 5)))
-    train = [(x, y) for u, x, y in rows if u not in test_users]
-    test = [(x, y) for u, x, y in rows if u in test_users]
-    x = np.concatenate([r[0] for r in train])
-    y = np.concatenate([r[1] for r in train])
-    model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
-    weights = FusionWeights(*map(float, model.coef_[0]), bias=float(model.intercept_[0]))
-    xt = np.concatenate([r[0] for r in test])
-    yt = np.concatenate([r[1] for r in test])
-    single = {f: float(np.mean([_rr(xx[:, n], yy) for xx, yy in test])) for n, f in enumerate(FEATURES)}
-    report = {
+    fitted: dict[str, FusionWeights] = {}
+    report: dict[str, Any] = {
         "dataset": dataset, "split": "validation", "people": len(people), "eval_users_left_out": len(evaluated),
-        "seed": seed, "requests": 2 * len(people), "requests_with_target_in_pool": len(rows),
-        "pool_recall": len(rows) / (2 * len(people)) if people else None, "rows": int(len(y) + len(yt)),
-        "weights": dict(zip(FEATURES, map(float, model.coef_[0]))) | {"bias": float(model.intercept_[0])},
-        "held_out_people": len(test_users), "held_out_auc": float(roc_auc_score(yt, model.decision_function(xt))),
-        "held_out_mrr_fused": float(np.mean([_rr(xx @ weights.vector(), yy) for xx, yy in test])),
-        "held_out_mrr_single_feature": single,
-        "held_out_mrr_untrained_even_mix": float(np.mean([_rr(xx @ np.array([1, 1, 1, 0.5], dtype=np.float32), yy)
-                                                           for xx, yy in test])),
-        "wall_s": round(time.perf_counter() - t0, 1),
+        "seed": seed, "requests": len(starts) * len(people), "requests_with_target_in_pool": len(rows),
+        "pool_recall": len(rows) / (len(starts) * len(people)) if people else None, "held_out_people": len(test_users),
     }
+    for kind, warm in (("warm", True), ("cold", False)):
+        train = [(x, y) for u, x, y, h in rows if h == warm and u not in test_users]
+        test = [(x, y) for u, x, y, h in rows if h == warm and u in test_users]
+        x, y = np.concatenate([r[0] for r in train]), np.concatenate([r[1] for r in train])
+        model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+        fitted[kind] = w = FusionWeights(*map(float, model.coef_[0]), bias=float(model.intercept_[0]))
+        xt, yt = np.concatenate([r[0] for r in test]), np.concatenate([r[1] for r in test])
+        even = UNTRAINED.warm if warm else UNTRAINED.cold
+        report[kind] = {
+            "requests": len(train) + len(test), "rows": int(len(y) + len(yt)),
+            "weights": dict(zip(FEATURES, map(float, model.coef_[0]))) | {"bias": float(model.intercept_[0])},
+            "held_out_auc": float(roc_auc_score(yt, model.decision_function(xt))),
+            "held_out_mrr_fused": float(np.mean([_rr(xx @ w.vector(), yy) for xx, yy in test])),
+            "held_out_mrr_single_feature": {f: float(np.mean([_rr(xx[:, n], yy) for xx, yy in test]))
+                                            for n, f in enumerate(FEATURES)},
+            "held_out_mrr_untrained_even_mix": float(np.mean([_rr(xx @ even.vector(), yy) for xx, yy in test])),
+        }
+    report["wall_s"] = round(time.perf_counter() - t0, 1)
+    weights = FusionModel(fitted["warm"], fitted["cold"])
     path = weights.save(weights_path(dataset), {"report": report})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.fusion import FEATURES, UNTRAINED, CandidateSources, FusionWeights, load_weights, weights_path
+from agent.fusion import FEATURES, UNTRAINED, CandidateSources, FusionModel, FusionWeights, load_weights, weights_path
 from retrieval.retriever import Filters, Retriever
 
 
@@ -38,7 +38,8 @@ def test_pool_keeps_filters_and_exclusions_in_every_source(sources, ml100k_store
 
 def test_behaviour_brings_what_fans_of_the_reference_liked(sources, ml100k_store):
     star_wars = find(ml100k_store, "Star Wars")
-    behaviour_only = FusionWeights(text=0, behaviour=1, popularity=0, rating=0)
+    only = FusionWeights(text=0, behaviour=1, popularity=0, rating=0)
+    behaviour_only = FusionModel(only, only)
     picks = CandidateSources(sources.retriever, sources.behaviour, behaviour_only).candidates(
         None, [star_wars], Filters(), [], 5)
     titles = [c.item.title for c in picks]
@@ -52,7 +53,8 @@ def test_constraint_only_request_gets_well_loved_films(sources):
     assert "Star Wars" in [c.item.title for c in picks]  # the most rated film that fits
 
 
-def test_weights_file_round_trip(tmp_path):
-    w = FusionWeights(0.5, 2.0, 1.5, -0.25, bias=-3.0)
-    w.save(weights_path("films", tmp_path), {"report": {"auc": 0.9}})
-    assert load_weights("films", tmp_path) == w and load_weights("none", tmp_path) == UNTRAINED
+def test_weights_file_round_trip_and_cold_requests_use_their_own_weights(tmp_path):
+    model = FusionModel(FusionWeights(0.5, 2.0, 1.5, -0.25, bias=-3.0), FusionWeights(1.0, 0.0, 3.0, 0.5))
+    model.save(weights_path("films", tmp_path), {"report": {"auc": 0.9}})
+    assert load_weights("films", tmp_path) == model and load_weights("none", tmp_path) == UNTRAINED
+    assert model.for_history(["1"]) is model.warm and model.for_history([]) is model.cold
