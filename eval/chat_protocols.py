@@ -29,6 +29,7 @@ from typing import Any
 from agent.app import App, assemble
 from agent.conversation import ChatAgent
 from agent.settings import AgentSettings
+from eval.chat_report import render_chat_report
 from eval.conversation import (AgentConversant, ConversationRun, PopularityConversant, RetrievalConversant, compare,
                                plot_success_by_turn, popularity_percentiles, ratings_lookup, run_conversations,
                                summarise)
@@ -324,85 +325,3 @@ def _document(settings: EvalSettings, prepared: Prepared, command: str | None, b
         "llm": llm_provenance(agent.llm, agent.llm_url) if uses_llm else None,
         "wall_s": round(wall_s, 1), **body,
     }
-
-
-def _f(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def render_chat_report(doc: Mapping[str, Any]) -> str:
-    """``report.md`` of a chat protocol, from its results document alone."""
-    lines = [f"# Evaluation: {doc['dataset']['name']}, {doc['protocol']} protocol", "",
-             f"- command: `{doc['command']}`", f"- git: {doc['git'].get('commit', '?')}"
-             + (" (dirty)" if doc["git"].get("dirty") else ""),
-             f"- people sampled: {doc['users']['evaluated']} (seed {doc['config']['seed']}); wall {doc['wall_s']} s", ""]
-    if doc["protocol"] == "conversation":
-        lines += ["Simulated person with a hidden target (the user's held-out film); success = the target among the "
-                  f"picks shown (top 5; top 10) within {doc['config']['turns']} turns. Violations: shown top-5 picks "
-                  "breaking a constraint the person had stated. Popularity: median percentile of the shown picks "
-                  "(100 = most rated).", "",
-                  "| pipeline (start) | people | success@5 | success@10 | first-turn hit@10 [95% CI] | avg turns | MRR | "
-                  "violations | median popularity pct | turn s (median total) |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, s in doc["summaries"].items():
-            if not s.get("people"):
-                continue
-            ft = s["first_turn_hit@10"]
-            stages = s["stage_median_s"]
-            total = stages.get("total_s") or sum(stages.values())
-            lines.append(f"| {name} | {s['people']} | {_f(s['success@5'])} | {_f(s['success@10'])} | "
-                         f"{_f(ft['mean'])} [{_f(ft['ci_low'])}, {_f(ft['ci_high'])}] | {_f(s['avg_turns@5'], 2)} | "
-                         f"{_f(s['mrr'])} | {_f(s['violation_share'])} | {_f(s['median_popularity_pct'], 1)} | {_f(total, 2)} |")
-        lines += ["", "## Success by turn (hit@5, cumulative)", "", "| pipeline (start) | " +
-                  " | ".join(f"turn {t}" for t in range(1, doc["config"]["turns"] + 1)) + " |",
-                  "|---|" + "---:|" * doc["config"]["turns"]]
-        for name, s in doc["summaries"].items():
-            if s.get("people"):
-                lines.append(f"| {name} | " + " | ".join(_f(v) for v in s["by_turn"]["hit@5"]) + " |")
-        lines += ["", "## Paired tests of success@5 (same people)", "",
-                  "| comparison | pipeline | mean A | mean B | diff [95% CI] | p (paired t) | p (Wilcoxon) |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for label, tests in doc["paired_tests"].items():
-            for name, t in tests.items():
-                lines.append(f"| {label} | {name} | {_f(t['mean_a'])} | {_f(t['mean_b'])} | {_f(t['diff'])} "
-                             f"[{_f(t['ci_low'])}, {_f(t['ci_high'])}] | {_f(t['p_ttest'], 4)} | {_f(t['p_wilcoxon'], 4)} |")
-        lines += ["", f"Leaks (a simulated message naming its target): {doc['leaked']}.", "",
-                  "Plots: `success_by_turn.png` (k=5), `success_by_turn_k10.png`."]
-    elif doc["protocol"] == "requests":
-        lines += [f"{doc['requests']} single requests with machine-checkable constraints ({doc['hand_written']} "
-                  f"hand-written, {doc['held_out']} of them held out of every tuning); each through a fresh session.", "",
-                  "| path | part | requests | shown picks keeping every constraint | requests fully satisfied | "
-                  "parse accuracy | median popularity pct | empty lists | median s |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, r in doc["paths"].items():
-            for part, g in [("all", r["overall"]), *sorted(r["by_split"].items())]:
-                lines.append(f"| {name} | {part} | {g['requests']} | {_f(g['pick_satisfaction'])} | "
-                             f"{_f(g['requests_fully_satisfied'])} | {_f(g['parse_accuracy'])} | "
-                             f"{_f(g['median_popularity_percentile'], 1)} | {g['empty_lists']} | {_f(g['median_seconds'], 2)} |")
-        lines += ["", "## Shown picks keeping every constraint, by request kind", "",
-                  "| kind | " + " | ".join(doc["paths"]) + " |", "|---|" + "---:|" * len(doc["paths"])]
-        kinds = sorted({k for r in doc["paths"].values() for k in r["by_kind"]})
-        for kind in kinds:
-            lines.append(f"| {kind} | " + " | ".join(_f(r["by_kind"].get(kind, {}).get("pick_satisfaction"))
-                                                       for r in doc["paths"].values()) + " |")
-        lines += ["", "## Violations (examples)", ""]
-        for name, r in doc["paths"].items():
-            lines += [f"- {name}: {e}" for e in r["examples"][:8]]
-        lines += ["", "Plot: `satisfaction_by_kind.png`."]
-    else:
-        s = doc["strict"]
-        lines += [f"The chat (LLM) answered {doc['requests']} requests of the suite; the reasons of its top "
-                  f"{doc['explain_top_k']} picks were checked strictly: claims only against the pick's own structured "
-                  "metadata and the evidence it may cite (the request, the films the person named); claim-free, "
-                  "truncated, third-person or recited reasons are not valid.", "",
-                  "| picks | valid reasons | claim precision | truncated | invalid calls |", "|---:|---:|---:|---:|---:|",
-                  f"| {s['picks']} | {_f(s['valid_share'])} | {_f(s['claim_precision'])} | {_f(s['truncation_rate'])} | "
-                  f"{_f(s['invalid_call_rate'])} ({s['invalid_calls']}/{s['calls']}) |", "",
-                  "Flags: " + ", ".join(f"{k} {v}" for k, v in s["flag_counts"].items()), "",
-                  "## Examples", ""]
-        lines += [f"- {e['pick']}: {e['reason']!r} -> {', '.join(e['flags']) or 'valid'}" for e in doc["examples"][:20]]
-    return "\n".join(lines) + "\n"

@@ -35,6 +35,7 @@ from eval.prepared import Prepared
 from eval.protocols import rerank_subset, retriever_recall
 from eval.provenance import dataset_provenance, embedder_provenance, llm_provenance, relevant_env
 from eval.records import PipelineRun
+from eval.settings import CHAT_PROTOCOLS
 
 RESULTS_FORMAT = 1
 HEADLINE = ("ndcg@10", "recall@10", "mrr")
@@ -262,6 +263,10 @@ def render_report(results_json: str | Path | Mapping[str, Any]) -> str:
         doc = json.loads(Path(results_json).read_text(encoding="utf-8"))
     else:
         doc = json.loads(results_json)
+    if doc.get("protocol") in CHAT_PROTOCOLS:
+        from eval.chat_report import render_chat_report
+
+        return render_chat_report(doc)
     return render_markdown(doc)
 
 

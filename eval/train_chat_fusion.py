@@ -142,6 +142,6 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
     path = weights.save(weights_path(dataset), {"report": report})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        (out / "fit.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return FusionTrainResult(weights, report, path)
 

@@ -131,7 +131,7 @@ def train_chat_fusion_command(
     users: Annotated[int, typer.Option(min=10, help="training people (never the evaluation sample)")] = 600,
     eval_users: Annotated[int, typer.Option(help="size of the evaluation sample left out (same seed as recchat eval)")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="folder for results.json (the report of the fit)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="folder for fit.json (the report of the fit, with its command)")] = None,
 ) -> None:
     """Learn the chat's candidate-fusion weights (text, behaviour, popularity, rating) from
     simulated requests of training users; the chat and `recchat eval` use them for that catalog."""
@@ -144,8 +144,8 @@ def train_chat_fusion_command(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     if out is not None:
-        doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
-        (out / "results.json").write_text(json.dumps({"command": command, **doc}, indent=1) + "\n", encoding="utf-8")
+        doc = json.loads((out / "fit.json").read_text(encoding="utf-8"))
+        (out / "fit.json").write_text(json.dumps({"command": command, **doc}, indent=1) + "\n", encoding="utf-8")
     typer.echo(json.dumps({"weights_file": str(result.path), "command": command, **result.report}, indent=1))
 
 
