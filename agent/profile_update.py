@@ -1,10 +1,7 @@
 """How a turn changes the interest profile: pure functions, no model and no index.
 
-- :func:`apply_extraction` folds what one message said (an :class:`Extraction`) into the profile.
-  Rules: a new genre list replaces the old one; exclusions accumulate; a stated year range
-  replaces the old one; "older"/"newer" move the bound past the median year of the last list;
-  "more like the second one" adds that shown item as a liked item; a recommend-intent message
-  becomes the profile's intent.
+- :func:`apply_extraction` folds what one message said (an :class:`Extraction`) into the profile;
+  its docstring states when a message keeps or drops the constraints of earlier requests.
 - :func:`edited_profile` validates the person's own corrections (the profile form) against the
   catalog and returns the new profile (ValueError names what is wrong).
 """
@@ -15,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
-from agent.profile import YEAR_HI, YEAR_LO, InterestProfile, ItemRef, add_unique
+from agent.profile import YEAR_HI, YEAR_LO, Constraints, InterestProfile, ItemRef, add_unique
 from agent.understand import Extraction, Vocabulary
 from retrieval.items import Item
 
@@ -32,11 +29,43 @@ def label_year(label: str) -> int | None:
 
 
 def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str], ex: Extraction, message: str,
-                     shown: Sequence[ItemRef]) -> None:
-    """Fold ``ex`` (read from ``message``) into ``profile`` in place; hard constraints persist
-    across turns. ``titles`` (id -> "Title (Year)") learns the items the message named; ``shown``
-    is the last list, in order (for "older", "newer" and "the second one")."""
+                     shown: Sequence[ItemRef]) -> list[str]:
+    """Fold ``ex`` (read from ``message``) into ``profile`` in place. Returns the earlier
+    constraints that a new request dropped without stating a replacement of the same kind, in
+    words (``Constraints.describe`` form, e.g. ``["from 1990 to 1999", "no Horror"]``; empty for
+    a follow-up, whose changes the person stated), so the reply can say what no longer holds.
+    ``titles`` (id -> "Title (Year)") learns the items the message named; ``shown`` is the last
+    list, in order (for "older", "newer" and "the second one").
+
+    **Keep or drop** (the hard constraints: genres, years, excluded genres, catalog fields):
+
+    * A **new request** - intent "recommend", not a follow-up (``ex.follow_up`` False: no "also",
+      "it should", "what about", "make it", "instead", ...), and stating what it wants on its own
+      (``ex.states_request()``: genres, an audience, a period or a liked reference) - starts
+      over: its genres, years, exclusions and fields replace the old ones, and any old one it
+      does not restate is dropped. "a funny animated movie for kids" after "a 90s thriller, not
+      horror" keeps neither the 90s nor "no Horror".
+    * Anything else is a **follow-up** and keeps every standing constraint, changing only what
+      it states: a genre list replaces the genres (and lifts their exclusions), exclusions
+      accumulate ("no comedy please"), a two-sided year range replaces the years, a one-sided
+      bound replaces its side and keeps the other where the range stays non-empty ("also
+      nothing before 1995" after the 90s = 1995-1999), "older"/"newer" move a bound past the
+      median year of the last list (:func:`_shift_years`), fields are added.
+
+    Taste is never dropped: liked and disliked items and attributes accumulate across requests
+    (a disliked attribute removes the same liked one). "more like the second one" likes that
+    shown item; a recommend-intent message becomes the profile's intent and focus."""
     p, c = profile, profile.constraints
+    dropped: list[str] = []
+    if ex.intent == "recommend" and not ex.follow_up and ex.states_request():  # a new request: start over
+        years_stated = ex.year_min is not None or ex.year_max is not None
+        dropped = Constraints(  # what no longer holds and was not replaced by something stated
+            year_min=None if years_stated else c.year_min, year_max=None if years_stated else c.year_max,
+            genres=[] if ex.genres else list(c.genres),
+            exclude_genres=[g for g in c.exclude_genres if g not in ex.exclude_genres],
+            fields={k: v for k, v in c.fields.items() if k not in ex.fields}).describe()
+        c.genres, c.exclude_genres, c.fields = [], [], {}
+        c.year_min = c.year_max = None
     for r in ex.liked_items:
         p.like_item(r)
         titles[r.item_id] = r.title
@@ -48,12 +77,20 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
     p.soft = add_unique(p.soft, ex.soft)
     if ex.genres:
-        c.genres = list(ex.genres)
+        c.genres = list(dict.fromkeys(ex.genres))
         c.exclude_genres = [g for g in c.exclude_genres if g not in ex.genres]
     c.exclude_genres += [g for g in dict.fromkeys(ex.exclude_genres) if g not in c.exclude_genres]
     c.genres = [g for g in c.genres if g not in c.exclude_genres]
-    if ex.year_min is not None or ex.year_max is not None:
+    if ex.year_min is not None and ex.year_max is not None:
         c.year_min, c.year_max = ex.year_min, ex.year_max
+    elif ex.year_min is not None:  # one side: keep the other where the range stays non-empty
+        c.year_min = ex.year_min
+        if c.year_max is not None and c.year_max < ex.year_min:
+            c.year_max = None
+    elif ex.year_max is not None:
+        c.year_max = ex.year_max
+        if c.year_min is not None and c.year_min > ex.year_max:
+            c.year_min = None
     c.fields.update(ex.fields)
     if ex.refine and shown:
         _shift_years(profile, ex.refine, (label_year(titles.get(r.item_id, "")) for r in shown))
@@ -63,6 +100,7 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     if ex.intent == "recommend" and message:
         p.intent = message[:300]
         p.focus = ex.focus[:300]
+    return dropped
 
 
 def _shift_years(profile: InterestProfile, direction: str, years: Iterable[int | None]) -> None:

@@ -130,3 +130,64 @@ def test_clearing_a_year_bound(vocab):
     p.constraints.year_min, p.constraints.year_max = 1990, 1999
     new = edited_profile(p, {"year_min": "", "year_max": None}, vocab, lookup)
     assert (new.constraints.year_min, new.constraints.year_max) == (None, None)
+
+
+# --------------------------------------------------------------------------- keep or drop across requests
+def test_a_new_request_drops_the_constraints_it_does_not_restate(vocab):
+    # the observed failure: the 90s bound of an unrelated earlier request stayed in force
+    p, titles = InterestProfile(), {}
+    say(p, titles, "a tense 90s thriller, not horror", vocab)
+    c = p.constraints
+    assert (c.genres, c.exclude_genres, c.year_min, c.year_max) == (["Thriller"], ["Horror"], 1990, 1999)
+    ex = parse_rules("a funny animated movie for kids", vocab)
+    dropped = apply_extraction(p, titles, ex, "a funny animated movie for kids", ())
+    assert set(c.genres) == {"Animation", "Children's"} and c.exclude_genres == []
+    assert (c.year_min, c.year_max) == (None, None)
+    assert set(dropped) == {"from 1990 to 1999", "no Horror"}  # the reply can say what no longer holds
+    assert "tense" in p.liked_attributes  # taste is kept
+
+
+def test_a_new_period_or_reference_is_a_new_request(vocab):
+    p, titles = InterestProfile(), {}
+    say(p, titles, "a western, no comedy", vocab)
+    say(p, titles, "something from the 70s", vocab)
+    c = p.constraints
+    assert (c.genres, c.exclude_genres, c.year_min, c.year_max) == ([], [], 1970, 1979)
+    say(p, titles, "something like Heat", vocab)
+    assert (c.year_min, c.year_max) == (None, None) and [r.item_id for r in p.liked_items] == ["heat"]
+
+
+@pytest.mark.parametrize("follow_up, expected", [
+    ("no comedy please", (["Thriller"], ["Horror", "Comedy"], 1990, 1999)),
+    ("It should be from between 1992 and 1996.", (["Thriller"], ["Horror"], 1992, 1996)),
+    ("It should also be a crime film.", (["Crime"], ["Horror"], 1990, 1999)),
+    ("what about the 80s?", (["Thriller"], ["Horror"], 1980, 1989)),
+    ("also nothing before 1995", (["Thriller"], ["Horror"], 1995, 1999)),
+    ("Maybe with Tom Hanks in it.", (["Thriller"], ["Horror"], 1990, 1999)),
+    ("I like crime stories", (["Crime"], ["Horror"], 1990, 1999)),  # a taste, not a new request
+])
+def test_a_follow_up_keeps_the_standing_constraints(vocab, follow_up, expected):
+    p, titles = InterestProfile(), {}
+    say(p, titles, "a 90s thriller, not horror", vocab)
+    ex = parse_rules(follow_up, vocab)
+    assert apply_extraction(p, titles, ex, follow_up, ()) == []
+    c = p.constraints
+    assert (c.genres, c.exclude_genres, c.year_min, c.year_max) == expected
+
+
+def test_older_after_a_request_keeps_its_genres(vocab):
+    shown = [ItemRef("heat", "Heat (1995)"), ItemRef("se7en", "Seven (Se7en) (1995)"), ItemRef("matrix", "The Matrix (1999)")]
+    p, titles = InterestProfile(), {r.item_id: r.title for r in shown}
+    say(p, titles, "an action movie from the 90s, not horror", vocab)
+    ex = say(p, titles, "something older", vocab, shown)
+    c = p.constraints
+    assert ex.intent == "refine" and (c.genres, c.exclude_genres) == (["Action"], ["Horror"])
+    assert (c.year_min, c.year_max) == (1990, 1994)  # below the median 1995; the lower bound still fits
+
+
+def test_for_kids_after_a_no_childrens_request(vocab):
+    p, titles = InterestProfile(), {}
+    say(p, titles, "not for kids, a dark thriller", vocab)
+    assert p.constraints.exclude_genres == ["Children's"]
+    say(p, titles, "something for my 6 year old", vocab)
+    assert p.constraints.genres == ["Children's"] and p.constraints.exclude_genres == []
