@@ -1,0 +1,85 @@
+"""The chat failures people reported (issues 16/17), scripted on the real stack: the ML-100K index
+in Chroma, MiniLM, the behaviour model from ML-100K's real ratings, the rule-based understanding
+(no LLM, so the answers are deterministic). Each test is one request a person typed."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.app import assemble
+from agent.conversation import ChatAgent
+from agent.one_shot import recommend_once
+from agent.settings import AgentSettings
+
+
+@pytest.fixture(scope="module")
+def app(ml100k_store, tmp_path_factory):
+    from retrieval.behaviour import Behaviour, histories_from_frame
+    from retrieval.movielens import load_interactions
+    from retrieval.retriever import Retriever
+
+    histories, pairs = histories_from_frame(load_interactions("movielens-100k"))
+    behaviour = Behaviour.build(histories, sorted({i for h in histories for i in h}), pairs)
+    settings = AgentSettings(chat_k=5, sessions_url=f"sqlite:///{tmp_path_factory.mktemp('s')}/s.db")
+    return assemble(ml100k_store, Retriever(ml100k_store, "ml100k"), None, settings, behaviour=behaviour)
+
+
+@pytest.fixture
+def ask(app):
+    agent = ChatAgent(app)
+
+    def ask(*messages: str):
+        session = agent.new_session()
+        reply = None
+        for m in messages:
+            reply = agent.respond(session, m)
+        assert reply is not None and reply.recommendations, (messages, reply and reply.text)
+        return reply, [r.item for r in reply.recommendations], session
+    return ask
+
+
+def test_like_se7en_not_horror_from_the_90s(ask):
+    reply, picks, session = ask("something tense like Se7en, but not horror, from the 90s")
+    titles = [p.title for p in picks]
+    assert all(1990 <= p.year <= 1999 and "Horror" not in p.genres for p in picks), titles
+    assert not any(t.startswith("Seven") or "Seven Years" in t for t in titles), titles  # the reference, or word matches
+    assert sum(bool({"Thriller", "Crime", "Mystery"} & set(p.genres)) for p in picks) >= 3, titles
+
+
+def test_kids_movie_but_not_animated(ask):
+    _, picks, _ = ask("Kids movie, but not animated")
+    assert all("Children's" in p.genres and "Animation" not in p.genres for p in picks), [(p.title, p.genres) for p in picks]
+
+
+def test_a_war_movie_nothing_made_after_1970(ask):
+    _, picks, _ = ask("A war movie, but nothing made after 1970")
+    assert all("War" in p.genres and p.year <= 1970 for p in picks), [(p.title, p.year) for p in picks]
+
+
+def test_science_fiction_before_1980_is_what_people_love(ask):
+    _, picks, _ = ask("Science fiction from before 1980")
+    titles = {p.title for p in picks}
+    assert all("Sci-Fi" in p.genres and p.year < 1980 for p in picks), titles
+    loved = {"Star Wars", "Alien", "2001: A Space Odyssey", "Close Encounters of the Third Kind"}
+    assert len(loved & titles) >= 2, titles
+
+
+def test_only_the_80s_reads_a_period_not_a_title(ask):
+    reply, picks, session = ask("I only want movies from the 1980s.")
+    assert all(1980 <= p.year <= 1989 for p in picks) and not any("Only" in p.title for p in picks)
+    assert session.profile.liked_items == []  # no invented reference
+    assert all("Matrix" not in (r.reason or "") for r in reply.recommendations)
+
+
+def test_for_kids_wants_childrens_films_and_a_new_request_drops_old_bounds(ask):
+    _, picks, session = ask("a tense thriller from the early 90s", "a funny animated movie for kids")
+    c = session.profile.constraints
+    assert "Children's" not in c.exclude_genres and (c.year_min, c.year_max) == (None, None)
+    assert all("Animation" in p.genres for p in picks), [(p.title, p.genres) for p in picks]
+
+
+def test_recommend_reads_the_constraints_in_the_message(app):
+    reply = recommend_once(app, "a tense 90s thriller, not horror", k=5)
+    picks = [r.item for r in reply.recommendations]
+    assert picks and all(1990 <= p.year <= 1999 and "Horror" not in p.genres and "Thriller" in p.genres for p in picks)
+    assert reply.filters["year_min"] == 1990 and reply.filters["exclude_genres"] == ["Horror"]
