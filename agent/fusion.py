@@ -21,6 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ class CandidateSources:
 
     def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionModel, depth: int = 100) -> None:
         self.retriever, self.behaviour, self.weights, self.depth = retriever, behaviour, weights, depth
-        self._aligned: tuple[object, np.ndarray] | None = None
+        self._aligned: tuple[object, np.ndarray, dict[str, int]] | None = None
         pct = behaviour.popularity_pct / 100.0
         rating = behaviour.mean_rating.astype(np.float64)
         known = rating[np.isfinite(rating)]
@@ -122,25 +123,27 @@ class CandidateSources:
         self._pop = pct.astype(np.float32)
         self._rating = ((rating - lo) / max(hi - lo, 1e-9)).astype(np.float32)
 
-    def _mirror_rows(self) -> tuple[object, np.ndarray]:
-        """The store's metadata mirror and, per mirror row, the behaviour index (-1 = none)."""
+    def _mirror_rows(self) -> tuple[Any, np.ndarray, dict[str, int]]:
+        """The store's metadata mirror, per mirror row the behaviour index (-1 = none), and id ->
+        mirror row; rebuilt only when the mirror changes (not per turn)."""
         mirror = self.retriever.store.mirror(self.retriever.catalog)
         if self._aligned is None or self._aligned[0] is not mirror:
             pos = self.behaviour.knn.pos
-            self._aligned = (mirror, np.array([pos.get(i, -1) for i in mirror.ids], dtype=np.int64))
+            self._aligned = (mirror, np.array([pos.get(i, -1) for i in mirror.ids], dtype=np.int64),
+                             {i: n for n, i in enumerate(mirror.ids)})
         return self._aligned
 
     def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str]) -> SourcePool:
         """Every source's top ``depth`` candidates (filters and exclusions applied) with features."""
-        mirror, rows = self._mirror_rows()
+        mirror, rows, index = self._mirror_rows()
+        beh_all = self.behaviour.knn.scores(list(history))  # zeros without history; computed once per turn
         banned = set(exclude) | set(history)
         keep = filters.mask(mirror) & (rows >= 0)  # behaviour / popularity sources: items with interactions
         keep &= np.array([i not in banned for i in mirror.ids], dtype=bool)
         passing = np.flatnonzero(keep)
         found: dict[str, list[str]] = {}
         if len(passing):
-            beh = self.behaviour.knn.scores(list(history))
-            beh_rows = beh[rows[passing]]
+            beh_rows = beh_all[rows[passing]]
             if history and beh_rows.max() > 0:
                 for r in passing[np.argsort(-beh_rows, kind="stable")[: self.depth]]:
                     found.setdefault(mirror.ids[r], []).append("behaviour")
@@ -160,11 +163,9 @@ class CandidateSources:
                 vec = self.retriever.query_vector(text, ())
                 embs = self.retriever.store.get_embeddings(self.retriever.catalog, missing)
                 text_cos.update({i: float(np.dot(vec, embs[i])) for i in missing if i in embs})
-        index = {i: n for n, i in enumerate(mirror.ids)}
         b_idx = np.array([rows[index[i]] for i in ids], dtype=np.int64)
         known = b_idx >= 0  # items without interactions: no behavioural score, bottom popularity, mean rating
         safe = np.where(known, b_idx, 0)
-        beh_all = self.behaviour.knn.scores(list(history)) if history else np.zeros(len(self._pop), dtype=np.float32)
         beh = np.where(known, beh_all[safe], 0.0)
         beh = beh / beh.max() if beh.max() > 0 else beh
         features = np.stack([np.array([max(0.0, text_cos.get(i, 0.0)) for i in ids], dtype=np.float32), beh,
