@@ -57,8 +57,9 @@ class App:
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
              sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
              weights: FusionModel | None = None) -> App:
-    """Wire a pipeline over ready parts: with ``engine`` the verbalizer ranker and the explainer,
-    else the candidates' own order; with ``behaviour`` (the catalog's interaction data) the
+    """Wire a pipeline over ready parts: the verbalizer ranker when ``engine`` and
+    ``settings.llm_rerank`` (else the candidates' own order; the chat writes its reasons itself,
+    :mod:`agent.reasons`); with ``behaviour`` (the catalog's interaction data) the
     candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones
     of the catalog, :func:`agent.fusion.load_weights`), else text retrieval alone. ``sessions``
     defaults to ``SessionStore(settings.sessions_url)``."""
@@ -67,15 +68,13 @@ def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, se
     sources = None
     if behaviour is not None and settings.fusion:
         sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog))
-    if engine is None:
-        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings, sources=sources)
-    else:
-        from agent.explain import Explainer
+    if engine is not None and settings.llm_rerank:
         from agent.rerank import VerbalizerRanker
 
         pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, settings), settings,
-                                     explainer=Explainer(engine, settings), count_tokens=engine.count_tokens,
-                                     sources=sources)
+                                     count_tokens=engine.count_tokens, sources=sources)
+    else:
+        pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings, sources=sources)
     return App(settings, store, retriever, pipeline, sessions if sessions is not None else SessionStore(settings.sessions_url),
                engine, llm_error, behaviour)
 

@@ -19,13 +19,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.app import App
 from agent.profile import InterestProfile, ItemRef
 from agent.profile_update import apply_extraction, edited_profile
+from agent.reasons import Reason, ReasonWriter, pick_facts
 from agent.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
@@ -68,6 +69,8 @@ class Evidence:
     rerank_score: float | None = None
     retrieval_score: float | None = None
     exploration_seed: str | None = None
+    facts: tuple[str, ...] = ()            # what the reason could cite (agent.reasons.pick_facts)
+    reason_rejected: tuple[str, ...] = ()  # why the LLM's reason was replaced by the data sentence
 
 
 @dataclass
@@ -110,6 +113,7 @@ class ChatAgent:
         self.catalog: str = app.catalog
         engine = app.engine if self.settings.understand_with_llm else None
         self.understander = Understander(engine, self.settings.understand_max_tokens)
+        self.reasons = ReasonWriter(app.engine, self.settings)
         self.llm_error: str | None = app.llm_error
         self._vocab: tuple[Any, Vocabulary] | None = None
         self._lock = threading.Lock()
@@ -317,8 +321,12 @@ class ChatAgent:
         # hard constraints hold whatever happened upstream (defence in depth)
         recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
         recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
-        recs = [Recommendation(item=r.item, rank=i + 1, score=r.score, reason=r.reason, grounded=r.grounded,
-                               ungrounded_claims=r.ungrounded_claims, exploration=r.exploration) for i, r in enumerate(recs)]
+        from agent.engine import audit_scope
+
+        t0 = time.perf_counter()
+        with audit_scope() as reason_calls:
+            recs, notes = self._with_reasons(recs, session, history)
+        result.timings["explain_s"] = result.timings.get("explain_s", 0.0) + time.perf_counter() - t0
         notices += result.notices
         for r in recs:
             session.titles[r.item.id] = r.item.label
@@ -329,9 +337,37 @@ class ChatAgent:
         session.shown.append([r.item.id for r in recs])
         retrieval_scores = {c.item.id: c.score for c in result.candidates}
         evidence = self._evidence(recs, profile, history, retrieval_scores, explore_seed)
+        for item_id, (facts, reason) in notes.items():
+            evidence[item_id] = replace(evidence[item_id], facts=facts, reason_rejected=reason.rejected)
         timings = {k: v for k, v in result.timings.items() if k != "total_s"}
         text = self._list_text(recs, profile, intent)
-        return AgentReply(text, intent, recs, notices, timings, _audit(result.llm_calls), evidence=evidence)  # type: ignore[arg-type]
+        return AgentReply(text, intent, recs, notices, timings, _audit([*result.llm_calls, *reason_calls]),
+                          evidence=evidence)  # type: ignore[arg-type]
+
+    def _with_reasons(self, recs: list[Recommendation], session: Session,
+                      history: list[str]) -> tuple[list[Recommendation], dict[str, tuple[tuple[str, ...], Reason]]]:
+        """``recs`` renumbered 1..n, each with a reason (:mod:`agent.reasons`): the exploration
+        pick keeps its own; the others get the LLM's checked sentence or the data sentence.
+        Also returns, per reasoned pick, its facts and the :class:`Reason` (for "why?")."""
+        profile = session.profile
+        liked_ids = list(dict.fromkeys([r.item_id for r in reversed(profile.liked_items)] + list(reversed(history))[:20]))
+        found = self.store.get_items(self.catalog, liked_ids) if liked_ids else {}
+        liked = [found[i] for i in liked_ids if i in found]
+        main = [r for r in recs if not r.exploration]
+        picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour)) for r in main]
+        message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
+        written = iter(self.reasons.write(picks, message, self.vocabulary().genres))
+        facts = {item.id: tuple(f.text for f in fs) for item, fs in picks}
+        out: list[Recommendation] = []
+        notes: dict[str, tuple[tuple[str, ...], Reason]] = {}
+        for i, r in enumerate(recs):
+            if r.exploration:
+                out.append(replace(r, rank=i + 1, reason_source="data"))
+                continue
+            reason = next(written)
+            notes[r.item.id] = (facts[r.item.id], reason)
+            out.append(replace(r, rank=i + 1, reason=reason.text, grounded=True, reason_source=reason.source))
+        return out, notes
 
     def _explore(self, session: Session, recs: list[Recommendation], filters: Any, banned: set[str],
                  history: list[str]) -> Any:

@@ -104,6 +104,8 @@ class Recommendation:
     grounding check), or None. ``grounded`` is None when no reason was generated, else whether
     the model's whole reason was grounded; ``ungrounded_claims`` lists what failed.
     ``exploration`` marks a deliberate pick outside the user's known interests.
+    ``reason_source`` says who wrote ``reason``: "llm" (passed the strict check of
+    :mod:`agent.reason_check`) or "data" (the sentence built from the pick's facts); None = none.
     """
 
     item: Item
@@ -113,3 +115,4 @@ class Recommendation:
     grounded: bool | None = None
     ungrounded_claims: tuple[str, ...] = ()
     exploration: bool = False
+    reason_source: str | None = None

@@ -81,6 +81,7 @@ class Behaviour:
     knn: ItemKNN
     counts: np.ndarray
     mean_rating: np.ndarray
+    shrink: float = 10.0
 
     @classmethod
     def build(cls, histories: Sequence[Sequence[str]], universe: Sequence[str],
@@ -102,7 +103,7 @@ class Behaviour:
                 total[n] += rating
                 rated[n] += 1
         mean = np.divide(total, rated, out=np.full(len(knn.ids), np.nan), where=rated > 0).astype(np.float32)
-        return cls(knn, counts, mean)
+        return cls(knn, counts, mean, shrink)
 
     @property
     def popularity_pct(self) -> np.ndarray:
@@ -115,6 +116,29 @@ class Behaviour:
         """Item ids, most interactions first (ties: catalog order)."""
         return [self.knn.ids[i] for i in np.argsort(-self.counts, kind="stable")]
 
+    def raters(self, item_id: str) -> int:
+        """How many people interacted with ``item_id`` (0 when unknown)."""
+        n = self.knn.pos.get(item_id)
+        return 0 if n is None else int(self.counts[n])
+
+    def mean(self, item_id: str) -> float | None:
+        """Mean rating of ``item_id`` (None when unknown or unrated)."""
+        n = self.knn.pos.get(item_id)
+        value = None if n is None else float(self.mean_rating[n])
+        return None if value is None or value != value else value
+
+    def co_raters(self, a: str, b: str) -> int:
+        """How many people interacted with both ``a`` and ``b`` (0 when either is unknown).
+
+        Recovered exactly from the stored similarity: with ``c`` = co-raters, ``n_a``/``n_b`` the
+        raters and ``k`` the shrinkage, ``sim = c / sqrt(n_a n_b) * c / (c + k)``, so with
+        ``s = sim * sqrt(n_a n_b)``: ``c**2 - s c - s k = 0`` and ``c = (s + sqrt(s**2 + 4 s k)) / 2``."""
+        i, j = self.knn.pos.get(a), self.knn.pos.get(b)
+        if i is None or j is None or i == j:
+            return 0
+        s = float(self.knn.sim[i, j]) * float(np.sqrt(float(self.counts[i]) * float(self.counts[j])))
+        return int(round((s + np.sqrt(s * s + 4.0 * s * self.shrink)) / 2.0)) if s > 0 else 0
+
     def lookup(self, ids: Sequence[str], values: np.ndarray, default: float = 0.0) -> np.ndarray:
         """``values`` (aligned with ``knn.ids``) for ``ids`` (``default`` for unknown ids)."""
         return np.array([values[self.knn.pos[i]] if i in self.knn.pos else default for i in ids], dtype=np.float32)
@@ -125,7 +149,8 @@ class Behaviour:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, ids=np.array(self.knn.ids, dtype=object), sim=self.knn.sim, counts=self.counts,
-                            mean_rating=self.mean_rating, half_life=np.float32(self.knn.half_life))
+                            mean_rating=self.mean_rating, half_life=np.float32(self.knn.half_life),
+                            shrink=np.float32(self.shrink))
         tmp.replace(path)
         return path
 
@@ -133,7 +158,8 @@ class Behaviour:
     def load(cls, path: Path) -> "Behaviour":
         with np.load(path, allow_pickle=True) as data:
             knn = ItemKNN.from_matrix([str(i) for i in data["ids"]], data["sim"], float(data["half_life"]))
-            return cls(knn, data["counts"], data["mean_rating"])
+            shrink = float(data["shrink"]) if "shrink" in data.files else 10.0  # files before the field: the default
+            return cls(knn, data["counts"], data["mean_rating"], shrink)
 
 
 def behaviour_path(catalog: str, home: Path | None = None) -> Path:

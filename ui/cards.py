@@ -98,6 +98,13 @@ def render_card(view: CardView, explain_top_k: int = 3) -> str:
 
 def _reason_html(view: CardView, explain_top_k: int) -> str:
     rec = view.rec
+    source = getattr(rec, "reason_source", None)
+    if rec.reason and source is not None:
+        mark = ('<span class="rc-grounded" title="written by the language model; every claim checked against the '
+                'catalog and the facts in why?">&#10003; checked</span>' if source == "llm" else
+                '<span class="rc-grounded rc-data" title="built from the catalog and rating data (see why?)">'
+                "from the data</span>")
+        return f'<div class="rc-reason">{esc(rec.reason)} {mark}</div>'
     if rec.reason:
         if rec.grounded:
             mark = '<span class="rc-grounded" title="every claim matches the catalog">&#10003; grounded</span>'
@@ -127,6 +134,11 @@ def render_why(view: CardView) -> str:
             scores = list(ev.related_scores)
             pairs = [f"{t} ({scores[i]:.2f})" if i < len(scores) else str(t) for i, t in enumerate(ev.related_history)]
             rows.append("<li>close to your history: " + esc("; ".join(pairs)) + "</li>")
+        if getattr(ev, "facts", ()):
+            rows.append("<li>facts: " + esc("; ".join(ev.facts)) + "</li>")
+        if getattr(ev, "reason_rejected", ()):
+            rows.append("<li>the language model's reason was replaced by the data sentence ("
+                        + esc(", ".join(ev.reason_rejected)) + ")</li>")
         if ev.exploration_seed:
             rows.append("<li>explored from: " + esc(ev.exploration_seed) + "</li>")
         if ev.rerank_score is not None:

@@ -33,9 +33,8 @@ def lookup(ids):
 
 
 def say(profile, titles, message, vocab, shown=()):
-    ex = parse_rules(message, vocab, shown)
-    apply_extraction(profile, titles, ex, message, shown)
-    return ex
+    """Apply ``message``; returns the constraints it dropped."""
+    return apply_extraction(profile, titles, parse_rules(message, vocab, shown), message, shown)
 
 
 def test_constraints_persist_and_exclusions_accumulate(vocab):
@@ -91,7 +90,8 @@ def test_refine_without_years_in_titles_changes_nothing():
 def test_more_like_the_second_one_likes_it(vocab):
     shown = [ItemRef("heat", "Heat (1995)"), ItemRef("matrix", "The Matrix (1999)")]
     p, titles = InterestProfile(), {r.item_id: r.title for r in shown}
-    ex = say(p, titles, "more like the second one", vocab, shown)
+    ex = parse_rules("more like the second one", vocab, shown)
+    apply_extraction(p, titles, ex, "more like the second one", shown)
     assert ex.intent == "refine" and ex.refers_to == 2
     assert [(r.item_id, r.said) for r in p.liked_items] == [("matrix", "more like #2")]
     assert p.intent == ""  # a refinement keeps the standing request
@@ -147,14 +147,16 @@ def test_a_new_request_drops_the_constraints_it_does_not_restate(vocab):
     assert "tense" in p.liked_attributes  # taste is kept
 
 
-def test_a_new_period_or_reference_is_a_new_request(vocab):
+def test_a_new_period_is_a_new_request_a_bare_reference_narrows(vocab):
     p, titles = InterestProfile(), {}
     say(p, titles, "a western, no comedy", vocab)
     say(p, titles, "something from the 70s", vocab)
     c = p.constraints
     assert (c.genres, c.exclude_genres, c.year_min, c.year_max) == ([], [], 1970, 1979)
-    say(p, titles, "something like Heat", vocab)
-    assert (c.year_min, c.year_max) == (None, None) and [r.item_id for r in p.liked_items] == ["heat"]
+    dropped = say(p, titles, "something like Heat", vocab)  # "which 70s films?": like Heat
+    assert (c.year_min, c.year_max) == (1970, 1979) and [r.item_id for r in p.liked_items] == ["heat"] and not dropped
+    say(p, titles, "a thriller like Heat from the 90s", vocab)  # a reference with a period: new request
+    assert (c.genres, c.year_min, c.year_max) == (["Thriller"], 1990, 1999)
 
 
 @pytest.mark.parametrize("follow_up, expected", [
@@ -179,7 +181,8 @@ def test_older_after_a_request_keeps_its_genres(vocab):
     shown = [ItemRef("heat", "Heat (1995)"), ItemRef("se7en", "Seven (Se7en) (1995)"), ItemRef("matrix", "The Matrix (1999)")]
     p, titles = InterestProfile(), {r.item_id: r.title for r in shown}
     say(p, titles, "an action movie from the 90s, not horror", vocab)
-    ex = say(p, titles, "something older", vocab, shown)
+    ex = parse_rules("something older", vocab, shown)
+    apply_extraction(p, titles, ex, "something older", shown)
     c = p.constraints
     assert ex.intent == "refine" and (c.genres, c.exclude_genres) == (["Action"], ["Horror"])
     assert (c.year_min, c.year_max) == (1990, 1994)  # below the median 1995; the lower bound still fits

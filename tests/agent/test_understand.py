@@ -101,14 +101,14 @@ def test_llm_hallucinations_dropped(vocab):
                                  {"intent": "recommend", "genres": "Comedy", "year_min": "abc", "liked_titles": [3, None]}])
 def test_malformed_outputs(vocab, raw):
     understander = Understander(FakeEngine(raw))
-    ex, notice = understander.understand("a comedy from the 80s", vocab)
+    ex, notice = understander.understand("a comedy from the 80s about a road trip", vocab)  # "road trip": LLM asked
     assert ex.genres == ["Comedy"] and (ex.year_min, ex.year_max) == (1980, 1989)
     if not isinstance(raw, dict) or raw.get("intent") not in ("recommend",):
         assert ex.source == "rules" and notice
 
 
 def test_engine_error_falls_back(vocab):
-    ex, notice = Understander(FakeEngine(EngineError("down"))).understand("not horror, like Heat", vocab)
+    ex, notice = Understander(FakeEngine(EngineError("down"))).understand("not horror, like Heat, with a heist", vocab)
     assert ex.source == "rules" and ex.exclude_genres == ["Horror"] and [r.item_id for r in ex.liked_items] == ["heat"]
     assert "simple rules" in notice
 

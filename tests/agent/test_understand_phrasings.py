@@ -276,3 +276,28 @@ def test_the_rules_win_on_the_direction_of_a_bound(vocab):
     message = "A war movie, but nothing made after 1970"
     out, _ = Understander(FakeEngine(raw(genres=["War"], year_min=1971))).understand(message, vocab)
     assert (out.year_min, out.year_max) == (None, 1970) and out.genres == ["War"]
+
+
+class CountingEngine(FakeEngine):
+    calls = 0
+
+    def generate_json(self, messages, schema, max_tokens=512):
+        self.calls += 1
+        return self.output
+
+
+@pytest.mark.parametrize("message, complete", [
+    ("a horror film from the 80s", True),
+    ("A war movie, but nothing made after 1970", True),
+    ("something tense like Se7en, but not horror, from the 90s", True),
+    ("kids movie, but not animated", True),
+    ("I only want movies from the 1980s.", True),
+    ("a movie about a heist with a twist ending", False),   # "heist", "twist", "ending": no rule reads them
+    ("a 90s comedy set in a boarding school", False),
+    ("hello there", False),                                 # chitchat: nothing to read, nothing to skip
+])
+def test_the_llm_reading_is_skipped_only_when_the_rules_read_every_word(vocab, message, complete):
+    assert parse_rules(message, vocab).complete is complete
+    engine = CountingEngine(raw())
+    Understander(engine).understand(message, vocab)
+    assert engine.calls == (0 if complete or message == "hello there" else 1)

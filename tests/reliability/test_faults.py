@@ -59,7 +59,7 @@ def test_llm_down_then_restarted_recovers_without_restarting_recchat(make_agent,
     turn, restarted on the same port; the same agent uses the LLM again."""
     with FaultyLLM("proxy", upstream=vllm_server.url) as llm:  # type: ignore[attr-defined]
         engine = http_engine(llm.url, smollm2_dir, timeout_s=120)
-        agent = make_agent(engine, explain_max_tokens=120, understand_with_llm=False)
+        agent = make_agent(engine, explain_max_tokens=120, understand_with_llm=False, llm_rerank=True)
         session = agent.new_session()
 
         def kill_after_ranking(recs) -> None:

@@ -33,7 +33,7 @@ def test_concurrent_sessions_with_the_llm(make_agent, vllm_engine) -> None:
 
     from ui.web import serve_in_background
 
-    report = run(serve_in_background, n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=0),
+    report = run(serve_in_background, n_sessions=3, turns=2, agent=make_agent(vllm_engine, explain_top_k=0, llm_rerank=True),
                  time_budget_s=300)
     assert report["llm"] and report["turns_ok"] == 6 and report["errors"] == 0, report["error_samples"]
     assert report["leaks"] == 0

@@ -44,3 +44,20 @@ def test_real_movielens_histories_are_time_ordered():
     assert len(histories) == 943 and len(pairs) == 100_000
     first = frame[frame["user_id"] == "1"].sort_values(["timestamp", "row"], kind="stable")["item_id"].tolist()
     assert histories[0] == [str(i) for i in first]
+
+
+def test_co_raters_are_recovered_exactly_from_the_similarity(tmp_path):
+    """The reasons cite "x% of the n people who rated A also rated B": the count must be exact,
+    also after a save/load round trip, for any shrinkage."""
+    from retrieval.movielens import load_interactions
+
+    histories, pairs = histories_from_frame(load_interactions("movielens-100k"))
+    universe = sorted({i for h in histories for i in h})
+    for shrink in (10.0, 3.0):
+        model = Behaviour.build(histories, universe, pairs, shrink=shrink)
+        model = Behaviour.load(model.save(tmp_path / f"b{shrink}.npz"))
+        sets = [set(h) for h in histories]
+        for a, b in [("50", "181"), ("50", "1"), ("100", "258"), ("1", "1500"), ("313", "300")]:
+            assert model.co_raters(a, b) == sum(1 for s in sets if a in s and b in s), (a, b, shrink)
+        assert model.raters("50") == sum(1 for s in sets if "50" in s) and model.co_raters("50", "nope") == 0
+        assert model.mean("50") == pytest.approx(np.mean([r for i, r in pairs if i == "50"]), abs=1e-4)
