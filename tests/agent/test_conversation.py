@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def app(ml100k_store, vllm_engine, tmp_path) -> App:
     from retrieval.retriever import Retriever
 
-    settings = AgentSettings(permutations=1, explain_top_k=2, max_candidates=10, chat_k=5,
+    settings = AgentSettings(permutations=1, explain_top_k=1, max_candidates=10, chat_k=5,
                              sessions_url=f"sqlite:///{tmp_path}/sessions.db")
     return assemble(ml100k_store, Retriever(ml100k_store, "ml100k"), vllm_engine, settings)
 
@@ -41,6 +41,8 @@ def test_constraints_hold_across_turns(agent):
         assert reply.recommendations
         for r in reply.recommendations:
             assert "Horror" not in r.item.genres and 1990 <= r.item.year <= 1999
+            assert r.reason and r.reason_source in ("llm", "data")  # every pick has a checked reason
+        assert any(c["kind"] == "generate_json" and "<facts>" in c["messages"][-1]["content"] for c in reply.llm_calls)
     assert any(r.exploration for r in first.recommendations)
 
 
