@@ -59,7 +59,7 @@ class ExplorationPick:
     """The chosen item, its cosine similarity to ``seed`` (0..1) and the shown reason."""
 
     candidate: Candidate
-    seed_title: str
+    seed_title: str  # the seed's "Title (Year)" label
     similarity: float
     reason: str
 
@@ -94,18 +94,19 @@ def pick_exploration(
         if best is None:
             continue
         item, score = best
-        return ExplorationPick(Candidate(item=item, score=score, rank=0, sources=("explore",)), seed.title,
-                               float(score), exploration_reason(item, seed, list(avoid)))
+        return ExplorationPick(Candidate(item=item, score=score, rank=0, sources=("explore",)), seed.label,
+                               float(score), exploration_reason(item, seed))
     return None
 
 
-def exploration_reason(item: Item, seed: Item, avoid: Sequence[str]) -> str:
-    """A reason from metadata only: the item's genres/year/director and the seed title."""
+def exploration_reason(item: Item, seed: Item) -> str:
+    """A reason from metadata only: the item's genres/year/director and the seed's label. The
+    genres it avoids stay out of the sentence (they are the person's, not the pick's: the strict
+    check would rightly count them as claims about the pick); the card's badge says it."""
     kind = " / ".join(item.genres[:3]).lower()
     year = f" from {item.year}" if item.year else ""
     director = item.extra.get("director")
     by = f", directed by {director[0] if isinstance(director, list) else director}" if director else ""
-    outside = f" (outside {', '.join(a.lower() for a in avoid[:3])})" if avoid else ""
     article = "an" if kind[:1] in "aeiou" else "a"
-    return (f"To explore: {article} {kind} film{year}{by}{outside}, chosen because it sits close to "
-            f"{seed.title} in our catalog. Tell me if this direction works for you.")
+    return (f"To explore: {article} {kind} film{year}{by}, a step away from your usual picks, chosen because it sits "
+            f"close to {seed.label} in our catalog. Tell me if this direction works for you.")

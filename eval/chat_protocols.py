@@ -8,8 +8,9 @@ the two front-end paths, ``chat-*`` (``ChatAgent.respond`` in a fresh session, a
 and ``recchat chat``) and ``recommend-*`` (:func:`agent.one_shot.recommend_once`, as
 ``recchat recommend``), each ``-rules`` (no LLM) or ``-llm``.
 
-``recchat eval --protocol explanations``: the chat with the LLM writes reasons for the first
-``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
+``recchat eval --protocol explanations``: the chat (``chat-llm``: the LLM writes the first
+``explain_top_k`` reasons, checked, the data sentence otherwise; ``chat-rules``: data sentences only)
+answers the first ``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
 checked by :class:`agent.reason_check.StrictReasonChecker` against the pick's own structured
 metadata and the evidence it may cite (the request, the films the person named).
 
@@ -106,7 +107,7 @@ def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | N
     from agent.signals import sigterm_raises
     from eval.runner import prepare
 
-    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm",)}[settings.protocol]
+    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm", "chat-rules")}[settings.protocol]
     unknown = [p for p in settings.pipelines if p not in known]
     if unknown:
         raise ValueError(f"unknown pipeline(s) {unknown} for the {settings.protocol} protocol; known: {', '.join(known)}")
@@ -211,8 +212,13 @@ def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
             shown = [r.item for r in reply.recommendations]
             outcome = RequestOutcome(shown, session.profile.to_filters(), time.perf_counter() - t0,
                                      [pct.get(i.id, 0.0) for i in shown], refs.get(request.id, ()))
+            ev = [reply.evidence.get(r.item.id) for r in reply.recommendations]
             outcome.extra = {"reasons": [r.reason for r in reply.recommendations], "llm_calls": reply.llm_calls,  # type: ignore[attr-defined]
-                             "liked": [r.title for r in session.profile.liked_items], "notices": reply.notices}
+                             "liked": [r.title for r in session.profile.liked_items], "notices": reply.notices,
+                             "sources": [r.reason_source for r in reply.recommendations],
+                             "facts": [list(e.facts) + ([e.exploration_seed] if e.exploration_seed else []) if e else []
+                                       for e in ev],
+                             "rejected": [list(e.reason_rejected) if e else [] for e in ev]}
             agent.sessions.delete(session.id)
             return outcome
     else:
@@ -280,35 +286,42 @@ def _explanations(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
 
     suite = sorted(_suite(prepared, apps), key=lambda r: (not r.hand_written, r.held_out, r.id))
     chosen = suite[: settings.limit_users or EXPLANATION_REQUESTS]
-    k = apps.prepared.ctx.agent_settings().explain_top_k or 3
-    respond = _cached(_responder("chat-llm", apps, prepared, suite, explain_top_k=k),
-                      cache / "explanations-chat-llm.jsonl", prepared.ctx.items)
+    pipeline = settings.pipelines[0] if settings.pipelines else "chat-llm"
+    k = apps.prepared.ctx.agent_settings().explain_top_k
+    respond = _cached(_responder(pipeline, apps, prepared, suite, explain_top_k=k),
+                      cache / f"explanations-{pipeline}.jsonl", prepared.ctx.items)
     checker = StrictReasonChecker(apps.agent(False).vocabulary().genres)
-    verdicts, rows, calls, invalid = [], [], 0, 0
+    verdicts, rows, calls, invalid, from_llm = [], [], 0, 0, 0
     for request in tqdm(chosen, desc="explanations", disable=not progress):
         outcome = respond(request)
         extra = outcome.extra or {}
-        reasons = list(extra.get("reasons") or [])[: len(outcome.shown)]
+        n = len(outcome.shown)
+        reasons = (list(extra.get("reasons") or []) + [None] * n)[:n]
+        facts = (list(extra.get("facts") or []) + [[]] * n)[:n]
+        sources = (list(extra.get("sources") or []) + [None] * n)[:n]
         dupes = duplicates_in_list(reasons)
         cited = [request.text] + list(extra.get("liked") or [])
-        for i, (item, reason) in enumerate(zip(outcome.shown[:k], reasons[:k])):
-            verdict = checker.check(reason, item, cited)
+        for i, (item, reason) in enumerate(zip(outcome.shown, reasons)):
+            verdict = checker.check(reason, item, cited + list(facts[i]))
             if i in dupes and verdict.valid:
                 verdict = type(verdict)(False, verdict.flags + ("malformed",), verdict.claims, verdict.grounded_claims,
                                         verdict.total_claims)
             verdicts.append(verdict)
-            rows.append({"item": item, "reason": reason, "cited": cited, "verdict": verdict, "request": request.text})
-        for call in extra.get("llm_calls") or []:
-            messages = call.get("messages") or []
-            if messages and str(messages[0].get("content", "")).startswith("You write short reasons"):
-                calls += 1
-                invalid += bool(call.get("error"))
+            from_llm += sources[i] == "llm"
+            rows.append({"item": item, "reason": reason, "cited": cited + list(facts[i]), "verdict": verdict,
+                         "request": request.text, "source": sources[i]})
+        reason_calls = [c for c in extra.get("llm_calls") or [] if c.get("kind") == "generate_json"
+                        and "<facts>" in str((c.get("messages") or [{}])[-1].get("content", ""))]
+        calls += len(reason_calls)
+        invalid += sum(bool(r) for r in extra.get("rejected") or [])  # failed or replaced: each fell back to data
     if settings.explain_sample:
         write_reason_sample(out / "reasons_sample.md", rows[: settings.explain_sample])
     summary = summarise_reasons(verdicts, calls, invalid)
-    return {"requests": len(chosen), "explain_top_k": k, "strict": summary,
-            "examples": [{"pick": r["item"].label, "reason": r["reason"], "flags": list(r["verdict"].flags)}
-                         for r in rows[:40]]}
+    summary["with_reason_share"] = sum(bool(r["reason"]) for r in rows) / len(rows) if rows else None
+    summary["llm_share"] = from_llm / len(rows) if rows else None
+    return {"requests": len(chosen), "pipeline": pipeline, "explain_top_k": k, "strict": summary,
+            "examples": [{"pick": r["item"].label, "reason": r["reason"], "source": r["source"],
+                          "flags": list(r["verdict"].flags)} for r in rows[:40]]}
 
 
 # ---------------------------------------------------------------------- report

@@ -76,14 +76,20 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
         lines += ["", "Plot: `satisfaction_by_kind.png`."]
     else:
         s = doc["strict"]
-        lines += [f"The chat (LLM) answered {doc['requests']} requests of the suite; the reasons of its top "
-                  f"{doc['explain_top_k']} picks were checked strictly: claims only against the pick's own structured "
-                  "metadata and the evidence it may cite (the request, the films the person named); claim-free, "
+        who = {"chat-rules": "without the LLM (every reason is the sentence built from the pick's facts)"}.get(
+            doc.get("pipeline", "chat-llm"), f"with the LLM (it writes the first {doc['explain_top_k']} reasons, each "
+            "shown only if it passes the strict check, else the data sentence)")
+        lines += [f"The chat {who} answered {doc['requests']} requests of the suite; the reason of every shown pick "
+                  "was checked strictly: claims only against the pick's own structured metadata and the evidence it "
+                  "may cite (the request, the films the person named, the pick's computed facts); missing, claim-free, "
                   "truncated, third-person or recited reasons are not valid.", "",
-                  "| picks | valid reasons | claim precision | truncated | invalid calls |", "|---:|---:|---:|---:|---:|",
-                  f"| {s['picks']} | {_f(s['valid_share'])} | {_f(s['claim_precision'])} | {_f(s['truncation_rate'])} | "
+                  "| picks | with a reason | valid reasons | claim precision | truncated | written by the LLM | "
+                  "invalid LLM calls |", "|---:|---:|---:|---:|---:|---:|---:|",
+                  f"| {s['picks']} | {_f(s.get('with_reason_share'))} | {_f(s['valid_share'])} | "
+                  f"{_f(s['claim_precision'])} | {_f(s['truncation_rate'])} | {_f(s.get('llm_share'))} | "
                   f"{_f(s['invalid_call_rate'])} ({s['invalid_calls']}/{s['calls']}) |", "",
                   "Flags: " + ", ".join(f"{k} {v}" for k, v in s["flag_counts"].items()), "",
                   "## Examples", ""]
-        lines += [f"- {e['pick']}: {e['reason']!r} -> {', '.join(e['flags']) or 'valid'}" for e in doc["examples"][:20]]
+        lines += [f"- {e['pick']} ({e.get('source') or 'none'}): {e['reason']!r} -> {', '.join(e['flags']) or 'valid'}"
+                  for e in doc["examples"][:20]]
     return "\n".join(lines) + "\n"
