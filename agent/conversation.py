@@ -176,7 +176,7 @@ class ChatAgent:
         if notice:
             notices.append(notice)
         session.turns.append(Turn("user", message))
-        apply_extraction(session.profile, session.titles, ex, message, shown)
+        dropped = apply_extraction(session.profile, session.titles, ex, message, shown)
         intent = ex.intent
         if intent == "clarify" and (session.history or not session.profile.is_empty()):
             intent = "recommend"
@@ -189,7 +189,7 @@ class ChatAgent:
         elif intent == "clarify":
             reply = AgentReply(self._clarify_text(vocab), "clarify", notices=notices)
         else:
-            reply = self._recommend(session, intent, on_ranked, notices, k)
+            reply = self._recommend(session, intent, on_ranked, notices, k, dropped)
         reply.understood_by = ex.source if message else "none"
         reply.llm_calls = _audit(calls) + reply.llm_calls
         reply.timings = {"understand_s": understand_s, **reply.timings, "total_s": time.perf_counter() - started}
@@ -277,7 +277,7 @@ class ChatAgent:
         return [ItemRef(i, session.titles.get(i, i)) for i in ids]
 
     def _recommend(self, session: Session, intent: str, on_ranked: OnRanked | None, notices: list[str],
-                   k: int | None = None) -> AgentReply:
+                   k: int | None = None, dropped: Sequence[str] = ()) -> AgentReply:
         from agent.pipeline import TurnRequest
 
         profile = session.profile
@@ -340,7 +340,7 @@ class ChatAgent:
         for item_id, (facts, reason) in notes.items():
             evidence[item_id] = replace(evidence[item_id], facts=facts, reason_rejected=reason.rejected)
         timings = {k: v for k, v in result.timings.items() if k != "total_s"}
-        text = self._list_text(recs, profile, intent)
+        text = self._list_text(recs, profile, intent, dropped)
         return AgentReply(text, intent, recs, notices, timings, _audit([*result.llm_calls, *reason_calls]),
                           evidence=evidence)  # type: ignore[arg-type]
 
@@ -379,7 +379,7 @@ class ChatAgent:
             hist_items = list(self.store.get_items(self.catalog, history[-20:]).values())
             known = known_genres(context_items + hist_items, top=8)
             taken = banned | {r.item.id for r in recs} | set(session.explored) | set(history)
-            return pick_exploration(self.retriever, seeds, known, filters, taken)
+            return pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour)
         except Exception:  # noqa: BLE001 - exploration is optional
             return None
 
@@ -420,7 +420,13 @@ class ChatAgent:
                                   seeds.get(it.id))
         return out
 
-    def _list_text(self, recs: list[Recommendation], profile: InterestProfile, intent: str) -> str:
+    def _list_text(self, recs: list[Recommendation], profile: InterestProfile, intent: str,
+                   dropped: Sequence[str] = ()) -> str:
+        """The assistant message: the list under the constraints in force, and what a new request
+        dropped of the earlier ones (so the person can say it again if they still want it)."""
+        if dropped:
+            return (f"New request, so I no longer keep: {'; '.join(dropped)} (say so if you still want it).\n"
+                    + self._list_text(recs, profile, intent))
         if not recs:
             rules = profile.constraints.describe()
             return ("I found nothing that fits" + (f" ({'; '.join(rules)})" if rules else "")

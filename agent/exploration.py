@@ -1,8 +1,9 @@
 """The exploration slot: one pick per list outside the person's known interests, yet plausible.
 
 Pick (:func:`pick_exploration`): for the person's most recent liked/history items (the
-"seeds"), take the seed's nearest catalog items (its stored embedding, same hard filters, banned
-items excluded) and keep the closest one that shares no genre with the known interests
+"seeds"), take the seed's neighbours - the films its raters also rated when the catalog has
+interaction data, else its nearest items by stored embedding (same hard filters, banned items
+excluded) - and keep the closest one that shares no genre with the known interests
 (genres of liked/history/shown items; required genres excepted, since hard constraints always
 hold). Its reason is built from the item's own metadata and the seed title only (grounded by
 construction).
@@ -20,6 +21,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from retrieval.behaviour import Behaviour
 from retrieval.candidates import Candidate
 from retrieval.items import Item
 from retrieval.retriever import Filters
@@ -72,34 +76,43 @@ def known_genres(items: Sequence[Item], top: int = 6) -> list[str]:
 
 def pick_exploration(
     retriever: Any, seeds: Sequence[Item], known: Sequence[str], filters: Filters, banned: set[str],
-    fetch: int = 60,
+    fetch: int = 60, behaviour: Behaviour | None = None,
 ) -> ExplorationPick | None:
-    """See the module doc. ``seeds`` newest first (at most 3 are tried); None when nothing fits."""
+    """See the module doc. ``seeds`` newest first (at most 3 are tried); None when nothing fits.
+    With ``behaviour`` a seed's neighbours are the films its raters also rated (item-kNN,
+    ``similarity`` = that score); without, or for a seed it does not know, the nearest items
+    by embedding (``similarity`` = cosine)."""
     allowed = set(filters.genres)
     avoid = set(known) - allowed
+
+    def fits(item: Item | None) -> bool:
+        return item is not None and bool(item.genres) and filters.matches_item(item) and not set(item.genres) & avoid
+
     for seed in list(seeds)[:3]:
+        if behaviour is not None and seed.id in behaviour.knn.pos:
+            row = behaviour.knn.sim[behaviour.knn.pos[seed.id]]
+            order = [int(i) for i in np.argsort(-row, kind="stable")[: fetch * 5] if row[i] > 0]
+            ids = [behaviour.knn.ids[i] for i in order if behaviour.knn.ids[i] not in banned]
+            found = retriever.store.get_items(retriever.catalog, ids)
+            for i in ids:
+                if fits(found.get(i)):
+                    item = found[i]
+                    return ExplorationPick(Candidate(item=item, score=float(row[behaviour.knn.pos[i]]), rank=0,
+                                                     sources=("explore",)), seed.label,
+                                           float(row[behaviour.knn.pos[i]]), exploration_reason(item, seed, True))
+            continue
         emb = retriever.store.get_embeddings(retriever.catalog, [seed.id]).get(seed.id)
         if emb is None:
             continue
-        hits = retriever.search(emb, fetch, filters, banned | {seed.id})
-        best = None
-        for hit in hits:
-            item, score = Item.from_metadata(hit.id, hit.meta), hit.score
-            if not item.genres or not filters.matches_item(item):
-                continue
-            overlap = len(set(item.genres) & avoid)
-            if overlap == 0:
-                best = (item, score)
-                break
-        if best is None:
-            continue
-        item, score = best
-        return ExplorationPick(Candidate(item=item, score=score, rank=0, sources=("explore",)), seed.label,
-                               float(score), exploration_reason(item, seed))
+        for hit in retriever.search(emb, fetch, filters, banned | {seed.id}):
+            item = Item.from_metadata(hit.id, hit.meta)
+            if fits(item):
+                return ExplorationPick(Candidate(item=item, score=hit.score, rank=0, sources=("explore",)), seed.label,
+                                       float(hit.score), exploration_reason(item, seed))
     return None
 
 
-def exploration_reason(item: Item, seed: Item) -> str:
+def exploration_reason(item: Item, seed: Item, behavioural: bool = False) -> str:
     """A reason from metadata only: the item's genres/year/director and the seed's label. The
     genres it avoids stay out of the sentence (they are the person's, not the pick's: the strict
     check would rightly count them as claims about the pick); the card's badge says it."""
@@ -108,5 +121,7 @@ def exploration_reason(item: Item, seed: Item) -> str:
     director = item.extra.get("director")
     by = f", directed by {director[0] if isinstance(director, list) else director}" if director else ""
     article = "an" if kind[:1] in "aeiou" else "a"
-    return (f"To explore: {article} {kind} film{year}{by}, a step away from your usual picks, chosen because it sits "
-            f"close to {seed.label} in our catalog. Tell me if this direction works for you.")
+    why = (f"people who rated {seed.label} often rated it too" if behavioural
+           else f"it sits close to {seed.label} in our catalog")
+    return (f"To explore: {article} {kind} film{year}{by}, a step away from your usual picks, chosen because {why}. "
+            "Tell me if this direction works for you.")

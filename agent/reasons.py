@@ -73,18 +73,22 @@ class Reason:
 # ---------------------------------------------------------------------------- facts
 def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, behaviour: Behaviour | None) -> list[Fact]:
     """The facts for ``item``, strongest first. ``liked`` are the person's liked or referenced
-    films (most relevant first); ``constraints`` the hard constraints in force."""
+    films (most relevant first); ``constraints`` the hard constraints in force. The behavioural
+    fact cites the liked film (sharing a genre with ``item``) whose raters most often rated
+    ``item`` too."""
     facts: list[Fact] = []
     if behaviour is not None:
         best: tuple[float, int, int, Item] | None = None
         for ref in liked:
+            if ref.genres and item.genres and not set(ref.genres) & set(item.genres):
+                continue  # "people who rated Se7en also rated E.T." says nothing about a kids request
             raters, co = behaviour.raters(ref.id), behaviour.co_raters(ref.id, item.id)
             if raters >= MIN_RATERS and co >= MIN_CO_RATERS and (best is None or co / raters > best[0]):
                 best = (co / raters, co, raters, ref)
         if best is not None:
             share, _, raters, ref = best
             facts.append(Fact("behaviour", f"{round(100 * share)}% of the {raters:,} people who rated {ref.label} "
-                                           f"also rated {item.label}"))
+                                           "also rated it"))
     person = _shared_person(item, liked)
     if person is not None:
         facts.append(person)
@@ -97,7 +101,7 @@ def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, beha
     if behaviour is not None:
         count, mean = behaviour.raters(item.id), behaviour.mean(item.id)
         if count >= MIN_RATINGS and mean is not None:
-            facts.append(Fact("rating", f"{item.label} is rated {mean:.1f}/5 on average by {count:,} people"))
+            facts.append(Fact("rating", f"it is rated {mean:.1f}/5 on average by {count:,} people"))
     return facts
 
 
@@ -125,9 +129,9 @@ def data_reason(item: Item, facts: Sequence[Fact]) -> str:
         what = " / ".join(item.genres).lower() or "film"
         return f"{item.label} is a {what} film from the catalog that fits what you asked for." if item.year else \
             f"{item.label} fits what you asked for."
-    lead = {"behaviour": "Among people with your taste, ", "person": "You liked a film it shares someone with: "}
-    parts = [lead.get(facts[0].kind, "") + facts[0].text] + [f.text for f in facts[1:2]]
-    return " ".join(_sentence(p) for p in parts)
+    if facts[0].kind == "rating":  # nothing about the request: say to whom it is addressed
+        return f"You may like {item.label}: {facts[0].text}."
+    return " ".join(_sentence(f.text) for f in facts[:2])
 
 
 def _sentence(text: str) -> str:

@@ -282,6 +282,7 @@ class Extraction:
     focus: str = ""  # the message minus titles, negations, dates and filler: retrieval text
     follow_up: bool = False
     complete: bool = False  # the rules accounted for every word: an LLM reading has nothing to add
+    new_ask: bool = False   # phrased as a fresh ask for a kind of film ("a heist film with ...")
 
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
@@ -289,11 +290,12 @@ class Extraction:
                     or self.fields or self.soft or self.refine or self.refers_to)
 
     def states_request(self) -> bool:
-        """True when the message states what it wants on its own: genres (an audience included)
-        or a period (the test for "a new request" in :func:`agent.profile_update.apply_extraction`).
-        A liked reference alone ("something like Alien" after "a horror film from the 80s")
-        narrows the standing request instead of replacing it."""
-        return bool(self.genres or self.year_min is not None or self.year_max is not None)
+        """True when the message states what it wants on its own: genres (an audience included),
+        a period, or a fresh ask for a kind of film ("a heist film with a twist ending") - the
+        test for "a new request" in :func:`agent.profile_update.apply_extraction`. A liked
+        reference alone ("something like Alien" after "a horror film from the 80s") or a wish
+        ("anything with a great soundtrack") narrows the standing request instead."""
+        return bool(self.genres or self.year_min is not None or self.year_max is not None or self.new_ask)
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -789,6 +791,11 @@ def _read_liked_titles(text: str, low: str, vocab: Vocabulary) -> _Titles:
 
 
 # ---------------------------------------------------------------------------- follow-ups
+# "a heist film with a twist ending", "show me some movie about space": a fresh ask for a kind of film
+_NEW_ASK = re.compile(
+    r"^\s*(?:(?:i(?:'d|\s+would)?\s+(?:want|like|need)|give\s+me|show\s+me|recommend(?:\s+me)?|find\s+me|suggest|"
+    r"(?:can|could)\s+you\s+(?:recommend|suggest|find)(?:\s+me)?|(?:i'?m\s+)?looking\s+for)\s+)?"
+    r"(?:a|an|some|one)\s+(?:[\w'-]+\s+){0,5}?(?:film|movie|flick|picture)s?(?![\w'])")
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|also|but|plus|now|ok(?:ay)?\s*,?\s*(?:but|now|and)|so|actually|ideally|preferably|only|just|"
     r"what\s+about|how\s+about|make\s+it|same|rather|instead|then|oh\s+and|this\s+time|narrow)(?![\w'])"
@@ -869,6 +876,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
             ex.liked_attributes.append(w)
     ex.intent = _rule_intent(text, ex, shown, vocab)
     ex.follow_up = ex.intent == "refine" or bool(_FOLLOW_UP.search(low))
+    ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low))
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in _AUDIENCE.finditer(masked)])
     ex.complete = ex.intent in ("recommend", "refine") and ex.has_content() and not _unread_words(ex.focus, ex, vocab)
@@ -1118,7 +1126,7 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
     out.refers_to = rules.refers_to or llm.refers_to
     out.rejected = rules.rejected + llm.rejected
     out.focus = rules.focus
-    out.follow_up = rules.follow_up
+    out.follow_up, out.new_ask = rules.follow_up, rules.new_ask
     if rules.intent in ("chitchat", "question", "refine") or (llm.intent == "chitchat" and out.has_content()):
         out.intent = rules.intent
     elif llm.intent in ("refine", "question") and not out.refers_to and not out.refine and rules.intent != llm.intent:

@@ -194,3 +194,22 @@ def test_for_kids_after_a_no_childrens_request(vocab):
     assert p.constraints.exclude_genres == ["Children's"]
     say(p, titles, "something for my 6 year old", vocab)
     assert p.constraints.genres == ["Children's"] and p.constraints.exclude_genres == []
+
+
+@pytest.mark.parametrize("message, new", [
+    ("a heist film with a twist ending", True),
+    ("show me some movie about space travel", True),
+    ("I'm looking for a quiet film about grief", True),
+    ("anything with a great soundtrack", False),
+    ("I like crime stories", False),
+    ("also a film with a great score", False),
+])
+def test_a_fresh_ask_for_a_kind_of_film_starts_over(vocab, message, new):
+    p, titles = InterestProfile(), {}
+    say(p, titles, "kids movie, but not animated", vocab)
+    dropped = say(p, titles, message, vocab)
+    c = p.constraints
+    if new:
+        assert (c.genres, c.exclude_genres) == ([], []) and set(dropped) >= {"no Animation"}
+    else:
+        assert c.exclude_genres == ["Animation"] and not dropped  # a follow-up keeps what stands
