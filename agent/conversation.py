@@ -485,7 +485,7 @@ def describe_item(item: Item) -> str:
 def _filters_dict(profile: InterestProfile) -> dict[str, Any]:
     c = profile.constraints
     return {"year_min": c.year_min, "year_max": c.year_max, "genres": list(c.genres),
-            "exclude_genres": list(c.exclude_genres), "fields": dict(c.fields)}
+            "exclude_genres": list(c.exclude_genres), "fields": dict(c.fields), "genres_any": list(c.genres_any)}
 
 
 def _audit(calls: Sequence[Any]) -> list[dict[str, Any]]:

@@ -37,17 +37,20 @@ class ItemRef:
 
 @dataclass
 class Constraints:
-    """Hard constraints: inclusive years, genres all required / none allowed, extra catalog fields."""
+    """Hard constraints: inclusive years, genres all required / at least one of ``genres_any`` /
+    none allowed, extra catalog fields."""
 
     year_min: int | None = None
     year_max: int | None = None
     genres: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
     fields: dict[str, Scalar] = field(default_factory=dict)
+    genres_any: list[str] = field(default_factory=list)
 
     def to_filters(self) -> Filters:
         return Filters(year_min=self.year_min, year_max=self.year_max, genres=tuple(self.genres),
-                       exclude_genres=tuple(self.exclude_genres), fields=dict(self.fields))
+                       exclude_genres=tuple(self.exclude_genres), fields=dict(self.fields),
+                       genres_any=tuple(self.genres_any))
 
     def describe(self) -> list[str]:
         out: list[str] = []
@@ -59,6 +62,8 @@ class Constraints:
             out.append(f"up to {self.year_max}")
         if self.genres:
             out.append("genre " + " and ".join(self.genres))
+        if self.genres_any:
+            out.append("genre " + " or ".join(self.genres_any))
         if self.exclude_genres:
             out.append("no " + ", no ".join(self.exclude_genres))
         out += [f"{k} = {v}" for k, v in self.fields.items()]
@@ -87,14 +92,14 @@ class InterestProfile:
     def is_empty(self) -> bool:
         c = self.constraints
         return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.soft or self.intent or c.genres or c.exclude_genres or c.fields
+                    or self.soft or self.intent or c.genres or c.genres_any or c.exclude_genres or c.fields
                     or c.year_min is not None or c.year_max is not None)
 
     def query_text(self) -> str:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,
         they act through filters, exclusion and the reranker's context)."""
         parts = [self.focus] if self.focus else []
-        parts += self.liked_attributes + self.soft + self.constraints.genres
+        parts += self.liked_attributes + self.soft + self.constraints.genres + self.constraints.genres_any
         return ". ".join(dict.fromkeys(p for p in parts if p))
 
     def summary(self) -> str:

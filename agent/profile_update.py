@@ -61,10 +61,10 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
         years_stated = ex.year_min is not None or ex.year_max is not None
         dropped = Constraints(  # what no longer holds and was not replaced by something stated
             year_min=None if years_stated else c.year_min, year_max=None if years_stated else c.year_max,
-            genres=[] if ex.genres else list(c.genres),
+            genres=[] if ex.genres else list(c.genres), genres_any=[] if ex.genres_any else list(c.genres_any),
             exclude_genres=[g for g in c.exclude_genres if g not in ex.exclude_genres],
             fields={k: v for k, v in c.fields.items() if k not in ex.fields}).describe()
-        c.genres, c.exclude_genres, c.fields = [], [], {}
+        c.genres, c.genres_any, c.exclude_genres, c.fields = [], [], [], {}
         c.year_min = c.year_max = None
     for r in ex.liked_items:
         p.like_item(r)
@@ -81,6 +81,11 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
         c.exclude_genres = [g for g in c.exclude_genres if g not in ex.genres]
     c.exclude_genres += [g for g in dict.fromkeys(ex.exclude_genres) if g not in c.exclude_genres]
     c.genres = [g for g in c.genres if g not in c.exclude_genres]
+    if ex.genres_any:
+        c.genres_any = list(dict.fromkeys(ex.genres_any))
+    c.genres_any = [g for g in c.genres_any if g not in c.exclude_genres]
+    if len(c.genres_any) < 2 or set(c.genres_any) & set(c.genres):
+        c.genres_any = []  # "either" of one option, or one already required: nothing left to choose
     if ex.year_min is not None and ex.year_max is not None:
         c.year_min, c.year_max = ex.year_min, ex.year_max
     elif ex.year_min is not None:  # one side: keep the other where the range stays non-empty

@@ -270,6 +270,7 @@ class Extraction:
     liked_attributes: list[str] = field(default_factory=list)
     disliked_attributes: list[str] = field(default_factory=list)
     genres: list[str] = field(default_factory=list)
+    genres_any: list[str] = field(default_factory=list)  # "a comedy or a romance": at least one
     exclude_genres: list[str] = field(default_factory=list)
     year_min: int | None = None
     year_max: int | None = None
@@ -286,7 +287,7 @@ class Extraction:
 
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.genres or self.exclude_genres or self.year_min is not None or self.year_max is not None
+                    or self.genres or self.genres_any or self.exclude_genres or self.year_min is not None or self.year_max is not None
                     or self.fields or self.soft or self.refine or self.refers_to)
 
     def states_request(self) -> bool:
@@ -295,7 +296,8 @@ class Extraction:
         test for "a new request" in :func:`agent.profile_update.apply_extraction`. A liked
         reference alone ("something like Alien" after "a horror film from the 80s") or a wish
         ("anything with a great soundtrack") narrows the standing request instead."""
-        return bool(self.genres or self.year_min is not None or self.year_max is not None or self.new_ask)
+        return bool(self.genres or self.genres_any or self.year_min is not None or self.year_max is not None
+                    or self.new_ask)
 
 
 # ---------------------------------------------------------------------------- text helpers
@@ -844,7 +846,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     ex.refers_to = parse_ordinal(text, len(shown))
     genres = _read_genres(_mask(masked, years.spans), vocab, scopes)
     ex.genres, ex.exclude_genres = genres.wanted, genres.excluded
-    ex.liked_attributes += [g.lower() for g in genres.either]
+    ex.genres_any = list(genres.either)
     # negated words that are neither a genre, a title nor a date: disliked attributes ("no gore")
     for s in scopes:
         span = masked[s.start:s.end].strip()
@@ -880,7 +882,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in _AUDIENCE.finditer(masked)])
     ex.complete = ex.intent in ("recommend", "refine") and ex.has_content() and not _unread_words(ex.focus, ex, vocab)
-    if not ex.focus and not (ex.genres or ex.liked_attributes or ex.liked_items or genres.either) and ex.has_content():
+    if not ex.focus and not (ex.genres or ex.liked_attributes or ex.liked_items or ex.genres_any) and ex.has_content():
         ex.focus = "film"  # only constraints were stated: rank within them rather than ask again
     return ex
 
@@ -1127,6 +1129,7 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
     out.rejected = rules.rejected + llm.rejected
     out.focus = rules.focus
     out.follow_up, out.new_ask = rules.follow_up, rules.new_ask
+    out.genres_any = [g for g in rules.genres_any if g not in out.genres and g not in out.exclude_genres]
     if rules.intent in ("chitchat", "question", "refine") or (llm.intent == "chitchat" and out.has_content()):
         out.intent = rules.intent
     elif llm.intent in ("refine", "question") and not out.refers_to and not out.refine and rules.intent != llm.intent:

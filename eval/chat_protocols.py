@@ -273,7 +273,7 @@ def _filters(d: Mapping[str, Any]) -> Filters:
 
 def _filters_dict(f: Filters) -> dict[str, Any]:
     return {"year_min": f.year_min, "year_max": f.year_max, "genres": list(f.genres),
-            "exclude_genres": list(f.exclude_genres), "fields": dict(f.fields)}
+            "exclude_genres": list(f.exclude_genres), "fields": dict(f.fields), "genres_any": list(f.genres_any)}
 
 
 # ---------------------------------------------------------------------- explanations

@@ -625,9 +625,9 @@ def parse_matches(parsed: Filters | None, expected: HardConstraints) -> bool | N
       - Y empty: R == A;
       - one genre in Y ("something the kids can watch"): R - A == Y (the filter can state it
         exactly, so it must);
-      - two or more in Y ("a comedy or a romance"): at most one of them required (Filters
-        cannot say "either": leaving it to the ranking, or narrowing to one of the options,
-        both count; requiring two turns "or" into "and" and does not).
+      - two or more in Y ("a comedy or a romance"): ``parsed.genres_any`` is exactly Y and R == A
+        (the filter states "either"); a parser without it (``genres_any`` empty) may leave it
+        to the ranking or narrow to one of the options, but requiring two turns "or" into "and".
 
     The "like X" exclusion (``exclude_items``) is not a matter of parsing and is not compared.
     """
@@ -643,7 +643,9 @@ def parse_matches(parsed: Filters | None, expected: HardConstraints) -> bool | N
     if not all_ <= required or not extra <= any_:
         return False
     if len(any_) == 1:
-        return extra == any_
+        return extra == any_ and set(parsed.genres_any) <= any_
+    if parsed.genres_any:
+        return set(parsed.genres_any) == any_ and not extra
     return len(extra) <= 1
 
 

@@ -40,8 +40,8 @@ Scalar = str | int | float | bool
 
 @dataclass(frozen=True)
 class Filters:
-    """Hard constraints. Years are inclusive; every genre in ``genres`` must be present, none of
-    ``exclude_genres``; ``fields`` maps an extra metadata field to a required value (for list
+    """Hard constraints. Years are inclusive; every genre in ``genres`` must be present, at least
+    one of ``genres_any`` (when given: "a comedy or a romance"), none of ``exclude_genres``; ``fields`` maps an extra metadata field to a required value (for list
     fields: the value must be in the list). An item without a year fails a year bound."""
 
     year_min: int | None = None
@@ -49,10 +49,11 @@ class Filters:
     genres: tuple[str, ...] = ()
     exclude_genres: tuple[str, ...] = ()
     fields: Mapping[str, Scalar] = field(default_factory=dict)
+    genres_any: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         return (self.year_min is None and self.year_max is None and not self.genres
-                and not self.exclude_genres and not self.fields)
+                and not self.exclude_genres and not self.fields and not self.genres_any)
 
     def to_where(self) -> dict[str, Any] | None:
         """The equivalent Chroma ``where`` clause (None when empty)."""
@@ -63,6 +64,10 @@ class Filters:
             clauses.append({"year": {"$lte": self.year_max}})
         clauses += [{"genres": {"$contains": g}} for g in self.genres]
         clauses += [{"genres": {"$not_contains": g}} for g in self.exclude_genres]
+        if len(self.genres_any) == 1:
+            clauses.append({"genres": {"$contains": self.genres_any[0]}})
+        elif self.genres_any:
+            clauses.append({"$or": [{"genres": {"$contains": g}} for g in self.genres_any]})
         for key, value in self.fields.items():
             clauses.append({key: {"$eq": value}})
         if not clauses:
@@ -81,6 +86,8 @@ class Filters:
             return False
         if any(g in genres for g in self.exclude_genres):
             return False
+        if self.genres_any and not any(g in genres for g in self.genres_any):
+            return False
         for key, value in self.fields.items():
             have = meta.get(key)
             if not (value in have if isinstance(have, list) else have == value):
@@ -98,6 +105,12 @@ class Filters:
         if self.year_max is not None:
             keep &= mirror.year <= self.year_max
         slow = [g for g in (*self.genres, *self.exclude_genres) if g not in mirror.genre_vocab]
+        if self.genres_any:
+            bits = [np.uint64(1 << mirror.genre_vocab[g]) for g in self.genres_any if g in mirror.genre_vocab]
+            either = np.zeros(len(mirror.ids), dtype=bool)
+            for b in bits:
+                either |= (mirror.genre_bits & b) != 0
+            keep &= either  # a genre the catalog does not have can match nothing
         for g in self.genres:
             if g in mirror.genre_vocab:
                 keep &= (mirror.genre_bits & np.uint64(1 << mirror.genre_vocab[g])) != 0

@@ -135,9 +135,18 @@ def test_genre_words(vocab, message, genres):
     assert read(message, vocab)["genres"] == set(genres), message
 
 
-def test_either_genres_stay_a_taste(vocab):
+def test_either_genres_are_an_any_of_constraint(vocab):
+    from agent.profile import InterestProfile
+    from agent.profile_update import apply_extraction
+
     ex = parse_rules("a comedy or a romance, I don't mind which", vocab)
-    assert ex.genres == [] and {"comedy", "romance"} <= set(ex.liked_attributes)
+    assert ex.genres == [] and set(ex.genres_any) == {"Comedy", "Romance"}
+    profile = InterestProfile()
+    apply_extraction(profile, {}, ex, "a comedy or a romance", [])
+    f = profile.to_filters()
+    assert set(f.genres_any) == {"Comedy", "Romance"} and "Comedy" in profile.query_text()
+    assert f.matches({"genres": ["Romance", "Drama"]}) and not f.matches({"genres": ["Drama"]})
+    assert f.to_where() == {"$or": [{"genres": {"$contains": "Comedy"}}, {"genres": {"$contains": "Romance"}}]}
 
 
 # --------------------------------------------------------------------------- audiences

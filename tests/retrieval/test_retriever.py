@@ -85,13 +85,17 @@ def test_exact_scan_excludes_banned_and_returns_embeddings(ml100k_store):
     assert np.allclose(vectors[:3], np.stack([stored[i] for i in mirror.ids[:3]]), atol=1e-6)
 
 
-def test_mask_matches_python_predicate(ml100k_store, ml100k_items):
+def test_mask_matches_python_predicate_and_chroma(ml100k_store, ml100k_items):
     mirror = ml100k_store.mirror("ml100k")
     for flt in [Filters(year_min=1990, genres=("Comedy",)), Filters(exclude_genres=("Drama",)),
-                Filters(genres=("Film-Noir",), year_max=1960)]:
+                Filters(genres=("Film-Noir",), year_max=1960),
+                Filters(genres_any=("Western", "War"), year_max=1970),  # "a western or a war film"
+                Filters(genres_any=("Comedy", "Romance"), exclude_genres=("Drama",), genres=("Musical",))]:
         mask = flt.mask(mirror)
         by_python = {i.id for i in ml100k_items if flt.matches_item(i)}
-        assert {mirror.ids[r] for r in mask.nonzero()[0]} == by_python
+        assert by_python and {mirror.ids[r] for r in mask.nonzero()[0]} == by_python
+        got = ml100k_store.active("ml100k").get(where=flt.to_where(), include=[])["ids"]
+        assert set(got) == by_python  # the Chroma where clause agrees
 
 
 def test_exclusion_and_history(retriever, ml100k_items):
