@@ -487,6 +487,25 @@ def bench_turn(
     run(llm, llm_url, not no_llm, rounds, out, catalog)
 
 
+@bench_app.command("ui-latency")
+def bench_ui_latency(
+    llm: Annotated[Optional[str], typer.Option(help="LLM (default: configured)")] = None,
+    llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="rules + data reasons only")] = False,
+    rounds: Annotated[int, typer.Option(min=1, help="repetitions of the scripted 5-turn chat (fresh page each)")] = 2,
+    catalog: Annotated[Optional[str], typer.Option(help="indexed catalog")] = None,
+    out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/ui_latency.json"),
+) -> None:
+    """The web chat in Chromium: per turn, seconds to the ranked list, the first and the last reason."""
+    from bench.ui_latency import run, table
+    from ui.web import serve_in_background
+
+    report = run(serve_in_background, use_llm=not no_llm, llm=llm, llm_url=llm_url, rounds=rounds, out=out,
+                 catalog=catalog)
+    typer.echo(table(report))
+    typer.echo(f"wrote {out}")
+
+
 @bench_app.command("injection")
 def bench_injection(
     llm: Annotated[str, typer.Option(help="LLM under attack")] = "smollm2-135m-instruct",
