@@ -26,7 +26,7 @@ from agent.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.app import App
 from agent.profile import InterestProfile, ItemRef
 from agent.profile_update import apply_extraction, edited_profile
-from agent.reasons import Reason, ReasonWriter, pick_facts
+from agent.reasons import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
@@ -326,6 +326,10 @@ class ChatAgent:
         t0 = time.perf_counter()
         with audit_scope() as reason_calls:
             recs, notes = self._with_reasons(recs, session, history)
+        failed = sorted({f for _, reason in notes.values() for f in reason.rejected if f.startswith("error:")})
+        if failed:  # a dead or timed-out LLM is said, never hidden (a rejected sentence is just replaced)
+            notices.append(f"{REASONS_NOTICE} ({', '.join(f[7:] for f in failed)}); "
+                           "the reasons are built from the catalog and rating data.")
         result.timings["explain_s"] = result.timings.get("explain_s", 0.0) + time.perf_counter() - t0
         notices += result.notices
         for r in recs:

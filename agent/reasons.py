@@ -36,6 +36,8 @@ from retrieval.behaviour import Behaviour
 from retrieval.items import Item
 
 FactKind = Literal["behaviour", "person", "request", "rating"]
+#: shown (with the error) when the LLM did not answer for a reason: the data sentences stand in
+REASONS_NOTICE = "The language model did not answer"
 ReasonSource = Literal["llm", "data"]
 
 #: a behavioural statistic is only cited when this many people rated the liked film and at

@@ -51,7 +51,7 @@ def test_end_to_end_with_real_llm(protocol, vllm_engine, ml100k_store, tmp_path:
     assert "rerank_s" in llm["latency_s"] and "explain_s" in llm["latency_s"]
     assert doc["agent_config"]["permutations"] == 2 and doc["agent_config"]["max_candidates"] == 6
     assert doc["checkpoints"]["llm"]["name"] == "smollm2" and doc["checkpoints"]["embedder"]["sha256"]
-    records = read_records(out / "cache" / "retrieval+llm.jsonl")
+    records = read_records(out / "cache" / "retrieval_llm.jsonl")  # eval.runner._safe(name): '+' -> '_' 
     assert len(records) == 3
     for rec in records.values():
         assert rec.hallucinated == 0 and len(rec.ranked) == len(set(rec.ranked))
