@@ -65,7 +65,8 @@ class Fact:
 class Reason:
     """The reason shown for one pick. ``source`` "llm" = written by the LLM and passed every
     strict check; "data" = the deterministic sentence from the facts. ``rejected`` lists the
-    strict-check flags of an LLM reason that was replaced (empty when none was or it passed)."""
+    strict-check flags of an LLM reason that was replaced, or ``"error: <type>"`` when the request
+    failed (empty when no LLM was asked or its sentence passed)."""
 
     text: str
     source: ReasonSource
@@ -80,21 +81,21 @@ def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, beha
     ``item`` too."""
     facts: list[Fact] = []
     if behaviour is not None:
-        best: tuple[float, int, int, Item] | None = None
+        best: tuple[float, int, Item] | None = None
         for ref in liked:
             if ref.genres and item.genres and not set(ref.genres) & set(item.genres):
                 continue  # "people who rated Se7en also rated E.T." says nothing about a kids request
             raters, co = behaviour.raters(ref.id), behaviour.co_raters(ref.id, item.id)
             if raters >= MIN_RATERS and co >= MIN_CO_RATERS and (best is None or co / raters > best[0]):
-                best = (co / raters, co, raters, ref)
+                best = (co / raters, raters, ref)
         if best is not None:
-            share, _, raters, ref = best
+            share, raters, ref = best
             facts.append(Fact("behaviour", f"{round(100 * share)}% of the {raters:,} people who rated {ref.label} "
                                            "also rated it"))
     person = _shared_person(item, liked)
     if person is not None:
         facts.append(person)
-    wanted = " and ".join(g for g in item.genres if g in constraints.genres).lower()
+    wanted = " and ".join(g for g in item.genres if g in constraints.genres or g in constraints.genres_any).lower()
     dated = item.year is not None and (constraints.year_min is not None or constraints.year_max is not None)
     if wanted or dated:
         what = (f"{'an' if wanted[:1] in 'aeiou' else 'a'} {wanted} film" if wanted else "") + \
