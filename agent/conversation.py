@@ -193,7 +193,7 @@ class ChatAgent:
         reply.understood_by = ex.source if message else "none"
         reply.llm_calls = _audit(calls) + reply.llm_calls
         reply.timings = {"understand_s": understand_s, **reply.timings, "total_s": time.perf_counter() - started}
-        reply.filters = _filters_dict(session.profile)
+        reply.filters = session.profile.to_filters().to_dict()
         session.turns.append(Turn("assistant", reply.text))
         self._persist(session, reply.notices)
         return reply
@@ -237,7 +237,7 @@ class ChatAgent:
         started = time.perf_counter()
         reply = self._recommend(session, "feedback", on_ranked, [])
         reply.timings["total_s"] = time.perf_counter() - started
-        reply.filters = _filters_dict(session.profile)
+        reply.filters = session.profile.to_filters().to_dict()
         session.turns.append(Turn("assistant", reply.text))
         self._persist(session, reply.notices)
         return reply
@@ -484,12 +484,6 @@ def describe_item(item: Item) -> str:
     if len(parts) == 1:
         parts.append("The catalog has no more details about it.")
     return " ".join(parts) + " (from the catalog)"
-
-
-def _filters_dict(profile: InterestProfile) -> dict[str, Any]:
-    c = profile.constraints
-    return {"year_min": c.year_min, "year_max": c.year_max, "genres": list(c.genres),
-            "exclude_genres": list(c.exclude_genres), "fields": dict(c.fields), "genres_any": list(c.genres_any)}
 
 
 def _audit(calls: Sequence[Any]) -> list[dict[str, Any]]:

@@ -251,7 +251,7 @@ def _cached(respond: Callable[[Any], Any], path: Path, items: Mapping[str, Item]
         if row is None:
             outcome = respond(request)
             row = {"id": request.id, "shown": [i.id for i in outcome.shown],
-                   "parsed": None if outcome.parsed is None else _filters_dict(outcome.parsed),
+                   "parsed": None if outcome.parsed is None else outcome.parsed.to_dict(),
                    "seconds": outcome.seconds, "pct": outcome.popularity_percentiles,
                    "refs": list(outcome.reference_ids), "extra": getattr(outcome, "extra", None)}
             with path.open("a", encoding="utf-8") as fh:
@@ -269,11 +269,6 @@ def _cached(respond: Callable[[Any], Any], path: Path, items: Mapping[str, Item]
 def _filters(d: Mapping[str, Any]) -> Filters:
     """A reply's ``filters`` dict (lists) as :class:`Filters`."""
     return Filters(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-def _filters_dict(f: Filters) -> dict[str, Any]:
-    return {"year_min": f.year_min, "year_max": f.year_max, "genres": list(f.genres),
-            "exclude_genres": list(f.exclude_genres), "fields": dict(f.fields), "genres_any": list(f.genres_any)}
 
 
 # ---------------------------------------------------------------------- explanations

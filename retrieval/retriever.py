@@ -55,6 +55,12 @@ class Filters:
         return (self.year_min is None and self.year_max is None and not self.genres
                 and not self.exclude_genres and not self.fields and not self.genres_any)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (lists for tuples); ``Filters(**{k: tuple(v) ...})`` reads it back."""
+        return {"year_min": self.year_min, "year_max": self.year_max, "genres": list(self.genres),
+                "exclude_genres": list(self.exclude_genres), "fields": dict(self.fields),
+                "genres_any": list(self.genres_any)}
+
     def to_where(self) -> dict[str, Any] | None:
         """The equivalent Chroma ``where`` clause (None when empty)."""
         clauses: list[dict[str, Any]] = []
