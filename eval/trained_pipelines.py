@@ -11,6 +11,9 @@ name                           what it ranks with
                                catalog indexed with the tuned model (its own Chroma index)
 ``retrieval-ft+knn``           RRF of ``retrieval-ft`` and item-kNN
 ``retrieval-ft+knn+ranker``    ... reranked by the cross-encoder
+``ease``                       EASE (:class:`retrieval.ease.EASE`), recency-weighted history
+``knn+ease``                   RRF of item-kNN and EASE
+``retrieval+ease``             RRF of ``retrieval`` and EASE
 ``retrieval+ranker+llm``       cross-encoder and LLM verbalizer fused
                                (:class:`agent.cross_encoder_ranker.FusionRanker`; weight from
                                ``recchat train fusion``, tuned on validation)
@@ -45,6 +48,7 @@ from eval.pipelines import (EvalContext, Pipeline, PipelineOutput, PipelineRegis
 from eval.settings import EvalSettings
 from eval.splits import UserCase, leave_one_out
 from retrieval.behaviour import ItemKNN
+from retrieval.ease import EASE
 from retrieval.candidates import Candidate
 
 if TYPE_CHECKING:
@@ -63,6 +67,8 @@ class TrainedAssets:
     fusion_weight: float | None = None
     knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/issue7/README.md)
     knn_shrink: float = 5.0  # idem
+    ease_lambda: float = 500.0  # chosen on ML-1M VALIDATION (recchat train ease; docs/results/ease-validation)
+    ease_half_life: float | None = 3.0  # idem (None = binary history, as in the paper: 0.052 vs 0.130 NDCG@10)
     rrf_k: int = 10  # chosen on validation (60 was worse: the dense source is weak here)
     dense_weight: float = 0.25  # RRF weight of the dense source (kNN weighs 1); chosen on validation
     fusion_depth: int = 200
@@ -91,14 +97,15 @@ Source = Callable[[UserRequest, int], list[str]]
 history masked; sampled: the frozen candidates reordered)."""
 
 
-def knn_source(knn: ItemKNN) -> Source:
+def behaviour_source(model: "ItemKNN | EASE") -> Source:
+    """A behavioural model (item-kNN or EASE) as a source; unknown frozen candidates go last."""
     def source(request: UserRequest, n: int) -> list[str]:
         if request.candidates is not None:
-            s = knn.scores(request.case.history)
+            s = model.scores(request.case.history)
             pos = {c: j for j, c in enumerate(request.candidates)}
-            val = {c: float(s[knn.pos[c]]) if c in knn.pos else -1.0 for c in request.candidates}
+            val = {c: float(s[model.pos[c]]) if c in model.pos else -np.inf for c in request.candidates}
             return sorted(request.candidates, key=lambda c: (-val[c], pos[c]))
-        return knn.top(request.case.history, n)
+        return model.top(request.case.history, n)
     return source
 
 
@@ -247,6 +254,11 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             cache["knn"] = ItemKNN(_histories(data, settings), ctx.universe, assets.knn_shrink, assets.knn_half_life)
         return cache["knn"]
 
+    def ease(ctx: EvalContext) -> EASE:
+        if "ease" not in cache:
+            cache["ease"] = EASE(_histories(data, settings), ctx.universe, assets.ease_lambda, assets.ease_half_life)
+        return cache["ease"]
+
     def ce(ctx: EvalContext) -> "Ranker":
         if assets.ranker is None:
             raise ValueError("this pipeline needs a trained ranker: pass --ranker NAME (recchat train ranker)")
@@ -277,14 +289,17 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             sources = []
             models: dict[str, str] = {}
             checkpoints: dict[str, str] = {}
-            weights = [1.0 if part == "knn" else assets.dense_weight for part in parts]
+            weights = [1.0 if part in ("knn", "ease") else assets.dense_weight for part in parts]
             for part in parts:
                 if part == "dense":
                     sources.append(base_dense_source(ctx))
                     models["embedder"] = ctx.store.embedder.model_id if ctx.store is not None else ""
                 elif part == "knn":
-                    sources.append(knn_source(knn(ctx)))
+                    sources.append(behaviour_source(knn(ctx)))
                     models["knn"] = f"item-kNN cosine, shrink {assets.knn_shrink}, half-life {assets.knn_half_life}"
+                elif part == "ease":
+                    sources.append(behaviour_source(ease(ctx)))
+                    models["ease"] = f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"
                 elif part == "ft":
                     sources.append(tuned(ctx))
                     models["tuned_embedder"] = checkpoints["retriever"] = cache["ft"][1]
@@ -302,6 +317,9 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
     staged("retrieval+knn+ranker", ["dense", "knn"], True)
     staged("knn", ["knn"], False)
     staged("knn+ranker", ["knn"], True)
+    staged("ease", ["ease"], False)
+    staged("knn+ease", ["knn", "ease"], False)
+    staged("retrieval+ease", ["dense", "ease"], False)
     staged("retrieval-ft", ["ft"], False)
     staged("retrieval-ft+knn", ["ft", "knn"], False)
     staged("retrieval-ft+knn+ranker", ["ft", "knn"], True)

@@ -1,11 +1,12 @@
-"""Behavioural signal of a catalog from its interaction data: item-kNN neighbours and a
-popularity / rating prior. Optional: a catalog without interactions has none.
+"""Behavioural signal of a catalog from its interaction data: item-kNN neighbours, EASE
+(:mod:`retrieval.ease`) and a popularity / rating prior. Optional: a catalog without interactions
+has none.
 
 :class:`ItemKNN` is item-item cosine similarity over binary user-item histories, shrunk towards 0
 for rarely co-rated pairs (``co / (co + shrink)``); a history's scores are the recency-weighted
 sum of its items' similarity rows (weight halves every ``half_life`` items back).
 
-:class:`Behaviour` bundles the kNN with per-item interaction counts and mean ratings and is
+:class:`Behaviour` bundles the kNN (and EASE, when the catalog is small enough) with per-item interaction counts and mean ratings and is
 saved beside the index (``<RECCHAT_HOME>/behaviour/<catalog>.npz``) by ``recchat index`` when
 the catalog has interactions (MovieLens). Dense similarity: fine for the ~4k items of ML-1M
 (55 MB float32); a catalog of 1M items would need a sparse top-k neighbour list instead.
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.config import recchat_home
+from retrieval.ease import EASE, MAX_ITEMS, interaction_matrix
 from retrieval.retriever import recency_weights
 
 
@@ -28,19 +30,10 @@ class ItemKNN:
 
     def __init__(self, histories: Sequence[Sequence[str]], universe: Sequence[str], shrink: float = 10.0,
                  half_life: float = 10.0) -> None:
-        from scipy import sparse
-
         self.ids = list(universe)
         self.pos = {i: n for n, i in enumerate(self.ids)}
         self.half_life = half_life
-        rows, cols = [], []
-        for u, hist in enumerate(histories):
-            for item in set(hist):
-                if item in self.pos:
-                    rows.append(u)
-                    cols.append(self.pos[item])
-        x = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
-                              shape=(len(histories), len(self.ids)))
+        x = interaction_matrix(histories, self.pos)
         co = (x.T @ x).toarray().astype(np.float32)
         norms = np.sqrt(np.diag(co)).astype(np.float32)
         denom = np.outer(norms, norms) + 1e-9
@@ -73,23 +66,30 @@ class ItemKNN:
 
 @dataclass
 class Behaviour:
-    """Item-kNN + per-item interaction counts and mean ratings (NaN = unrated) of one catalog.
+    """Item-kNN + EASE + per-item interaction counts and mean ratings (NaN = unrated) of one catalog.
 
     ``popularity_pct[i]`` is item i's percentile (0-100, 100 = most interactions) among the
-    items with interactions; items outside ``knn.ids`` have no behavioural signal at all."""
+    items with interactions; items outside ``knn.ids`` have no behavioural signal at all.
+    ``ease`` (same ids as ``knn``) is None for a catalog above :data:`retrieval.ease.MAX_ITEMS`
+    or a model file written before EASE was added."""
 
     knn: ItemKNN
     counts: np.ndarray
     mean_rating: np.ndarray
     shrink: float = 10.0
+    ease: EASE | None = None
 
     @classmethod
     def build(cls, histories: Sequence[Sequence[str]], universe: Sequence[str],
-              ratings: Iterable[tuple[str, float]] = (), shrink: float = 10.0, half_life: float = 2.0) -> "Behaviour":
+              ratings: Iterable[tuple[str, float]] = (), shrink: float = 10.0, half_life: float = 2.0,
+              ease_lambda: float | None = 500.0, ease_half_life: float | None = 3.0) -> "Behaviour":
         """From training histories (one list of item ids per user, oldest first) and optional
         (item id, rating) pairs. Only the training part of a split may be passed when the result
-        is evaluated (no held-out interaction may shape it)."""
+        is evaluated (no held-out interaction may shape it). EASE's defaults were chosen on
+        ML-1M's validation split (``recchat train ease``); ``ease_lambda=None`` skips EASE."""
         knn = ItemKNN(histories, universe, shrink=shrink, half_life=half_life)
+        ease = (EASE(histories, knn.ids, ease_lambda, ease_half_life)
+                if ease_lambda is not None and len(knn.ids) <= MAX_ITEMS else None)
         counts = np.zeros(len(knn.ids), dtype=np.float32)
         for hist in histories:
             for item in set(hist):
@@ -103,7 +103,7 @@ class Behaviour:
                 total[n] += rating
                 rated[n] += 1
         mean = np.divide(total, rated, out=np.full(len(knn.ids), np.nan), where=rated > 0).astype(np.float32)
-        return cls(knn, counts, mean, shrink)
+        return cls(knn, counts, mean, shrink, ease)
 
     @property
     def popularity_pct(self) -> np.ndarray:
@@ -148,9 +148,12 @@ class Behaviour:
         """Write atomically (``path`` + ``.tmp`` then rename)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
+        extra = {} if self.ease is None else {
+            "ease_b": self.ease.b, "ease_lambda": np.float32(self.ease.lam),
+            "ease_half_life": np.float32(self.ease.half_life if self.ease.half_life else 0.0)}
         np.savez_compressed(tmp, ids=np.array(self.knn.ids, dtype=object), sim=self.knn.sim, counts=self.counts,
                             mean_rating=self.mean_rating, half_life=np.float32(self.knn.half_life),
-                            shrink=np.float32(self.shrink))
+                            shrink=np.float32(self.shrink), **extra)
         tmp.replace(path)
         return path
 
@@ -159,7 +162,11 @@ class Behaviour:
         with np.load(path, allow_pickle=True) as data:
             knn = ItemKNN.from_matrix([str(i) for i in data["ids"]], data["sim"], float(data["half_life"]))
             shrink = float(data["shrink"]) if "shrink" in data.files else 10.0  # files before the field: the default
-            return cls(knn, data["counts"], data["mean_rating"], shrink)
+            ease = None
+            if "ease_b" in data.files:
+                ease = EASE.from_matrix(knn.ids, data["ease_b"], float(data["ease_lambda"]),
+                                        float(data["ease_half_life"]) or None)
+            return cls(knn, data["counts"], data["mean_rating"], shrink, ease)
 
 
 def behaviour_path(catalog: str, home: Path | None = None) -> Path:

@@ -140,7 +140,7 @@ def index(
         from retrieval.movielens import build_behaviour
 
         path, users, items = build_behaviour(source, catalog)
-        console.print(f"behaviour model (item-kNN + popularity from {users:,} users' ratings, {items:,} items) -> {path}")
+        console.print(f"behaviour model (item-kNN + EASE + popularity from {users:,} users' ratings, {items:,} items) -> {path}")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""``recchat train ranker|retriever|fusion|eval``: learn from behaviour (see eval.train_ranker,
+"""``recchat train ranker|retriever|fusion|chat-fusion|ease|eval``: learn from behaviour (see eval.train_ranker,
 eval.train_retriever, eval.trained_pipelines).
 
 Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
@@ -147,6 +147,39 @@ def train_chat_fusion_command(
         doc = json.loads((out / "fit.json").read_text(encoding="utf-8"))
         (out / "fit.json").write_text(json.dumps({"command": command, **doc}, indent=1) + "\n", encoding="utf-8")
     typer.echo(json.dumps({"weights_file": str(result.path), "command": command, **result.report}, indent=1))
+
+
+@train_app.command("ease")
+def train_ease_command(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-1m",
+    lambdas: Annotated[str, typer.Option(help="comma-separated L2 weights to try")] = "100,200,500,1000",
+    half_lives: Annotated[str, typer.Option(help="comma-separated history half-lives in items ('none' = binary)")] =
+        "none,10,5,3,2,1",
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="folder for results.json (every grid point and the best)")] =
+        Path("docs/results/ease-validation"),
+) -> None:
+    """Choose EASE's L2 weight and history recency on the VALIDATION split (full ranking, every
+    eligible user); item-kNN is scored beside it as the reference. The test split is never read."""
+    from eval.tune_behaviour import tune_ease
+    from ui.commands_eval import passed_options, recorded_command
+
+    command = recorded_command("recchat train ease", passed_options(ctx))
+    try:
+        grid_l = [float(v) for v in lambdas.split(",") if v.strip()]
+        grid_h = [None if v.strip().lower() == "none" else float(v) for v in half_lives.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"--lambdas and --half-lives take comma-separated numbers ('none' for a binary history): "
+              f"{lambdas!r} / {half_lives!r}")
+    try:
+        summary = tune_ease(dataset, out, grid_l, grid_h, seed)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    doc = {"command": command, **summary}
+    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    typer.echo(json.dumps({"command": command, "best": summary["best"],
+                           "item_knn_reference": summary["item_knn_reference"]}, indent=1))
 
 
 @train_app.command("eval")

@@ -34,6 +34,9 @@ def test_save_and_load_round_trip(tmp_path):
     assert path.is_file() and again is not None and again.knn.ids == UNIVERSE
     assert np.array_equal(again.knn.sim, model.knn.sim) and np.array_equal(again.counts, model.counts)
     assert again.knn.half_life == model.knn.half_life and load_behaviour("other", tmp_path) is None
+    assert model.ease is not None and again.ease is not None and again.ease.ids == UNIVERSE
+    assert np.array_equal(again.ease.b, model.ease.b) and again.ease.half_life == model.ease.half_life
+    assert Behaviour.build(HISTORIES, UNIVERSE, ease_lambda=None).ease is None
 
 
 def test_real_movielens_histories_are_time_ordered():
