@@ -309,8 +309,8 @@ class ChatAgent:
                     extra.append(Recommendation(item=pick.candidate.item, rank=len(recs) + 1, score=pick.similarity,
                                                 reason=pick.reason, grounded=True, exploration=True))
                     explore_seed[pick.candidate.item.id] = pick.seed_title
-            if on_ranked is not None:
-                on_ranked(list(recs) + extra)
+            if on_ranked is not None:  # shown at once with the data sentences; checked LLM ones may replace them
+                on_ranked(self._with_reasons(list(recs) + extra, session, history, draft=True)[0])
 
         try:
             result = self.pipeline.run(request, on_ranked=ranked)
@@ -348,11 +348,12 @@ class ChatAgent:
         return AgentReply(text, intent, recs, notices, timings, _audit([*result.llm_calls, *reason_calls]),
                           evidence=evidence)  # type: ignore[arg-type]
 
-    def _with_reasons(self, recs: list[Recommendation], session: Session,
-                      history: list[str]) -> tuple[list[Recommendation], dict[str, tuple[tuple[str, ...], Reason]]]:
+    def _with_reasons(self, recs: list[Recommendation], session: Session, history: list[str], draft: bool = False,
+                      ) -> tuple[list[Recommendation], dict[str, tuple[tuple[str, ...], Reason]]]:
         """``recs`` renumbered 1..n, each with a reason (:mod:`agent.reasons`): the exploration
-        pick keeps its own; the others get the LLM's checked sentence or the data sentence.
-        Also returns, per reasoned pick, its facts and the :class:`Reason` (for "why?")."""
+        pick keeps its own; the others get the LLM's checked sentence or the data sentence
+        (``draft``: the data sentences only, no LLM call). Also returns, per reasoned pick, its
+        facts and the :class:`Reason` (for "why?")."""
         profile = session.profile
         liked_ids = list(dict.fromkeys([r.item_id for r in reversed(profile.liked_items)] + list(reversed(history))[:20]))
         found = self.store.get_items(self.catalog, liked_ids) if liked_ids else {}
@@ -360,7 +361,7 @@ class ChatAgent:
         main = [r for r in recs if not r.exploration]
         picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour)) for r in main]
         message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
-        written = iter(self.reasons.write(picks, message, self.vocabulary().genres))
+        written = iter(self.reasons.write(picks, message, self.vocabulary().genres, data_only=draft))
         facts = {item.id: tuple(f.text for f in fs) for item, fs in picks}
         out: list[Recommendation] = []
         notes: dict[str, tuple[tuple[str, ...], Reason]] = {}

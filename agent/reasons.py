@@ -16,13 +16,16 @@ sent at once so vLLM batches them), built from the facts alone; each is checked 
 :class:`agent.reason_check.StrictReasonChecker` against the pick's structured metadata and the
 facts, and a reason that fails any check (or a failed, timed-out or cut-off request) is replaced
 by the data sentence. So every shown pick has a reason, nothing unchecked is shown, and
-``Reason.source`` says which writer produced it.
+``Reason.source`` says which writer produced it. The LLM writer is off by default
+(``ExplainSettings.llm_reasons``): on 2 CPU cores it cost a minute per reason and its sentences
+rarely passed the check (README, issue 18).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -159,11 +162,14 @@ class ReasonWriter:
                 Message("user", render("reason_user", message=clean_text(message, 400), title=clean_text(item.label, 200),
                                        genres=", ".join(item.genres) or "unknown", facts=listed))]
 
-    def write(self, picks: Sequence[tuple[Item, Sequence[Fact]]], message: str, genres: Sequence[str]) -> list[Reason]:
-        """One :class:`Reason` per pick, in order; the first ``explain_top_k`` are asked of the
-        LLM (``genres`` = the catalog's genre vocabulary, for the check). The requests go out
-        together (the engine's server batches them); a failure only replaces that pick's reason."""
-        if self.engine is None or not picks or self.settings.explain_top_k == 0:
+    def write(self, picks: Sequence[tuple[Item, Sequence[Fact]]], message: str, genres: Sequence[str],
+              data_only: bool = False) -> list[Reason]:
+        """One :class:`Reason` per pick, in order; with ``llm_reasons`` on (and not ``data_only``)
+        the first ``explain_top_k`` are asked of the LLM (``genres`` = the catalog's genre
+        vocabulary, for the check). The requests go out together (the engine's server batches
+        them); a failure only replaces that pick's reason."""
+        if (self.engine is None or not picks or data_only or not self.settings.llm_reasons
+                or self.settings.explain_top_k == 0):
             return [Reason(data_reason(item, facts), "data") for item, facts in picks]
         engine, checker = self.engine, StrictReasonChecker(genres)
         with cf.ThreadPoolExecutor(max_workers=len(picks), thread_name_prefix="recchat-reason") as pool:
@@ -174,6 +180,26 @@ class ReasonWriter:
             return [_checked(checker, item, facts, fut) for (item, facts), fut in zip(picks, futures)]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*(?=\s|$)")
+_ABBREVIATIONS = ("mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "no.", "mt.")
+
+
+def complete_sentences(text: str, limit: int = 2) -> str:
+    """The first ``limit`` complete sentences of ``text`` ("" when none is complete): a model that
+    runs into its token cap mid-sentence keeps what it finished (a period after a title
+    abbreviation such as "Mr." or "Dr." does not end a sentence)."""
+    out, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        piece = text[start:match.end()].strip()
+        if piece.lower().endswith(_ABBREVIATIONS) or (out and not piece):
+            continue
+        out.append(text[start:match.end()].strip())
+        start = match.end()
+        if len(out) == limit:
+            break
+    return " ".join(out)
+
+
 def _checked(checker: StrictReasonChecker, item: Item, facts: Sequence[Fact], fut: cf.Future[Any] | None) -> Reason:
     """The LLM's reason for ``item`` if it passes every strict check, else the data sentence."""
     fallback = data_reason(item, facts)
@@ -181,7 +207,7 @@ def _checked(checker: StrictReasonChecker, item: Item, facts: Sequence[Fact], fu
         return Reason(fallback, "data")
     try:
         raw = fut.result()
-        text = " ".join(str(raw.get("reason", "")).split()) if isinstance(raw, dict) else ""
+        text = complete_sentences(" ".join(str(raw.get("reason", "")).split()) if isinstance(raw, dict) else "")
     except Exception as exc:  # noqa: BLE001 - EngineError, timeout: this pick falls back
         return Reason(fallback, "data", (f"error: {type(exc).__name__}",))
     verdict = checker.check(text, item, [f.text for f in facts])

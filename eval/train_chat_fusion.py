@@ -11,10 +11,14 @@ the opening alone, no history, no film named), the
 simulated person's opening message is read by the agent's own rules (the same profile update as
 the chat), the candidate pool of the three sources is built within the parsed filters, and every
 pooled film becomes one row (features of :data:`agent.fusion.FEATURES`; label 1 for the target).
-Two logistic regressions (scikit-learn) fit the weights: ``warm`` on the requests with a history
-(the behavioural feature carries most), ``cold`` on those without (where it is 0 and the prior
-must rank); 20% of the people are held out to report
-ROC-AUC and the target's mean reciprocal rank in the fused order against each single source.
+Two weight sets are fit: ``warm`` on the requests with a history (the behavioural features carry
+most), ``cold`` on those without (where they are 0 and the prior must rank). Each is a pairwise
+(RankNet-style) logistic regression on the feature differences "target minus other pooled film" of
+the same request, each request weighing 1 in total, since the chat only ever compares films of one
+request (a pointwise fit over all rows ranked below its own best single feature once EASE joined
+the pool); a 1-D logistic fit on the resulting scores then sets the scale and bias so the fused score
+stays a probability. 20% of the people are held out to report ROC-AUC and the target's mean
+reciprocal rank in the fused order against each single source and the pointwise fit.
 """
 
 from __future__ import annotations
@@ -72,6 +76,25 @@ def _rr(scores: np.ndarray, labels: np.ndarray) -> float:
     return 1.0 / (hit[0] + 1) if len(hit) else 0.0
 
 
+def fit_pairwise(requests: list[tuple[np.ndarray, np.ndarray]]) -> FusionWeights:
+    """Weights ranking each request's target above its other pooled films (see the module doc)."""
+    from sklearn.linear_model import LogisticRegression
+
+    diffs, weights = [], []
+    for x, y in requests:
+        d = x[y > 0][0] - x[y == 0]
+        diffs.append(d)
+        weights.append(np.full(len(d), 1.0 / max(1, len(d)), dtype=np.float64))
+    d, w = np.concatenate(diffs), np.concatenate(weights)
+    ranker = LogisticRegression(C=1.0, fit_intercept=False, max_iter=1000).fit(
+        np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[w, w])
+    direction = ranker.coef_[0]
+    x, y = np.concatenate([r[0] for r in requests]), np.concatenate([r[1] for r in requests])
+    scale = LogisticRegression(C=1.0, max_iter=1000).fit((x @ direction)[:, None], y)
+    coef = direction * max(float(scale.coef_[0][0]), 1e-6)  # a positive scale keeps the order
+    return FusionWeights(*map(float, coef), bias=float(scale.intercept_[0]))
+
+
 def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_users: int = 200, seed: int = 0,
                       out: Path | None = None, progress: bool = True) -> FusionTrainResult:
     """Fit and save the fusion weights of ``dataset``'s catalog (see the module doc)."""
@@ -124,15 +147,16 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
         train = [(x, y) for u, x, y, h in rows if h == warm and u not in test_users]
         test = [(x, y) for u, x, y, h in rows if h == warm and u in test_users]
         x, y = np.concatenate([r[0] for r in train]), np.concatenate([r[1] for r in train])
-        model = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
-        fitted[kind] = w = FusionWeights(*map(float, model.coef_[0]), bias=float(model.intercept_[0]))
+        pointwise = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
+        fitted[kind] = w = fit_pairwise(train)
         xt, yt = np.concatenate([r[0] for r in test]), np.concatenate([r[1] for r in test])
         even = UNTRAINED.warm if warm else UNTRAINED.cold
         report[kind] = {
             "requests": len(train) + len(test), "rows": int(len(y) + len(yt)),
-            "weights": dict(zip(FEATURES, map(float, model.coef_[0]))) | {"bias": float(model.intercept_[0])},
-            "held_out_auc": float(roc_auc_score(yt, model.decision_function(xt))),
+            "weights": dict(zip(FEATURES, map(float, w.vector()))) | {"bias": w.bias},
+            "held_out_auc": float(roc_auc_score(yt, xt @ w.vector())),
             "held_out_mrr_fused": float(np.mean([_rr(xx @ w.vector(), yy) for xx, yy in test])),
+            "held_out_mrr_pointwise_fit": float(np.mean([_rr(xx @ pointwise.coef_[0], yy) for xx, yy in test])),
             "held_out_mrr_single_feature": {f: float(np.mean([_rr(xx[:, n], yy) for xx, yy in test]))
                                             for n, f in enumerate(FEATURES)},
             "held_out_mrr_untrained_even_mix": float(np.mean([_rr(xx @ even.vector(), yy) for xx, yy in test])),

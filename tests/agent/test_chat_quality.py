@@ -83,3 +83,13 @@ def test_recommend_reads_the_constraints_in_the_message(app):
     picks = [r.item for r in reply.recommendations]
     assert picks and all(1990 <= p.year <= 1999 and "Horror" not in p.genres and "Thriller" in p.genres for p in picks)
     assert reply.filters["year_min"] == 1990 and reply.filters["exclude_genres"] == ["Horror"]
+
+
+def test_the_ranked_list_arrives_with_its_reasons(app):
+    """The web chat shows the list as soon as it is ranked: every card already carries its data
+    sentence then (a checked LLM sentence may replace it later), never "writing the reason..."."""
+    agent, seen = ChatAgent(app), []
+    reply = agent.respond(agent.new_session(), "a thriller from the 90s", on_ranked=seen.append)
+    assert len(seen) == 1 and seen[0]
+    assert all(r.reason and r.reason_source == "data" for r in seen[0] if not r.exploration)
+    assert [r.item.id for r in seen[0]] == [r.item.id for r in reply.recommendations]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def app(ml100k_store, vllm_engine, tmp_path) -> App:
     from retrieval.retriever import Retriever
 
-    settings = AgentSettings(permutations=1, explain_top_k=1, max_candidates=10, chat_k=5,
+    settings = AgentSettings(permutations=1, explain_top_k=1, llm_reasons=True, max_candidates=10, chat_k=5,
                              sessions_url=f"sqlite:///{tmp_path}/sessions.db")
     return assemble(ml100k_store, Retriever(ml100k_store, "ml100k"), vllm_engine, settings)
 

@@ -13,7 +13,7 @@ from agent.engine import EngineError
 from agent.grounding import MOVIELENS_GENRES
 from agent.profile import Constraints
 from agent.reason_check import StrictReasonChecker
-from agent.reasons import Fact, ReasonWriter, data_reason, pick_facts
+from agent.reasons import Fact, ReasonWriter, complete_sentences, data_reason, pick_facts
 from agent.settings import AgentSettings
 from retrieval.behaviour import Behaviour, histories_from_frame
 from retrieval.items import Item
@@ -79,12 +79,12 @@ class Engine:
         return self.answer(messages)
 
 
-def _write(answer, by_title, behaviour, explain_top_k=3):
+def _write(answer, by_title, behaviour, explain_top_k=3, llm_reasons=True):
     seven = by_title["Seven (Se7en)"]
     picks = [(by_title[t], pick_facts(by_title[t], [seven], Constraints(genres=["Thriller"]), behaviour))
              for t in ("The Usual Suspects", "Fargo", "Heat", "Face/Off")]
     engine = Engine(answer)
-    writer = ReasonWriter(engine, AgentSettings(explain_top_k=explain_top_k).model_copy())
+    writer = ReasonWriter(engine, AgentSettings(explain_top_k=explain_top_k, llm_reasons=llm_reasons))
     return writer.write(picks, "something tense like Se7en", MOVIELENS_GENRES), picks, engine
 
 
@@ -97,6 +97,24 @@ def test_a_checked_llm_reason_is_shown_and_marked(by_title, behaviour):
     assert engine.calls == 3  # explain_top_k picks asked; the 4th gets the data sentence
     assert [r.source for r in reasons] == ["llm", "llm", "llm", "data"]
     assert reasons[0].text.startswith("If you liked Seven") and reasons[3].text == data_reason(*picks[3])
+
+
+def test_llm_reasons_are_off_by_default(by_title, behaviour):
+    reasons, picks, engine = _write(lambda m: {"reason": "You asked for a thriller."}, by_title, behaviour,
+                                    llm_reasons=AgentSettings().llm_reasons)
+    assert engine.calls == 0 and all(r.source == "data" and r.text == data_reason(*p) for r, p in zip(reasons, picks))
+
+
+def test_a_reason_cut_at_the_token_cap_keeps_its_complete_sentences(by_title, behaviour):
+    """The 0.5B model often runs on until its token cap: the finished sentences are kept and checked."""
+    def answer(messages):
+        return {"reason": "You asked for a thriller and this one is a thriller. It also has a strong, un"}
+
+    reasons, _, _ = _write(answer, by_title, behaviour)
+    assert reasons[0].source == "llm" and reasons[0].text == "You asked for a thriller and this one is a thriller."
+    assert complete_sentences("Mr. Smith Goes to Washington (1939) is a drama. You asked. And") == \
+        "Mr. Smith Goes to Washington (1939) is a drama. You asked."
+    assert complete_sentences("no sentence ends here") == ""
 
 
 @pytest.mark.parametrize("bad", [

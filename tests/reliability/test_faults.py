@@ -40,7 +40,7 @@ def stored_ok(agent, session) -> None:
 def test_broken_llm_turn_answers_in_retrieval_order(make_agent, smollm2_dir, mode) -> None:
     with FaultyLLM(mode) as llm:
         engine = http_engine(llm.url, smollm2_dir)
-        agent = make_agent(engine, llm_rerank=True)
+        agent = make_agent(engine, llm_rerank=True, llm_reasons=True)
         session = agent.new_session()
         t0 = time.perf_counter()
         reply = agent.respond(session, QUERY)
@@ -59,7 +59,7 @@ def test_llm_down_then_restarted_recovers_without_restarting_recchat(make_agent,
     turn, restarted on the same port; the same agent uses the LLM again."""
     with FaultyLLM("proxy", upstream=vllm_server.url) as llm:  # type: ignore[attr-defined]
         engine = http_engine(llm.url, smollm2_dir, timeout_s=120)
-        agent = make_agent(engine, explain_max_tokens=120, understand_with_llm=False, llm_rerank=True)
+        agent = make_agent(engine, explain_max_tokens=120, understand_with_llm=False, llm_rerank=True, llm_reasons=True)
         session = agent.new_session()
 
         def kill_after_ranking(recs) -> None:
