@@ -30,7 +30,7 @@ from agent.reasons import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
-from agent.understand import Extraction, Understander, Vocabulary, vocabulary_from_mirror
+from agent.understand import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror
 from retrieval.items import Item
 from retrieval.titles import normalise_title
 
@@ -298,7 +298,8 @@ class ChatAgent:
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
-                              filters=filters, exclude=sorted(banned), k=k_main, query=query)
+                              filters=filters, exclude=sorted(banned), k=k_main, query=query,
+                              text_led=bool(unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)))
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
 

@@ -35,6 +35,7 @@ class TurnRequest:
     k: int = 10
     query: str | None = None
     mmr_lambda: float | None = None
+    text_led: bool = False  # the words describe the film beyond the constraints (agent.fusion.TEXT_LED_WEIGHT)
 
 
 @dataclass
@@ -78,7 +79,7 @@ class RecommendPipeline:
             k = max(request.k, self.settings.max_candidates)
             if self.sources is not None:
                 candidates = self.sources.candidates(user_text or None, list(request.history), request.filters,
-                                                     list(request.exclude), k)
+                                                     list(request.exclude), k, text_led=request.text_led)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,

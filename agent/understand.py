@@ -881,6 +881,8 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low))
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in _AUDIENCE.finditer(masked)])
+    if ex.intent == "clarify" and _unread_words(ex.focus, ex, vocab):
+        ex.intent = "recommend"  # "a movie about a boxer": short, but it says what the film is about
     ex.complete = ex.intent in ("recommend", "refine") and ex.has_content() and not _unread_words(ex.focus, ex, vocab)
     if not ex.focus and not (ex.genres or ex.liked_attributes or ex.liked_items or ex.genres_any) and ex.has_content():
         ex.focus = "film"  # only constraints were stated: rank within them rather than ask again
@@ -888,11 +890,16 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
 
 
 def _unread_words(focus: str, ex: Extraction, vocab: Vocabulary) -> list[str]:
+    return unread_words(focus, vocab, ex.liked_attributes)
+
+
+def unread_words(focus: str, vocab: Vocabulary, attributes: Sequence[str] = ()) -> list[str]:
     """Words of the retrieval ``focus`` that no rule read: not a genre word, not a mood word
-    already taken as a liked attribute, not filler. Empty = the rules read the whole message."""
+    already taken as a liked attribute (``attributes``), not filler. Empty = the rules read the
+    whole message; otherwise the words themselves ("heist", "twist ending") describe the film."""
     low = focus.lower()
     low = _mask(low, [(m.start, m.end) for m in _mentions(low, vocab)])
-    read = {w for a in ex.liked_attributes for w in a.lower().split()}
+    read = {w for a in attributes for w in a.lower().split()}
     return [w for w in re.findall(r"[a-z][a-z'-]*", low) if w not in read and w not in _FILLER]
 
 

@@ -157,6 +157,10 @@ def _conversation(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
             leaked += summaries[f"{name} ({start})"]["leaked"]
         if "retrieval" in records:
             tests[f"vs retrieval ({start})"] = compare(records, "retrieval")
+        for agent in ("agent-rules", "agent-llm"):  # the bar the chat must clear: popularity within its constraints
+            if agent in records and "popularity" in records:
+                tests[f"{agent} vs popularity ({start})"] = compare(
+                    {k: v for k, v in records.items() if k in (agent, "popularity")}, "popularity")
         if "agent-rules" in records and "agent-llm" in records:
             tests[f"agent-llm vs agent-rules ({start})"] = compare(
                 {k: v for k, v in records.items() if k in ("agent-rules", "agent-llm")}, "agent-rules")

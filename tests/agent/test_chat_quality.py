@@ -93,3 +93,12 @@ def test_the_ranked_list_arrives_with_its_reasons(app):
     assert len(seen) == 1 and seen[0]
     assert all(r.reason and r.reason_source == "data" for r in seen[0] if not r.exploration)
     assert [r.item.id for r in seen[0]] == [r.item.id for r in reply.recommendations]
+
+
+def test_words_that_describe_the_film_lead_the_ranking(ask):
+    """No constraint reads "boxer": the text must lead (agent.fusion.TEXT_LED_WEIGHT), not the
+    popularity prior, and a short "a movie about X" is a request, not a greeting to clarify."""
+    reply, picks, _ = ask("a movie about a boxer")
+    assert reply.intent == "recommend"
+    assert {"Raging Bull", "Rocky", "Rocky II", "Rocky III", "Rocky IV", "Rocky V"} & {p.title for p in picks[:4]}, \
+        [p.title for p in picks]
