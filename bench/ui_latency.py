@@ -91,17 +91,24 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
 
 def _turn(page: Any, message: str, wait_s: float) -> dict[str, Any]:
     """Type ``message``, press Send, and time what appears (seconds from the click)."""
-    before = _cards(page)
+    before, status_before = _cards(page), page.inner_text("#status")
     page.fill("#msg textarea", message)
     t0 = time.perf_counter()
     page.click("#send")
     listed = first = last = None
+    busy_seen = False
     while time.perf_counter() - t0 < wait_s:
         time.sleep(0.1)
         cards = _cards(page)
         now = time.perf_counter() - t0
         if listed is None and cards and cards != before:
             listed = now
+        if listed is None:  # a question ("tell me about the second one?") answers without a new list
+            status = page.inner_text("#status")
+            busy = "..." in status
+            busy_seen |= busy
+            if (busy_seen or status != status_before) and not busy and _cards(page) == before:
+                break
         if listed is not None:
             done = [_has_reason(c) for c in cards]
             if first is None and any(done):
