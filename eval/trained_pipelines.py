@@ -67,7 +67,7 @@ class TrainedAssets:
     fusion_weight: float | None = None
     knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/issue7/README.md)
     knn_shrink: float = 5.0  # idem
-    ease_lambda: float = 500.0  # chosen on ML-1M VALIDATION (recchat train ease; docs/results/ease-validation)
+    ease_lambda: float = 500.0  # chosen on ML-1M VALIDATION (recchat train ease; docs/results/ease-validation/grid.json)
     ease_half_life: float | None = 3.0  # idem (None = binary history, as in the paper: 0.052 vs 0.130 NDCG@10)
     rrf_k: int = 10  # chosen on validation (60 was worse: the dense source is weak here)
     dense_weight: float = 0.25  # RRF weight of the dense source (kNN weighs 1); chosen on validation

@@ -2,7 +2,7 @@
 
 Full ranking of every eligible user's second-to-last item (its history: everything before it, so
 the test item never shapes the model or the score), history masked, NDCG@10 / Recall@10 over the
-whole catalog universe. The grid's best setting is written to ``<out>/results.json`` with every
+whole catalog universe. The grid's best setting is written to ``<out>/grid.json`` with every
 grid point; the test split is never read.
 """
 
@@ -94,5 +94,5 @@ def tune_ease(dataset: str, out: Path, lambdas: Sequence[float] = DEFAULT_LAMBDA
                                "recall10": round(knn_recall, 5)},
         "grid": [asdict(g) for g in grid]}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    (out / "grid.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary

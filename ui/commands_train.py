@@ -157,7 +157,7 @@ def train_ease_command(
     half_lives: Annotated[str, typer.Option(help="comma-separated history half-lives in items ('none' = binary)")] =
         "none,10,5,3,2,1",
     seed: Annotated[int, typer.Option()] = 0,
-    out: Annotated[Path, typer.Option(help="folder for results.json (every grid point and the best)")] =
+    out: Annotated[Path, typer.Option(help="folder for grid.json (every grid point and the best)")] =
         Path("docs/results/ease-validation"),
 ) -> None:
     """Choose EASE's L2 weight and history recency on the VALIDATION split (full ranking, every
@@ -177,7 +177,7 @@ def train_ease_command(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     doc = {"command": command, **summary}
-    (out / "results.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    (out / "grid.json").write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     typer.echo(json.dumps({"command": command, "best": summary["best"],
                            "item_knn_reference": summary["item_knn_reference"]}, indent=1))
 

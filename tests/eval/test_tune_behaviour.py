@@ -35,7 +35,7 @@ def test_tune_writes_every_grid_point_and_the_best(tmp_path) -> None:
     from eval.tune_behaviour import tune_ease
 
     summary = tune_ease("movielens-100k", tmp_path, lambdas=(200.0,), half_lives=(None, 5.0))
-    doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    doc = json.loads((tmp_path / "grid.json").read_text(encoding="utf-8"))
     assert doc["split"] == "validation" and len(doc["grid"]) == 2 and doc["users"] == 943
     assert doc["best"] == max(doc["grid"], key=lambda g: (g["ndcg10"], g["recall10"])) == summary["best"]
     assert 0 < doc["item_knn_reference"]["ndcg10"] < 1

@@ -194,7 +194,7 @@ def test_dead_llm_shows_notice_and_retrieval_results(make_agent):
     agent = make_agent(engine, count_tokens=lambda text: len(text) // 4 + 1, max_candidates=6, permutations=1)
     ui = ChatUI(agent)
     state = ui.open()
-    run(ui.send(state, "a musical"))
+    run(ui.send(state, "a musical with a twist ending"))  # words the rules cannot read: the LLM is asked
     assert state.cards, "retrieval results must still be shown"
     assert state.notices, "the person must be told the LLM is unavailable"
     assert all("Traceback" not in n for n in state.notices)
