@@ -890,7 +890,9 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
 
 
 def _unread_words(focus: str, ex: Extraction, vocab: Vocabulary) -> list[str]:
-    return unread_words(focus, vocab, ex.liked_attributes)
+    # "more like the first one": the ordinal was read as a reference to a shown pick
+    refs = [w for w in _ORDINALS if _ORDINALS[w] == ex.refers_to] if ex.refers_to else []
+    return unread_words(focus, vocab, [*ex.liked_attributes, *refs])
 
 
 def unread_words(focus: str, vocab: Vocabulary, attributes: Sequence[str] = ()) -> list[str]:
