@@ -48,7 +48,7 @@ from eval.pipelines import (EvalContext, Pipeline, PipelineOutput, PipelineRegis
 from eval.settings import EvalSettings
 from eval.splits import UserCase, leave_one_out
 from retrieval.behaviour import ItemKNN
-from retrieval.ease import EASE
+from retrieval.ease import EASE, ItemScorer
 from retrieval.candidates import Candidate
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ Source = Callable[[UserRequest, int], list[str]]
 history masked; sampled: the frozen candidates reordered)."""
 
 
-def behaviour_source(model: "ItemKNN | EASE") -> Source:
+def behaviour_source(model: "ItemScorer") -> Source:
     """A behavioural model (item-kNN or EASE) as a source; unknown frozen candidates go last."""
     def source(request: UserRequest, n: int) -> list[str]:
         if request.candidates is not None:

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.config import recchat_home
-from retrieval.ease import EASE, MAX_ITEMS, interaction_matrix
+from retrieval.ease import EASE, MAX_ITEMS, ItemScorer, interaction_matrix
 from retrieval.retriever import recency_weights
 
 
-class ItemKNN:
+class ItemKNN(ItemScorer):
     """Item-item cosine kNN over binary user-item histories (see the module doc)."""
 
     def __init__(self, histories: Sequence[Sequence[str]], universe: Sequence[str], shrink: float = 10.0,
@@ -55,13 +55,6 @@ class ItemKNN:
             return np.zeros(len(self.ids), dtype=np.float32)
         w = recency_weights(len(known), self.half_life)
         return (w[:, None] * self.sim[known]).sum(axis=0)
-
-    def top(self, history: Sequence[str], n: int) -> list[str]:
-        """The ``n`` best items, history masked."""
-        s = self.scores(history)
-        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
-        idx = np.argsort(-s, kind="stable")[:n]
-        return [self.ids[i] for i in idx if np.isfinite(s[i])]
 
 
 @dataclass

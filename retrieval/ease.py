@@ -36,8 +36,25 @@ def interaction_matrix(histories: Sequence[Sequence[str]], pos: dict[str, int]):
     return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(histories), len(pos)))
 
 
-class EASE:
-    """EASE weights over ``universe`` (see the module doc); same ``scores`` / ``top`` interface as
+class ItemScorer:
+    """A behavioural model over ``ids`` (``pos``: id -> index) that scores every item for a history."""
+
+    ids: list[str]
+    pos: dict[str, int]
+
+    def scores(self, history: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def top(self, history: Sequence[str], n: int) -> list[str]:
+        """The ``n`` best items, history masked."""
+        s = self.scores(history)
+        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
+        idx = np.argsort(-s, kind="stable")[:n]
+        return [self.ids[i] for i in idx if np.isfinite(s[i])]
+
+
+class EASE(ItemScorer):
+    """EASE weights over ``universe`` (see the module doc); same interface as
     :class:`retrieval.behaviour.ItemKNN`."""
 
     def __init__(self, histories: Sequence[Sequence[str]], universe: Sequence[str], lam: float = 500.0,
@@ -73,10 +90,3 @@ class EASE:
             return np.zeros(len(self.ids), dtype=np.float32)
         w = recency_weights(len(known), self.half_life) if self.half_life else np.ones(len(known), dtype=np.float32)
         return (w[:, None] * self.b[known]).sum(axis=0)
-
-    def top(self, history: Sequence[str], n: int) -> list[str]:
-        """The ``n`` best items, history masked."""
-        s = self.scores(history)
-        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
-        idx = np.argsort(-s, kind="stable")[:n]
-        return [self.ids[i] for i in idx if np.isfinite(s[i])]
