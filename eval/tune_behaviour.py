@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.metrics import single_target_metrics
 from eval.splits import leave_one_out
 
 DEFAULT_LAMBDAS = (100.0, 200.0, 500.0, 1000.0)
@@ -44,8 +45,9 @@ def rank_of_targets(scores: np.ndarray, masks: list[np.ndarray], targets: np.nda
 
 
 def ndcg_recall(ranks: np.ndarray, k: int = 10) -> tuple[float, float]:
-    hit = ranks <= k
-    return float(np.where(hit, 1.0 / np.log2(ranks + 1.0), 0.0).mean()), float(hit.mean())
+    """Mean NDCG@k and Recall@k of 1-based target ranks (:func:`eval.metrics.single_target_metrics`)."""
+    per_user = [single_target_metrics(int(r), [k]) for r in ranks]
+    return (float(np.mean([m[f"ndcg@{k}"] for m in per_user])), float(np.mean([m[f"recall@{k}"] for m in per_user])))
 
 
 def tune_ease(dataset: str, out: Path, lambdas: Sequence[float] = DEFAULT_LAMBDAS,
@@ -56,8 +58,7 @@ def tune_ease(dataset: str, out: Path, lambdas: Sequence[float] = DEFAULT_LAMBDA
 
     from eval.data import load_dataset
     from retrieval.behaviour import ItemKNN
-    from retrieval.ease import EASE
-    from retrieval.retriever import recency_weights
+    from retrieval.ease import EASE, ItemScorer
 
     data = load_dataset(dataset, enrich=False)
     split = leave_one_out(data.interactions, "validation", seed)
@@ -66,24 +67,19 @@ def tune_ease(dataset: str, out: Path, lambdas: Sequence[float] = DEFAULT_LAMBDA
     pos = {i: n for n, i in enumerate(universe)}
     targets = np.array([pos[c.target] for c in split.cases], dtype=np.int64)
     masks = [np.array([pos[h] for h in set(c.history) if h in pos], dtype=np.int64) for c in split.cases]
-    def weighted(half_life: float | None) -> np.ndarray:
-        x = np.zeros((len(histories), len(universe)), dtype=np.float32)
-        for u, hist in enumerate(histories):
-            known = [pos[h] for h in hist if h in pos]
-            w = recency_weights(len(known), half_life) if half_life else np.ones(len(known), dtype=np.float32)
-            np.maximum.at(x[u], known, w)  # a repeated item keeps its newest weight
-        return x
+
+    def ranks(model: ItemScorer) -> np.ndarray:  # scored exactly as the pipelines and the chat score
+        return rank_of_targets(np.stack([model.scores(h) for h in histories]), masks, targets)
 
     knn = ItemKNN(histories, universe, knn_shrink, knn_half_life)  # the reference: the chat's other source
-    knn_ndcg, knn_recall = ndcg_recall(rank_of_targets(weighted(knn_half_life) @ knn.sim, masks, targets))
+    knn_ndcg, knn_recall = ndcg_recall(ranks(knn))
     grid: list[GridPoint] = []
     for lam in tqdm(lambdas, desc="EASE lambda", unit="fit"):
         t0 = time.perf_counter()
         model = EASE(histories, universe, lam)
         fit_s = time.perf_counter() - t0
         for half_life in half_lives:
-            ranks = rank_of_targets(weighted(half_life) @ model.b, masks, targets)
-            ndcg, recall = ndcg_recall(ranks)
+            ndcg, recall = ndcg_recall(ranks(EASE.from_matrix(model.ids, model.b, lam, half_life)))
             grid.append(GridPoint(lam, half_life, round(ndcg, 5), round(recall, 5), round(fit_s, 2)))
     best = max(grid, key=lambda g: (g.ndcg10, g.recall10))
     summary: dict[str, object] = {
