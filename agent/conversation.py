@@ -112,7 +112,8 @@ class ChatAgent:
         self.store, self.retriever, self.pipeline, self.sessions = app.store, app.retriever, app.pipeline, app.sessions
         self.catalog: str = app.catalog
         engine = app.engine if self.settings.understand_with_llm else None
-        self.understander = Understander(engine, self.settings.understand_max_tokens)
+        self.understander = Understander(engine, self.settings.understand_max_tokens,
+                                         self.settings.understand_budget_s)
         self.reasons = ReasonWriter(app.engine, self.settings)
         self.llm_error: str | None = app.llm_error
         self._vocab: tuple[Any, Vocabulary] | None = None

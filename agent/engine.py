@@ -74,6 +74,10 @@ class EngineError(RuntimeError):
     """The engine could not answer (server down, timeout, malformed output). Callers degrade."""
 
 
+class EngineTimeout(EngineError):
+    """A request ran past its time limit and was abandoned (a server aborts it when the connection closes)."""
+
+
 class Engine(abc.ABC):
     """A generative LLM behind two operations. Implementations must be safe to call from threads."""
 
@@ -97,11 +101,13 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def generate_json(
-        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512
+        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512, timeout_s: float | None = None
     ) -> Any:
         """Generate one JSON value constrained by ``schema``; returns the parsed value.
 
-        Raises :class:`EngineError` on failure or when the output does not parse.
+        ``timeout_s`` (seconds; None = the engine's own request timeout) bounds this call: past it
+        the generation is abandoned and :class:`EngineTimeout` raised. Raises :class:`EngineError`
+        on failure or when the output does not parse.
         """
 
     @abc.abstractmethod

@@ -64,7 +64,7 @@ from agent._llm_common import (
     renormalise,
     with_prefill,
 )
-from agent.engine import Engine, EngineError, LLMCall, Message
+from agent.engine import Engine, EngineError, EngineTimeout, LLMCall, Message
 
 if TYPE_CHECKING:
     import httpx
@@ -269,7 +269,7 @@ class HttpEngine(Engine):
             self._log.add(call)
 
     def generate_json(
-        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512
+        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512, timeout_s: float | None = None
     ) -> Any:
         """See :meth:`Engine.generate_json`. Greedy decoding constrained by vLLM structured outputs."""
         model = self.model
@@ -288,7 +288,7 @@ class HttpEngine(Engine):
         call = LLMCall(kind="generate_json", backend=self.backend, model=model, messages=msgs)
         t0 = time.perf_counter()
         try:
-            data = self._request("POST", f"{self.base_url}/chat/completions", body)
+            data = self._request("POST", f"{self.base_url}/chat/completions", body, timeout_s)
             _usage(call, data)
             choice = data["choices"][0]
             text = choice["message"]["content"]
@@ -340,8 +340,10 @@ class HttpEngine(Engine):
         self.close()
 
     # ------------------------------------------------------------------ transport
-    def _request(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
-        """JSON request with bounded retries (connection errors, 5xx); EngineError otherwise."""
+    def _request(self, method: str, url: str, body: dict[str, Any] | None, timeout_s: float | None = None) -> Any:
+        """JSON request with bounded retries (connection errors, 5xx); EngineError otherwise.
+        ``timeout_s`` replaces the engine's read timeout for this request; when it runs out the
+        connection is closed (vLLM then aborts the generation) and :class:`EngineTimeout` raised."""
         import httpx
 
         client = self._client
@@ -353,12 +355,13 @@ class HttpEngine(Engine):
                 time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
             self._check_server()
             try:
-                resp = client.request(method, url, json=body)
+                resp = client.request(method, url, json=body, **(
+                    {"timeout": httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))} if timeout_s else {}))
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 continue
             except httpx.TimeoutException as exc:
-                raise EngineError(f"LLM request timed out after {self.timeout_s:g} s ({url})") from exc
+                raise EngineTimeout(f"LLM request timed out after {timeout_s or self.timeout_s:g} s ({url})") from exc
             except httpx.HTTPError as exc:
                 raise EngineError(f"LLM request failed ({url}): {type(exc).__name__}: {exc}") from exc
             if resp.status_code >= 500:

@@ -94,6 +94,9 @@ class ChatSettings(BaseModel):
     exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
     understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
+    understand_budget_s: float | None = Field(3.0, gt=0, description="seconds the LLM reading of a message may take; "
+                                              "past it the request is cancelled and the rules' reading answers "
+                                              "(None = the engine's request timeout)")
     sessions_url: str | None = Field(None, description="session database: None = sqlite under RECCHAT_HOME/sessions.db, sqlite:///PATH, or a SQLAlchemy URL (postgresql://user:pw@host/db; extra 'server') shared by UI replicas")
 
 

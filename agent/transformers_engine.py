@@ -35,7 +35,7 @@ from agent._llm_common import (
     render_chat,
     renormalise,
 )
-from agent.engine import Engine, EngineError, LLMCall, Message
+from agent.engine import Engine, EngineError, EngineTimeout, LLMCall, Message
 
 log = logging.getLogger(__name__)
 
@@ -193,32 +193,35 @@ class TransformersEngine(Engine):
             return logprobs[:, torch.tensor(ids, device=logprobs.device)].cpu().tolist()
 
     def generate_json(
-        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512
+        self, messages: list[Message], schema: dict[str, Any], max_tokens: int = 512, timeout_s: float | None = None
     ) -> Any:
-        """See :meth:`Engine.generate_json`. Grammar-constrained greedy decoding (xgrammar)."""
+        """See :meth:`Engine.generate_json`. Grammar-constrained greedy decoding (xgrammar);
+        ``timeout_s`` stops decoding (transformers' ``max_time``) and raises :class:`EngineTimeout`."""
         msgs = as_dicts(messages)
         call = LLMCall(kind="generate_json", backend=self.backend, model=self.model, messages=msgs)
         t0 = time.perf_counter()
         try:
             constrained = self._xgrammar_processor(schema)
             if constrained is not None:
-                text = self._generate(msgs, max_tokens, [constrained], call, sample=False)
+                text = self._generate(msgs, max_tokens, [constrained], call, sample=False, max_time=timeout_s)
                 value = self._finish_json(text, schema, call, max_tokens)
             else:  # fallback: schema in the prompt, validate, one sampled retry
                 hinted = [{"role": "system", "content": "Reply with JSON only, matching this JSON schema:\n"
                            + json.dumps(schema)}, *msgs]
                 try:
-                    text = self._generate(hinted, max_tokens, [], call, sample=False)
+                    text = self._generate(hinted, max_tokens, [], call, sample=False, max_time=timeout_s)
                     value = self._finish_json(text, schema, call, max_tokens)
                 except EngineError as first:
                     log.info("unconstrained JSON failed (%s); retrying once", first)
-                    text = self._generate(hinted, max_tokens, [], call, sample=True)
+                    text = self._generate(hinted, max_tokens, [], call, sample=True, max_time=timeout_s)
                     value = self._finish_json(text, schema, call, max_tokens)
             call.output = value
             return value
         except EngineError as exc:
+            if timeout_s is not None and time.perf_counter() - t0 >= timeout_s:  # max_time cut the JSON short
+                exc = EngineTimeout(f"generation stopped at its {timeout_s:g} s limit ({exc})")
             call.error = str(exc)
-            raise
+            raise exc
         except Exception as exc:  # noqa: BLE001
             call.error = f"{type(exc).__name__}: {exc}"
             raise EngineError(f"in-process generation failed: {call.error}") from exc
@@ -236,7 +239,8 @@ class TransformersEngine(Engine):
             raise
 
     def _generate(
-        self, msgs: list[dict[str, str]], max_tokens: int, processors: list[Any], call: LLMCall, sample: bool
+        self, msgs: list[dict[str, str]], max_tokens: int, processors: list[Any], call: LLMCall, sample: bool,
+        max_time: float | None = None,
     ) -> str:
         import torch
         from transformers import LogitsProcessorList
@@ -247,6 +251,8 @@ class TransformersEngine(Engine):
             prompt = torch.tensor([self.encode_chat(msgs)], dtype=torch.long, device=self.device)
             kwargs: dict[str, Any] = {"do_sample": True, "temperature": 0.7, "top_p": 0.95} if sample else {
                 "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+            if max_time is not None:
+                kwargs["max_time"] = max_time
             with torch.inference_mode():
                 out = model.generate(
                     input_ids=prompt,
@@ -259,6 +265,7 @@ class TransformersEngine(Engine):
             new = out[0, prompt.shape[1] :].tolist()
         call.prompt_tokens = prompt.shape[1]
         call.completion_tokens = len(new)
+
         return tok.decode(new, skip_special_tokens=True)
 
     def _xgrammar_processor(self, schema: dict[str, Any]) -> Any:

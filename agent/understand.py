@@ -1153,8 +1153,8 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
 class Understander:
     """Reads messages with an optional engine (``None`` = rules only). Stateless across sessions."""
 
-    def __init__(self, engine: Any | None, max_tokens: int = 200) -> None:
-        self.engine, self.max_tokens = engine, max_tokens
+    def __init__(self, engine: Any | None, max_tokens: int = 200, budget_s: float | None = None) -> None:
+        self.engine, self.max_tokens, self.budget_s = engine, max_tokens, budget_s
 
     def messages(self, message: str, vocab: Vocabulary, profile_summary: str, shown: Sequence[ItemRef]) -> list[Any]:
         from agent.context import clean_text
@@ -1172,9 +1172,16 @@ class Understander:
         rules = parse_rules(message, vocab, shown)
         if self.engine is None or rules.complete or (rules.intent == "chitchat" and not rules.has_content()):
             return rules, None  # nothing left for a (slow) LLM reading to add
+        from agent.engine import EngineTimeout
+
         try:
             raw = self.engine.generate_json(self.messages(message, vocab, profile_summary, shown),
-                                            extraction_schema(vocab.genres), max_tokens=self.max_tokens)
+                                            extraction_schema(vocab.genres), max_tokens=self.max_tokens,
+                                            timeout_s=self.budget_s)
             return merge(rules, validate_llm(raw, message, vocab, shown)), None
+        except EngineTimeout:
+            return rules, (f"I read your message with simple rules (the language model's reading takes longer than "
+                           f"{self.budget_s:g} s here).") if self.budget_s else (
+                           "I read your message with simple rules (the language model timed out).")
         except Exception as exc:  # noqa: BLE001 - any engine/validation failure degrades to the rules
             return rules, f"I read your message with simple rules (the language model's reading failed: {type(exc).__name__})."

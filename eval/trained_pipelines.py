@@ -14,6 +14,10 @@ name                           what it ranks with
 ``ease``                       EASE (:class:`retrieval.ease.EASE`), recency-weighted history
 ``knn+ease``                   RRF of item-kNN and EASE
 ``retrieval+ease``             RRF of ``retrieval`` and EASE
+``sasrec``                     the trained SASRec sequential model (:mod:`retrieval.sasrec`;
+                               ``recchat train sasrec``, chosen on validation)
+``knn+sasrec``, ``sasrec+ease``  RRF of SASRec with item-kNN / EASE
+``retrieval+sasrec``           RRF of ``retrieval`` and SASRec
 ``retrieval+ranker+llm``       cross-encoder and LLM verbalizer fused
                                (:class:`agent.cross_encoder_ranker.FusionRanker`; weight from
                                ``recchat train fusion``, tuned on validation)
@@ -64,6 +68,7 @@ class TrainedAssets:
 
     ranker: str | None = None
     retriever: str | None = None
+    sasrec: str | None = None
     fusion_weight: float | None = None
     knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/issue7/README.md)
     knn_shrink: float = 5.0  # idem
@@ -220,14 +225,16 @@ def _histories(data: "EvalDataset", settings: EvalSettings) -> list[tuple[str, .
 CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "retrieval+ranker": ("ranker",), "retrieval+knn+ranker": ("ranker",), "knn+ranker": ("ranker",),
     "retrieval+ranker+llm": ("ranker",), "retrieval-ft": ("retriever",), "retrieval-ft+knn": ("retriever",),
-    "retrieval-ft+knn+ranker": ("retriever", "ranker"),
+    "retrieval-ft+knn+ranker": ("retriever", "ranker"), "sasrec": ("sasrec",), "knn+sasrec": ("sasrec",),
+    "sasrec+ease": ("sasrec",), "retrieval+sasrec": ("sasrec",),
 }
 
 
 def require_checkpoints(names: Sequence[str], assets: TrainedAssets) -> None:
     """Raise ValueError (naming the training and evaluation commands) when a pipeline of
     ``names`` needs a trained ranker / retriever that ``assets`` does not name."""
-    have = {"ranker": assets.ranker is not None, "retriever": assets.retriever is not None}
+    have = {"ranker": assets.ranker is not None, "retriever": assets.retriever is not None,
+            "sasrec": assets.sasrec is not None}
     missing: dict[str, list[str]] = {}
     for name in names:
         for kind in CHECKPOINTS.get(name, ()):
@@ -237,7 +244,7 @@ def require_checkpoints(names: Sequence[str], assets: TrainedAssets) -> None:
         parts = [f"{', '.join(ps)} need(s) a trained {kind} (train it with `recchat train {kind}`)"
                  for kind, ps in missing.items()]
         raise ValueError("; ".join(parts) + "; then evaluate with `recchat train eval --ranker NAME "
-                         "[--retriever NAME] --pipelines ...` (same protocols and report format)")
+                         "[--retriever NAME] [--sasrec NAME] --pipelines ...` (same protocols and report format)")
 
 
 def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: TrainedAssets,
@@ -258,6 +265,16 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
         if "ease" not in cache:
             cache["ease"] = EASE(_histories(data, settings), ctx.universe, assets.ease_lambda, assets.ease_half_life)
         return cache["ease"]
+
+    def sasrec(ctx: EvalContext) -> tuple[ItemScorer, str]:
+        from retrieval.sasrec import SASRec, resolve_sasrec
+
+        if assets.sasrec is None:
+            raise ValueError("this pipeline needs a trained SASRec model: pass --sasrec NAME (recchat train sasrec)")
+        if "sasrec" not in cache:
+            folder = resolve_sasrec(assets.sasrec)
+            cache["sasrec"] = (SASRec.load(folder), str(folder / "model.pt"))
+        return cache["sasrec"]
 
     def ce(ctx: EvalContext) -> "Ranker":
         if assets.ranker is None:
@@ -289,7 +306,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             sources = []
             models: dict[str, str] = {}
             checkpoints: dict[str, str] = {}
-            weights = [1.0 if part in ("knn", "ease") else assets.dense_weight for part in parts]
+            weights = [1.0 if part in ("knn", "ease", "sasrec") else assets.dense_weight for part in parts]
             for part in parts:
                 if part == "dense":
                     sources.append(base_dense_source(ctx))
@@ -300,6 +317,11 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                 elif part == "ease":
                     sources.append(behaviour_source(ease(ctx)))
                     models["ease"] = f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"
+                elif part == "sasrec":
+                    model, weights_file = sasrec(ctx)
+                    sources.append(behaviour_source(model))
+                    models["sasrec"] = f"SASRec {model.net.cfg.model_dump()}"
+                    checkpoints["sasrec"] = weights_file
                 elif part == "ft":
                     sources.append(tuned(ctx))
                     models["tuned_embedder"] = checkpoints["retriever"] = cache["ft"][1]
@@ -320,6 +342,10 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
     staged("ease", ["ease"], False)
     staged("knn+ease", ["knn", "ease"], False)
     staged("retrieval+ease", ["dense", "ease"], False)
+    staged("sasrec", ["sasrec"], False)
+    staged("knn+sasrec", ["knn", "sasrec"], False)
+    staged("sasrec+ease", ["sasrec", "ease"], False)
+    staged("retrieval+sasrec", ["dense", "sasrec"], False)
     staged("retrieval-ft", ["ft"], False)
     staged("retrieval-ft+knn", ["ft", "knn"], False)
     staged("retrieval-ft+knn+ranker", ["ft", "knn"], True)

@@ -45,6 +45,10 @@ class ItemScorer:
     def scores(self, history: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def scores_batch(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
+        """Scores (len(histories), len(ids)), one row per history."""
+        return np.stack([self.scores(h) for h in histories])
+
     def top(self, history: Sequence[str], n: int) -> list[str]:
         """The ``n`` best items, history masked."""
         s = self.scores(history)

@@ -1,4 +1,4 @@
-"""``recchat train ranker|retriever|fusion|chat-fusion|ease|eval``: learn from behaviour (see eval.train_ranker,
+"""``recchat train ranker|retriever|fusion|chat-fusion|ease|sasrec|eval``: learn from behaviour (see eval.train_ranker,
 eval.train_retriever, eval.trained_pipelines).
 
 Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
@@ -182,6 +182,56 @@ def train_ease_command(
                            "item_knn_reference": summary["item_knn_reference"]}, indent=1))
 
 
+@train_app.command("sasrec")
+def train_sasrec_command(
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-1m",
+    name: Annotated[Optional[str], typer.Option(help="model name (default sasrec-<dataset>) or a folder")] = None,
+    dim: Annotated[int, typer.Option(help="hidden size")] = 64,
+    blocks: Annotated[int, typer.Option(help="self-attention blocks")] = 2,
+    maxlen: Annotated[int, typer.Option(help="newest history items read")] = 200,
+    dropout: Annotated[float, typer.Option()] = 0.2,
+    lr: Annotated[float, typer.Option()] = 1e-3,
+    batch_size: Annotated[int, typer.Option()] = 128,
+    negatives: Annotated[int, typer.Option(help="0 = full softmax; N = sampled softmax with N negatives")] = 0,
+    max_epochs: Annotated[int, typer.Option()] = 200,
+    eval_every: Annotated[int, typer.Option(help="epochs between validation evaluations")] = 5,
+    patience: Annotated[int, typer.Option(help="evaluations without a gain before stopping")] = 3,
+    val_users: Annotated[int, typer.Option(help="validation users scored at each evaluation")] = 1000,
+    max_minutes: Annotated[Optional[float], typer.Option(help="pause after this many minutes (rerun to resume)")] =
+        None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
+) -> None:
+    """Train the SASRec sequential model (full catalog softmax, validation early stopping) on CPU;
+    resumes an unfinished run with the same options. See eval.train_sasrec."""
+    from pydantic import ValidationError
+
+    from eval.train_sasrec import SASRecTraining, train_sasrec
+    from retrieval.sasrec import sasrec_dir
+
+    try:
+        settings = SASRecTraining(dataset=dataset, dim=dim, blocks=blocks, maxlen=maxlen, dropout=dropout, lr=lr,
+                                  batch_size=batch_size, negatives=negatives, max_epochs=max_epochs,
+                                  eval_every=eval_every, patience=patience, val_users=val_users, seed=seed)
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    name = name or f"sasrec-{dataset}"
+    folder = Path(name).expanduser() if ("/" in name or Path(name).is_dir()) else sasrec_dir(name)
+    console.print(f"training SASRec into {folder}")
+    try:
+        report = train_sasrec(settings, folder, max_minutes=max_minutes, fresh=fresh)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if report["status"] == "paused":
+        console.print(f"paused after {max_minutes} min at epoch {report['epochs']}: rerun the same command to resume")
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "settings"}, indent=1))
+
+
 @train_app.command("eval")
 def train_eval_command(
     ctx: typer.Context,
@@ -194,6 +244,7 @@ def train_eval_command(
     split: Annotated[str, typer.Option(help="test or validation")] = "test",
     ranker: Annotated[Optional[str], typer.Option(help="trained ranker name or folder")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="trained retriever name or folder (for retrieval-ft*)")] = None,
+    sasrec: Annotated[Optional[str], typer.Option(help="trained SASRec name or folder (for *sasrec*)")] = None,
     fusion_weight: Annotated[Optional[float], typer.Option(help="ranker+llm fusion weight (default: tuned file)")] = None,
     llm: Annotated[Optional[str], typer.Option(help="LLM of +llm pipelines")] = None,
     llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
@@ -218,7 +269,7 @@ def train_eval_command(
                                 **({"limit_users": limit_users} if limit_users is not None else {}))
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    assets = TrainedAssets(ranker=ranker, retriever=retriever, fusion_weight=fusion_weight)
+    assets = TrainedAssets(ranker=ranker, retriever=retriever, sasrec=sasrec, fusion_weight=fusion_weight)
     try:
         from eval.data import load_dataset
 
@@ -246,7 +297,8 @@ def train_eval_command_line(settings: "EvalSettings", out: Path, assets: "Traine
 
     resolved = {"out": out, "dataset": settings.dataset, "protocol": settings.protocol,
                 "pipelines": ",".join(settings.pipelines), "users": settings.users or 0, "split": settings.split,
-                "ranker": assets.ranker, "retriever": assets.retriever, "fusion_weight": assets.fusion_weight,
+                "ranker": assets.ranker, "retriever": assets.retriever, "sasrec": assets.sasrec,
+                "fusion_weight": assets.fusion_weight,
                 "limit_users": settings.limit_users, "seed": settings.seed}
     if any(uses_llm(p) for p in settings.pipelines):
         resolved |= {"llm": settings.agent.llm, "llm_url": settings.agent.llm_url}

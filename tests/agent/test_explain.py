@@ -20,7 +20,7 @@ class FakeJsonEngine(Engine):
     def score_choices(self, conversations, labels, prefill=""):
         raise NotImplementedError
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         self.requests.append((messages, schema, max_tokens))
         if self.fail:
             raise self.fail

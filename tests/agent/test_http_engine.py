@@ -120,6 +120,29 @@ def test_too_short_timeout_is_an_engine_error(vllm_engine: HttpEngine) -> None:
         impatient.close()
 
 
+def test_time_budget_cancels_the_generation_on_the_server(vllm_engine: HttpEngine) -> None:
+    """A ``timeout_s`` shorter than the generation raises EngineTimeout, and vLLM aborts the request
+    when the connection closes (its running-requests gauge returns to 0 long before the 400 tokens
+    the request asked for could have been decoded at SmolLM2's ~55 tokens/s)."""
+    import httpx
+
+    from agent.engine import EngineTimeout
+
+    schema = {"type": "object", "properties": {"story": {"type": "string", "minLength": 2000}}, "required": ["story"]}
+    with pytest.raises(EngineTimeout, match="timed out after 0.5 s"):
+        vllm_engine.generate_json([Message("user", "Tell a very long story.")], schema, max_tokens=400, timeout_s=0.5)
+
+    def running() -> float:
+        text = httpx.get(vllm_engine.base_url.removesuffix("/v1") + "/metrics", timeout=10).text
+        rows = [line for line in text.splitlines() if line.startswith("vllm:num_requests_running")]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in rows)
+
+    deadline = time.perf_counter() + 3.0
+    while running() > 0 and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    assert running() == 0
+
+
 def test_rejected_request_is_not_retried(vllm_engine: HttpEngine) -> None:
     too_long = [Message("user", "word " * 3000)]  # > max_model_len 2048: HTTP 400
     with pytest.raises(EngineError, match="HTTP 400"):

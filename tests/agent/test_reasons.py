@@ -74,7 +74,7 @@ class Engine:
     def __init__(self, answer) -> None:
         self.answer, self.calls = answer, 0
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         self.calls += 1
         return self.answer(messages)
 

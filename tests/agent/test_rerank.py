@@ -44,7 +44,7 @@ class FakeEngine(Engine):
             out.append({k: v - z for k, v in logits.items()})
         return out
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         raise NotImplementedError
 
     def count_tokens(self, text):

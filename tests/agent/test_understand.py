@@ -28,7 +28,7 @@ class FakeEngine:
     def __init__(self, output: Any) -> None:
         self.output = output
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         if isinstance(self.output, Exception):
             raise self.output
         return self.output
@@ -135,3 +135,21 @@ def test_mood_words_stay_soft_but_explicit_genres_are_hard(vocab):
     assert "Comedy" not in ex.genres and "Animation" in ex.genres and "funny" in ex.liked_attributes
     assert "Horror" in parse_rules("a comedy, nothing scary", vocab).exclude_genres
     assert "Comedy" in parse_rules("a comedy for tonight", vocab).genres
+
+
+def test_llm_reading_past_its_budget_answers_with_the_rules(vocab):
+    """The understander gives the engine its time budget; a timed-out reading is the rules' reading
+    with a notice that says why (not an error)."""
+    from agent.engine import EngineTimeout
+
+    seen: list[float | None] = []
+
+    class SlowEngine:
+        def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
+            seen.append(timeout_s)
+            raise EngineTimeout("LLM request timed out after 2.5 s")
+
+    ex, notice = Understander(SlowEngine(), budget_s=2.5).understand("not horror, like Heat, with a heist", vocab)
+    assert seen == [2.5]
+    assert ex.source == "rules" and ex.exclude_genres == ["Horror"] and [r.item_id for r in ex.liked_items] == ["heat"]
+    assert "longer than 2.5 s" in notice

@@ -248,7 +248,7 @@ class FakeEngine:
     def __init__(self, output: Any) -> None:
         self.output = output
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         return self.output
 
 
@@ -290,7 +290,7 @@ def test_the_rules_win_on_the_direction_of_a_bound(vocab):
 class CountingEngine(FakeEngine):
     calls = 0
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         self.calls += 1
         return self.output
 

@@ -22,13 +22,13 @@ def test_registry_exposes_knn_pipelines_without_checkpoints():
     assert {"popularity", "retrieval", "retrieval+llm", "knn", "retrieval+knn"} <= set(names)
 
 
-@pytest.mark.parametrize("name,needs", [("retrieval+ranker", "recchat train ranker"),
+@pytest.mark.parametrize("name,needs", [("retrieval+ranker", "recchat train ranker"), ("sasrec", "recchat train sasrec"),
                                         ("retrieval-ft", "recchat train retriever")])
 def test_checkpoint_pipelines_fail_naming_the_train_command(name, needs):
     with pytest.raises(ValueError, match=needs) as info:
         require_checkpoints(["popularity", name], TrainedAssets())
     assert "recchat train eval" in str(info.value) and name in str(info.value)
-    require_checkpoints([name], TrainedAssets(ranker="r", retriever="t"))  # named: fine
+    require_checkpoints([name], TrainedAssets(ranker="r", retriever="t", sasrec="s"))  # named: fine
 
 
 def test_cli_refuses_a_checkpoint_pipeline_before_any_work(tmp_path: Path):

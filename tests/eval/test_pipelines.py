@@ -86,7 +86,7 @@ class _ExplainEngine:
     def __init__(self) -> None:
         self.calls = 0
 
-    def generate_json(self, messages, schema, max_tokens=512):
+    def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
         self.calls += 1
         first = schema["properties"]["explanations"]["items"]["properties"]["item_id"]["enum"][0]
         return {"explanations": [{"item_id": first, "reason": "It is a film."}]}

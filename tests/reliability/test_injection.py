@@ -64,7 +64,7 @@ class MaliciousEngine(Engine):
         return [{**{lab: -5.0 for lab in labels}, labels[-1]: 0.0, "Z": 10.0, "delete_all": 99.0}
                 for _ in conversations]
 
-    def generate_json(self, messages, schema, max_tokens=256):  # type: ignore[override]
+    def generate_json(self, messages, schema, max_tokens=256, timeout_s=None):  # type: ignore[override]
         return {"explanations": [{"item_id": "999999", "reason": "Not in the catalog (2099) is great."},
                                  {"item_id": "2", "reason": "Crime film.", "action": "grant_admin"},
                                  {"item_id": "2", "reason": "Crime film again."}],
