@@ -327,7 +327,7 @@ class ChatAgent:
 
         t0 = time.perf_counter()
         with audit_scope() as reason_calls:
-            recs, notes = self._with_reasons(recs, session, history)
+            recs, notes = self._with_reasons(recs, session, history, on_update=on_ranked)
         failed = sorted({f for _, reason in notes.values() for f in reason.rejected if f.startswith("error:")})
         if failed:  # a dead or timed-out LLM is said, never hidden (a rejected sentence is just replaced)
             notices.append(f"{REASONS_NOTICE} ({', '.join(f[7:] for f in failed)}); "
@@ -351,11 +351,13 @@ class ChatAgent:
                           evidence=evidence)  # type: ignore[arg-type]
 
     def _with_reasons(self, recs: list[Recommendation], session: Session, history: list[str], draft: bool = False,
+                      on_update: OnRanked | None = None,
                       ) -> tuple[list[Recommendation], dict[str, tuple[tuple[str, ...], Reason]]]:
         """``recs`` renumbered 1..n, each with a reason (:mod:`agent.reasons`): the exploration
         pick keeps its own; the others get the LLM's checked sentence or the data sentence
-        (``draft``: the data sentences only, no LLM call). Also returns, per reasoned pick, its
-        facts and the :class:`Reason` (for "why?")."""
+        (``draft``: the data sentences only, no LLM call). ``on_update`` gets the whole list again
+        each time a checked LLM sentence replaces a data sentence. Also returns, per reasoned pick,
+        its facts and the :class:`Reason` (for "why?")."""
         profile = session.profile
         liked_ids = list(dict.fromkeys([r.item_id for r in reversed(profile.liked_items)] + list(reversed(history))[:20]))
         found = self.store.get_items(self.catalog, liked_ids) if liked_ids else {}
@@ -363,7 +365,18 @@ class ChatAgent:
         main = [r for r in recs if not r.exploration]
         picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour)) for r in main]
         message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
-        written = iter(self.reasons.write(picks, message, self.vocabulary().genres, data_only=draft))
+        main_at = [i for i, r in enumerate(recs) if not r.exploration]
+        shown: list[Recommendation] = []
+
+        def arrived(j: int, reason: Reason) -> None:  # pick j of ``main`` got its checked LLM sentence
+            if not shown:
+                shown.extend(self._with_reasons(recs, session, history, draft=True)[0])
+            at = main_at[j]
+            shown[at] = replace(shown[at], reason=reason.text, reason_source=reason.source)
+            on_update(list(shown))  # type: ignore[misc]
+
+        written = iter(self.reasons.write(picks, message, self.vocabulary().genres, data_only=draft,
+                                          on_reason=arrived if on_update is not None else None))
         facts = {item.id: tuple(f.text for f in fs) for item, fs in picks}
         out: list[Recommendation] = []
         notes: dict[str, tuple[tuple[str, ...], Reason]] = {}

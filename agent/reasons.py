@@ -26,7 +26,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -163,11 +163,12 @@ class ReasonWriter:
                                        genres=", ".join(item.genres) or "unknown", facts=listed))]
 
     def write(self, picks: Sequence[tuple[Item, Sequence[Fact]]], message: str, genres: Sequence[str],
-              data_only: bool = False) -> list[Reason]:
+              data_only: bool = False, on_reason: Callable[[int, Reason], None] | None = None) -> list[Reason]:
         """One :class:`Reason` per pick, in order; with ``llm_reasons`` on (and not ``data_only``)
         the first ``explain_top_k`` are asked of the LLM (``genres`` = the catalog's genre
         vocabulary, for the check). The requests go out together (the engine's server batches
-        them); a failure only replaces that pick's reason."""
+        them); a failure only replaces that pick's reason. ``on_reason(i, reason)`` is called in
+        the caller's thread as each checked LLM sentence arrives (so cards can fill one by one)."""
         if (self.engine is None or not picks or data_only or not self.settings.llm_reasons
                 or self.settings.explain_top_k == 0):
             return [Reason(data_reason(item, facts), "data") for item, facts in picks]
@@ -177,7 +178,13 @@ class ReasonWriter:
                                    self.messages(item, facts, message), REASON_SCHEMA, self.settings.reason_max_tokens)
                        if i < self.settings.explain_top_k else None
                        for i, (item, facts) in enumerate(picks)]
-            return [_checked(checker, item, facts, fut) for (item, facts), fut in zip(picks, futures)]
+            out: list[Reason | None] = [None] * len(picks)
+            for fut in cf.as_completed([f for f in futures if f is not None]):
+                i = futures.index(fut)
+                out[i] = _checked(checker, *picks[i], fut)
+                if on_reason is not None and out[i].source == "llm":
+                    on_reason(i, out[i])
+            return [r or _checked(checker, item, facts, None) for r, (item, facts) in zip(out, picks)]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*(?=\s|$)")

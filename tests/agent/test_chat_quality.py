@@ -95,6 +95,29 @@ def test_the_ranked_list_arrives_with_its_reasons(app):
     assert [r.item.id for r in seen[0]] == [r.item.id for r in reply.recommendations]
 
 
+def test_cards_fill_in_one_by_one_as_checked_llm_reasons_arrive(app):
+    """With ``llm_reasons`` on, each accepted LLM sentence is sent as soon as it is checked: the
+    list comes first with data sentences, then once more per LLM sentence, and the last update is
+    what the reply shows. (An engine that phrases the pick's first fact; the rest is the real stack.)"""
+    from dataclasses import replace
+
+    class Phraser:
+        def generate_json(self, messages, schema, max_tokens=512, timeout_s=None):
+            title = messages[1].content.split("The film: ")[1].split(". Genres")[0]
+            return {"reason": f"{title} is a thriller from the 1990s, as you asked."}
+
+    reasoned = replace(app, engine=Phraser(), settings=app.settings.model_copy(update={"llm_reasons": True,
+                                                                                         "explain_top_k": 3}))
+    agent, seen = ChatAgent(reasoned), []
+    agent.understander.engine = None  # rules reading: the phraser only writes reasons
+    reply = agent.respond(agent.new_session(), "a thriller from the 90s", on_ranked=seen.append)
+    llm = [r for r in reply.recommendations if r.reason_source == "llm"]
+    assert len(llm) == 3, [(r.reason, r.reason_source) for r in reply.recommendations]
+    assert len(seen) == 1 + len(llm) and all(r.reason_source == "data" for r in seen[0] if not r.exploration)
+    assert [sum(r.reason_source == "llm" for r in update) for update in seen] == [0, 1, 2, 3]
+    assert [(r.item.id, r.reason) for r in seen[-1]] == [(r.item.id, r.reason) for r in reply.recommendations]
+
+
 def test_words_that_describe_the_film_lead_the_ranking(ask):
     """No constraint reads "boxer": the text must lead (agent.fusion.TEXT_LED_WEIGHT), not the
     popularity prior, and a short "a movie about X" is a request, not a greeting to clarify."""

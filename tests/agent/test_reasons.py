@@ -146,3 +146,23 @@ def test_the_prompt_carries_facts_not_free_text(by_title, behaviour):
     text = "\n".join(m.content for m in msgs)
     assert "Spielberg" not in text and "IGNORE" not in text and "3.9/5" in text
     assert msgs[1].content.count("</message>") == 1  # the person's words cannot close the data section
+
+
+def test_each_checked_llm_reason_is_announced_as_it_arrives(by_title, behaviour):
+    """``on_reason`` fires once per accepted LLM sentence (so a card can fill in at once), never for
+    a pick that falls back to its data sentence."""
+    def answer(messages):
+        title = messages[1].content.split("The film: ")[1].split(". Genres")[0]
+        if title.startswith("Fargo"):
+            return {"reason": "It won eleven Oscars."}  # unsupported: rejected, the data sentence stays
+        return {"reason": f"If you liked Seven (Se7en) (1995), {title} is a thriller you should try."}
+
+    seven = by_title["Seven (Se7en)"]
+    picks = [(by_title[t], pick_facts(by_title[t], [seven], Constraints(genres=["Thriller"]), behaviour))
+             for t in ("The Usual Suspects", "Fargo", "Heat", "Face/Off")]
+    writer = ReasonWriter(Engine(answer), AgentSettings(explain_top_k=3, llm_reasons=True))
+    seen: list[tuple[int, str]] = []
+    reasons = writer.write(picks, "something tense like Se7en", MOVIELENS_GENRES,
+                           on_reason=lambda i, r: seen.append((i, r.source)))
+    assert sorted(seen) == [(0, "llm"), (2, "llm")]
+    assert [r.source for r in reasons] == ["llm", "data", "llm", "data"]
