@@ -79,7 +79,10 @@ class Apps:
             base = ctx.agent_settings() if llm else AgentSettings()
             settings = base.model_copy(update={"chat_k": chat_k or self.list_k, "explain_top_k": explain_top_k,
                                                "llm_reasons": llm and explain_top_k > 0,
-                                               "understand_with_llm": llm, "sessions_url": self.sessions_url})
+                                               "understand_with_llm": llm, "sessions_url": self.sessions_url,
+                                               # quality, not latency: the LLM's reading is never cut short
+                                               # here (bench ui-latency measures the budgeted product)
+                                               "understand_budget_s": None})
             self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings,
                                        behaviour=self.behaviour() if settings.fusion else None)
         return self._apps[key]
