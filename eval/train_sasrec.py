@@ -112,6 +112,7 @@ def train_sasrec(settings: SASRecTraining, folder: Path, *, max_minutes: float |
 
     from eval.data import load_dataset
     from eval.splits import leave_one_out
+    from eval.trained_pipelines import TrainedAssets
     from retrieval.ease import EASE
     from retrieval.sasrec import SASRec, SASRecNet, left_pad
 
@@ -143,7 +144,7 @@ def train_sasrec(settings: SASRecTraining, folder: Path, *, max_minutes: float |
     state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_epoch": 0, "bad_evals": 0, "log": [], "train_s": 0.0,
                              "done": False}
     if state_path.is_file():
-        ckpt = torch.load(state_path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(state_path, map_location="cpu", weights_only=True)
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         state = ckpt["state"]
@@ -206,7 +207,8 @@ def train_sasrec(settings: SASRecTraining, folder: Path, *, max_minutes: float |
         "curve": [e for e in state["log"] if "val_ndcg10" in e]}
     if not (folder / "model.pt").is_file():  # no evaluation ran yet (max_epochs < eval_every)
         SASRec(net, universe).save(folder)
-    ease = EASE([c.history for c in split.cases], universe, 500.0, 3.0)  # the reference on the same users
+    shipped = TrainedAssets()  # the reference: EASE as the pipelines and the chat use it, same users
+    ease = EASE([c.history for c in split.cases], universe, shipped.ease_lambda, shipped.ease_half_life)
     report["ease_reference_val_ndcg10"] = round(validation_ndcg(ease, val_hist, val_tgt), 5)
     (folder / "report.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return report
