@@ -9,8 +9,10 @@ and ``recchat chat``) and ``recommend-*`` (:func:`agent.one_shot.recommend_once`
 ``recchat recommend``), each ``-rules`` (no LLM) or ``-llm``.
 
 ``recchat eval --protocol explanations``: the chat (``chat-llm``: the LLM writes the first
-``explain_top_k`` reasons, checked, the data sentence otherwise; ``chat-rules``: data sentences only)
-answers the first ``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
+``explain_top_k`` reasons, checked, the data sentence otherwise; ``chat-rules``: data sentences only;
+``explainer-llm``: the same picks explained the way recchat did before the per-pick reasons, by
+:class:`agent.explain.Explainer` in ONE request per turn from the item's metadata, a missing or
+dropped reason shown as none, to put the before and after side by side) answers the first ``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
 checked by :class:`agent.reason_check.StrictReasonChecker` against the pick's own structured
 metadata and the evidence it may cite (the request, the films the person named).
 
@@ -111,7 +113,7 @@ def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | N
     from agent.signals import sigterm_raises
     from eval.runner import prepare
 
-    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm", "chat-rules")}[settings.protocol]
+    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm", "chat-rules", "explainer-llm")}[settings.protocol]
     unknown = [p for p in settings.pipelines if p not in known]
     if unknown:
         raise ValueError(f"unknown pipeline(s) {unknown} for the {settings.protocol} protocol; known: {', '.join(known)}")
@@ -210,6 +212,8 @@ def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
     refs = resolve_reference_ids(suite, prepared.ctx.items.values())
     pct = popularity_percentiles(prepared.ctx.popularity, prepared.ctx.universe)
 
+    if name == "explainer-llm":
+        return _explainer_responder(apps, prepared, refs, pct)
     if name.startswith("chat"):
         agent = apps.agent(llm, explain_top_k, chat_k=5)
 
@@ -238,6 +242,48 @@ def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
             shown = [r.item for r in reply.recommendations]
             return RequestOutcome(shown, _filters(reply.filters), time.perf_counter() - t0,
                                   [pct.get(i.id, 0.0) for i in shown], refs.get(request.id, ()))
+    return respond
+
+
+def _explainer_responder(apps: Apps, prepared: Prepared, refs: Mapping[str, Any],
+                         pct: Mapping[str, float]) -> Callable[[Any], Any]:
+    """The chat's picks (rules, no LLM) explained by the earlier one-request
+    :class:`agent.explain.Explainer` (its grounding check drops unsupported sentences; a pick
+    without a reason shows none, as the web chat did then)."""
+    from agent.context import build_context
+    from agent.engine import audit_scope
+    from agent.explain import Explainer
+    from agent.types import ScoredCandidate, Turn
+    from eval.request_suite import RequestOutcome
+    from retrieval.candidates import Candidate
+
+    agent = apps.agent(False, 0, chat_k=5)
+    settings = prepared.ctx.agent_settings()
+    explainer = Explainer(prepared.ctx.engine(), settings)
+
+    def respond(request: Any) -> Any:
+        t0 = time.perf_counter()
+        session = agent.new_session(user_id=f"eval-{request.id}", history=[])
+        reply = agent.respond(session, request.text)
+        liked = [prepared.ctx.items[r.item_id] for r in session.profile.liked_items if r.item_id in prepared.ctx.items]
+        context = build_context([Turn("user", request.text)], lambda text: len(text.split()), 1500, history=liked)
+        ranked = [ScoredCandidate(Candidate(r.item, r.score, i, ("chat",)), r.score)
+                  for i, r in enumerate(reply.recommendations)]
+        with audit_scope() as calls:
+            result = explainer.explain(context, ranked)
+        recs = result.recommendations
+        shown = [r.item for r in recs]
+        outcome = RequestOutcome(shown, session.profile.to_filters(), time.perf_counter() - t0,
+                                 [pct.get(i.id, 0.0) for i in shown], refs.get(request.id, ()))
+        k = settings.explain_top_k
+        outcome.extra = {"reasons": [r.reason for r in recs], "liked": [i.label for i in liked],  # type: ignore[attr-defined]
+                         "sources": ["llm" if r.reason else None for r in recs], "facts": [[] for _ in recs],
+                         "llm_calls": [{"kind": c.kind, "error": c.error} for c in calls],
+                         "rejected": [["missing"] if i < k and not r.reason else [] for i, r in enumerate(recs)],
+                         # one call per turn: invalid when it failed or left a top pick without a reason
+                         "invalid_calls": int(bool(result.error) or any(not r.reason for r in recs[:k]))}
+        agent.sessions.delete(session.id)
+        return outcome
     return respond
 
 
@@ -313,10 +359,11 @@ def _explanations(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
             from_llm += sources[i] == "llm"
             rows.append({"item": item, "reason": reason, "cited": cited + list(facts[i]), "verdict": verdict,
                          "request": request.text, "source": sources[i]})
-        reason_calls = [c for c in extra.get("llm_calls") or [] if c.get("kind") == "generate_json"
-                        and "<facts>" in str((c.get("messages") or [{}])[-1].get("content", ""))]
+        reason_calls = [c for c in extra.get("llm_calls") or [] if c.get("kind") == "generate_json" and (
+            pipeline == "explainer-llm" or "<facts>" in str((c.get("messages") or [{}])[-1].get("content", "")))]
         calls += len(reason_calls)
-        invalid += sum(bool(r) for r in extra.get("rejected") or [])  # failed or replaced: each fell back to data
+        # chat: one call per pick, failed or replaced -> fell back to data; explainer: its own count per turn
+        invalid += extra.get("invalid_calls", sum(bool(r) for r in extra.get("rejected") or []))
     if settings.explain_sample:
         write_reason_sample(out / "reasons_sample.md", rows[: settings.explain_sample])
     summary = summarise_reasons(verdicts, calls, invalid)

@@ -76,7 +76,11 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
         lines += ["", "Plot: `satisfaction_by_kind.png`."]
     else:
         s = doc["strict"]
-        who = {"chat-rules": "without the LLM (every reason is the sentence built from the pick's facts)"}.get(
+        who = {"chat-rules": "without the LLM (every reason is the sentence built from the pick's facts)",
+               "explainer-llm": (f"as before the per-pick reasons (rules picks; the LLM explains the first "
+                                 f"{doc['explain_top_k']} in one request per turn from their metadata; a dropped "
+                                 "or missing reason shows none; one call per turn, invalid when it failed or left "
+                                 "a top pick without a reason)")}.get(
             doc.get("pipeline", "chat-llm"), f"with the LLM (it writes the first {doc['explain_top_k']} reasons, each "
             "shown only if it passes the strict check, else the data sentence)")
         lines += [f"The chat {who} answered {doc['requests']} requests of the suite; the reason of every shown pick "
