@@ -278,7 +278,9 @@ def _explainer_responder(apps: Apps, prepared: Prepared, refs: Mapping[str, Any]
         k = settings.explain_top_k
         outcome.extra = {"reasons": [r.reason for r in recs], "liked": [i.label for i in liked],  # type: ignore[attr-defined]
                          "sources": ["llm" if r.reason else None for r in recs], "facts": [[] for _ in recs],
-                         "llm_calls": [{"kind": c.kind, "error": c.error} for c in calls],
+                         "llm_calls": [{"kind": c.kind, "error": c.error, "latency_s": c.latency_s,
+                                        "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+                                       for c in calls],
                          "rejected": [["missing"] if i < k and not r.reason else [] for i, r in enumerate(recs)],
                          # one call per turn: invalid when it failed or left a top pick without a reason
                          "invalid_calls": int(bool(result.error) or any(not r.reason for r in recs[:k]))}
