@@ -58,7 +58,7 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
 
         def timed(*args: Any, **kwargs: Any) -> Any:  # the agent's own stage timings of each turn
             reply = respond(*args, **kwargs)
-            stages.append(dict(reply.timings))
+            stages.append({**reply.timings, "picks": len(reply.recommendations)})
             return reply
 
         agent.respond = timed  # type: ignore[method-assign]
@@ -72,9 +72,11 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
                     page.goto(served.url)
                     page.wait_for_selector("#msg textarea", timeout=120_000)
                     for turn, message in enumerate(SCRIPT, 1):
-                        rows.append(_turn(page, message, wait_s) | {"round": r, "turn": turn, "message": message,
-                                                                    **{s: stages[-1].get(s) if stages else None
-                                                                       for s in STAGES}})
+                        n = len(stages)
+                        row = _turn(page, message, wait_s, lambda: len(stages) > n)
+                        own = stages[n] if len(stages) > n else {}  # this turn's reply, never the previous one
+                        rows.append(row | {"round": r, "turn": turn, "message": message,
+                                           **{s: own.get(s) for s in STAGES}})
                     page.close()
                 browser.close()
         finally:
@@ -89,35 +91,30 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
     return report
 
 
-def _turn(page: Any, message: str, wait_s: float) -> dict[str, Any]:
-    """Type ``message``, press Send, and time what appears (seconds from the click)."""
-    before, status_before = _cards(page), page.inner_text("#status")
+def _turn(page: Any, message: str, wait_s: float, replied: Callable[[], bool]) -> dict[str, Any]:
+    """Type ``message``, press Send, and time what appears (seconds from the click). The turn ends
+    when the agent has replied (``replied()``) and the page shows it (status no longer busy) with
+    every card's reason, or - a question answered without a new list - with the cards unchanged."""
+    before = _cards(page)
     page.fill("#msg textarea", message)
     t0 = time.perf_counter()
     page.click("#send")
     listed = first = last = None
-    busy_seen = False
     while time.perf_counter() - t0 < wait_s:
         time.sleep(0.1)
         cards = _cards(page)
         now = time.perf_counter() - t0
         if listed is None and cards and cards != before:
             listed = now
-        if listed is None:  # a question ("tell me about the second one?") answers without a new list
-            status = page.inner_text("#status")
-            busy = "..." in status
-            busy_seen |= busy
-            if (busy_seen or status != status_before) and not busy and _cards(page) == before:
-                break
-        if listed is not None:
-            done = [_has_reason(c) for c in cards]
-            if first is None and any(done):
-                first = now
-            if done and all(done):
-                last = now
-                break
+        done = [_has_reason(c) for c in cards] if listed is not None else []
+        if first is None and any(done):
+            first = now
+        if last is None and done and all(done):
+            last = now
+        if replied() and "..." not in page.inner_text("#status") and (listed is None or last is not None):
+            break
     return {"list_s": listed, "first_reason_s": first, "last_reason_s": last,
-            "cards": len(_cards(page)), "timed_out": last is None and listed is not None}
+            "cards": len(_cards(page)), "timed_out": time.perf_counter() - t0 >= wait_s}
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
