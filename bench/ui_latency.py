@@ -68,16 +68,18 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium",
                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
                 for r in range(rounds):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+                    context = browser.new_context(viewport={"width": 1400, "height": 1200})  # a new person:
+                    page = context.new_page()  # no stored session id, so nothing of the last round is restored
                     page.goto(served.url)
                     page.wait_for_selector("#msg textarea", timeout=120_000)
                     for turn, message in enumerate(SCRIPT, 1):
                         n = len(stages)
-                        row = _turn(page, message, wait_s, lambda: len(stages) > n)
+                        row = _turn(page, message, wait_s,
+                                    lambda: stages[n]["picks"] if len(stages) > n else None)
                         own = stages[n] if len(stages) > n else {}  # this turn's reply, never the previous one
                         rows.append(row | {"round": r, "turn": turn, "message": message,
                                            **{s: own.get(s) for s in STAGES}})
-                    page.close()
+                    context.close()
                 browser.close()
         finally:
             served.close()
@@ -91,10 +93,12 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
     return report
 
 
-def _turn(page: Any, message: str, wait_s: float, replied: Callable[[], bool]) -> dict[str, Any]:
-    """Type ``message``, press Send, and time what appears (seconds from the click). The turn ends
-    when the agent has replied (``replied()``) and the page shows it (status no longer busy) with
-    every card's reason, or - a question answered without a new list - with the cards unchanged."""
+def _turn(page: Any, message: str, wait_s: float, replied: Callable[[], int | None]) -> dict[str, Any]:
+    """Type ``message``, press Send, and time what appears (seconds from the click). ``replied()``
+    is None until the agent has replied, then the number of picks it returned. The list is on
+    screen when the cards change or the status says "Ranked" (a refine can show the same cards);
+    the turn ends when the agent has replied and the page is no longer busy, with every card's
+    reason when there is a list (a question is answered without one)."""
     before = _cards(page)
     page.fill("#msg textarea", message)
     t0 = time.perf_counter()
@@ -104,15 +108,20 @@ def _turn(page: Any, message: str, wait_s: float, replied: Callable[[], bool]) -
         time.sleep(0.1)
         cards = _cards(page)
         now = time.perf_counter() - t0
-        if listed is None and cards and cards != before:
+        status = page.inner_text("#status")
+        if listed is None and cards and (cards != before or status.startswith("Ranked")):
             listed = now
         done = [_has_reason(c) for c in cards] if listed is not None else []
         if first is None and any(done):
             first = now
         if last is None and done and all(done):
             last = now
-        if replied() and "..." not in page.inner_text("#status") and (listed is None or last is not None):
-            break
+        picks = replied()
+        if picks is not None and "..." not in status:
+            if listed is None and picks:  # the same cards again, "Ranked" shown between two polls
+                listed = first = last = now
+            if listed is None or last is not None:
+                break
     return {"list_s": listed, "first_reason_s": first, "last_reason_s": last,
             "cards": len(_cards(page)), "timed_out": time.perf_counter() - t0 >= wait_s}
 
