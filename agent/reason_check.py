@@ -28,7 +28,7 @@ Flags (a reason is valid iff it has none; order as in :data:`FLAGS`):
   "... is a comedy 5."; a number after a quantity word such as "rated", "of", "top", or one that
   ends a title found in the evidence, is not bare), or the same sentence occurs twice.
 - ``third_person``: it talks about the person instead of to them ("the user", "user's criteria",
-  "this person", "the viewer", ...).
+  "this person", "the viewer", "a good pick for them", "what they asked for", ...).
 - ``recital``: it neither addresses the person ("you", "your", ...) nor mentions any cited
   evidence (a cited film's title, or a name claim found in the cited texts that is not part of
   the pick's own title).
@@ -95,7 +95,10 @@ _ELLIPSIS = re.compile(rf"(?:\.\.\.|…){_CLOSER_CLASS}*$")
 _ADDRESS = re.compile(r"\b(?:you|your|yours|yourself|yourselves|you['’](?:ll|re|ve|d))\b", re.IGNORECASE)
 _THIRD_PERSON = re.compile(
     r"\b(?:users?(?:['’]s?)?|(?:the|this|that)\s+(?:person|viewer|customer|individual|requester|watcher)(?:['’]s)?"
-    r"|viewer['’]s)\b",
+    r"|viewer['’]s"
+    # "them"/"they" for the person (seen with Qwen-0.5B: "a good pick for them"), not a film's characters
+    r"|(?:for|suits?|suit|to)\s+them|they\s+(?:asked|want(?:ed)?|like[sd]?|enjoy(?:ed)?|requested|said)"
+    r"|their\s+(?:request|criteria|taste|preferences?))\b",
     re.IGNORECASE,
 )
 _PROSE = re.compile(r"\b[a-z]{3,}[.!?]\s+\S")  # a sentence end inside a value: free text, not a name

@@ -186,8 +186,14 @@ def test_recital_issue_18(checker, catalog):
 def test_third_person(checker, catalog):
     for reason in ("The viewer will enjoy this 1995 crime thriller.",
                    "This person should see this 1995 crime thriller.",
-                   "You get a 1995 crime thriller that fits the user's criteria."):
+                   "You get a 1995 crime thriller that fits the user's criteria.",
+                   "It is a 1995 crime thriller, which is a good pick for them.",
+                   "It is the 1995 crime thriller they asked for.",
+                   "It is a 1995 crime thriller that matches their request."):
         assert "third_person" in checker.check(reason, catalog["Seven (Se7en)"]).flags, reason
+    # "they" about the film's own characters is not about the person
+    assert "third_person" not in checker.check("You asked for a 1995 crime thriller: they hunt a killer.",
+                                               catalog["Seven (Se7en)"]).flags
 
 
 def test_no_claim(checker, catalog):
