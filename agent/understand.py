@@ -88,6 +88,21 @@ COMPOUND_GENRE_WORDS: dict[str, tuple[str, ...]] = {
 # ("nothing scary") they still exclude the genre. "romantic" right before a genre noun ("a
 # romantic comedy", "romantic dramas") names the Romance genre and is hard.
 SOFT_GENRE_WORDS = frozenset({"funny", "scary", "romantic", "family"})
+# Words for a kind of film the catalog has no genre for: the genres such films carry, added to the
+# retrieval focus as text (never a filter), so "clever heist movies" finds crime thrillers even
+# when no item text says "heist" (MovieLens items have no plots). The words stay unread, so the
+# text still leads the ranking (agent.fusion.TEXT_LED_WEIGHT).
+KIND_HINTS: dict[str, tuple[str, ...]] = {
+    "heist": ("Crime", "Thriller"), "robbery": ("Crime", "Thriller"),
+    "twist": ("Thriller", "Mystery"), "spy": ("Action", "Thriller"), "espionage": ("Action", "Thriller"),
+    "detective": ("Crime", "Mystery"), "murder": ("Crime", "Thriller"), "killer": ("Crime", "Thriller"),
+    "mafia": ("Crime", "Drama"), "mob": ("Crime", "Drama"), "cop": ("Action", "Crime"), "police": ("Action", "Crime"),
+    "zombie": ("Horror",), "vampire": ("Horror",), "ghost": ("Horror",), "monster": ("Horror", "Sci-Fi"),
+    "superhero": ("Action", "Adventure"), "space": ("Sci-Fi",), "alien": ("Sci-Fi",), "robot": ("Sci-Fi",),
+    "dinosaur": ("Adventure", "Sci-Fi"), "pirate": ("Adventure",), "knight": ("Adventure", "Fantasy"),
+    "dragon": ("Fantasy",), "wizard": ("Fantasy",), "boxer": ("Drama",), "boxing": ("Drama",),
+    "courtroom": ("Drama",), "prison": ("Crime", "Drama"), "disaster": ("Action", "Thriller"),
+}
 _CHITCHAT = re.compile(
     r"^\s*(hi|hello|hey|yo|hiya|good (morning|evening|afternoon)|thanks?( you)?|thank you|thx|ok(ay)?|cool|great|"
     r"nice|bye|goodbye|see you|how are you( doing)?|who are you|what('s| is) up|lol|haha)\b[\s!.,?a-z]*$", re.I)
@@ -881,6 +896,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low))
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in _AUDIENCE.finditer(masked)])
+    ex.focus = with_kind_hints(ex.focus, vocab)
     if ex.intent == "clarify" and _unread_words(ex.focus, ex, vocab):
         ex.intent = "recommend"  # "a movie about a boxer": short, but it says what the film is about
     ex.complete = ex.intent in ("recommend", "refine") and ex.has_content() and not _unread_words(ex.focus, ex, vocab)
@@ -925,6 +941,16 @@ _FILLER = frozenset({
     "not", "no", "sure", "ideally", "preferably", "too", "older", "newer", "earlier", "later", "recent", "instead",
     "rather", "actually", "again", "different", "should", "must", "it'd", "ones", "ok", "hmm", "well", "how",
 })
+
+
+def with_kind_hints(focus: str, vocab: Vocabulary) -> str:
+    """``focus`` plus the catalog genres of its :data:`KIND_HINTS` words ("heist movies" ->
+    "heist movies; crime, thriller"); unchanged when it names none."""
+    words = [w.rstrip("s") if w.rstrip("s") in KIND_HINTS else w for w in re.findall(r"[a-z]+", focus.lower())]
+    have = {g.lower(): g for g in vocab.genres}
+    hints = [g for w in words if w in KIND_HINTS for g in KIND_HINTS[w] if g.lower() in have]
+    hints = [g.lower() for g in dict.fromkeys(hints) if g.lower() not in focus.lower()]
+    return f"{focus}; {', '.join(hints)}" if hints else focus
 
 
 def _focus(text: str, low: str, removed: Sequence[tuple[int, int]]) -> str:

@@ -153,3 +153,14 @@ def test_llm_reading_past_its_budget_answers_with_the_rules(vocab):
     assert seen == [2.5]
     assert ex.source == "rules" and ex.exclude_genres == ["Horror"] and [r.item_id for r in ex.liked_items] == ["heat"]
     assert "longer than 2.5 s" in notice
+
+
+def test_kind_words_add_their_genres_to_the_focus_as_text(vocab):
+    """"heist" is no catalog genre and no item text says it: the focus carries the genres such films
+    have, as retrieval text only (no filter), and the word itself stays unread (text-led ranking)."""
+    from agent.understand import unread_words, with_kind_hints
+
+    ex = parse_rules("clever heist movies", vocab)
+    assert ex.focus.endswith("; crime, thriller") and not ex.genres and not ex.genres_any
+    assert "heist" in unread_words(ex.focus, vocab, ex.liked_attributes)
+    assert with_kind_hints("a tense thriller", vocab) == "a tense thriller"  # nothing to add
