@@ -947,9 +947,9 @@ def with_kind_hints(focus: str, vocab: Vocabulary) -> str:
     """``focus`` plus the catalog genres of its :data:`KIND_HINTS` words ("heist movies" ->
     "heist movies; crime, thriller"); unchanged when it names none."""
     words = [w.rstrip("s") if w.rstrip("s") in KIND_HINTS else w for w in re.findall(r"[a-z]+", focus.lower())]
-    have = {g.lower(): g for g in vocab.genres}
-    hints = [g for w in words if w in KIND_HINTS for g in KIND_HINTS[w] if g.lower() in have]
-    hints = [g.lower() for g in dict.fromkeys(hints) if g.lower() not in focus.lower()]
+    have = {g.lower() for g in vocab.genres}
+    hints = [g.lower() for w in words if w in KIND_HINTS for g in KIND_HINTS[w]]
+    hints = [g for g in dict.fromkeys(hints) if g in have and g not in focus.lower()]
     return f"{focus}; {', '.join(hints)}" if hints else focus
 
 
