@@ -17,7 +17,6 @@ validation gain, so a paused run is usable) and ``report.json`` (status, cost, v
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from pathlib import Path
@@ -53,14 +52,6 @@ class SASRecTraining(BaseModel):
 
         return SASRecConfig(n_items=n_items, dim=self.dim, blocks=self.blocks, heads=self.heads, maxlen=self.maxlen,
                             dropout=self.dropout)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def length_batches(seqs: list[list[int]], size: int, rng: np.random.Generator, pool: int = 50) -> list[list[list[int]]]:
@@ -114,7 +105,7 @@ def train_sasrec(settings: SASRecTraining, folder: Path, *, max_minutes: float |
     from eval.splits import leave_one_out
     from eval.trained_pipelines import TrainedAssets
     from retrieval.ease import EASE
-    from retrieval.sasrec import SASRec, SASRecNet, left_pad
+    from retrieval.sasrec import SASRec, SASRecNet, atomic_save, left_pad
 
     folder.mkdir(parents=True, exist_ok=True)
     meta = folder / "training.json"
@@ -185,7 +176,7 @@ def train_sasrec(settings: SASRecTraining, folder: Path, *, max_minutes: float |
         state["train_s"] += time.perf_counter() - t0
         state["log"].append(entry)
         state["done"] = epoch >= settings.max_epochs or state["bad_evals"] >= settings.patience
-        _atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "state": state,
+        atomic_save({"model": net.state_dict(), "optimizer": opt.state_dict(), "state": state,
                       "torch_rng": torch.get_rng_state()}, state_path)
         with (folder / "log.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")

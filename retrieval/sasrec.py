@@ -81,6 +81,13 @@ class SASRecNet(nn.Module):
         return hidden @ self.item_emb.weight[1:].T
 
 
+def atomic_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def left_pad(rows: Sequence[Sequence[int]], length: int) -> torch.Tensor:
     """Index rows (each <= ``length``, values >= 1) as a (len(rows), length) long tensor, zeros on the left."""
     out = torch.zeros(len(rows), length, dtype=torch.long)
@@ -123,9 +130,7 @@ class SASRec(ItemScorer):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.json").write_text(self.net.cfg.model_dump_json(indent=1), encoding="utf-8")
         (folder / "ids.json").write_text(json.dumps(self.ids), encoding="utf-8")
-        tmp = folder / "model.pt.tmp"
-        torch.save(self.net.state_dict(), tmp)
-        os.replace(tmp, folder / "model.pt")  # a reader never sees half a file
+        atomic_save(self.net.state_dict(), folder / "model.pt")
         return folder
 
     @classmethod
