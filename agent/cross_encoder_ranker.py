@@ -15,6 +15,14 @@ At ranking time the history comes from :attr:`agent.types.Context.text` (the ``<
 block that :func:`agent.context.build_context` renders oldest first; it is parsed back and
 reversed by :func:`context_history`).
 
+Behaviour in the text (a ranker trained with ``--behaviour``): the candidate side starts with
+:func:`behaviour_text`, ``"behaviour rank 4-5; popularity top 5% | <item line>"``: the bucketed
+0-based catalog rank the behavioural source (SASRec) gives the candidate for this history
+(:attr:`retrieval.candidates.Candidate.rank` at ranking time) and the item's popularity bucket
+from ``behaviour.json`` in the model folder (share of the catalog more popular, counted on the
+training histories). The classifier thus sees the behaviour explicitly and learns what the text
+adds to it.
+
 The model directory is a Hugging Face sequence-classification folder with ONE output (a
 logit; higher = more likely the user's next item), plus ``recchat_ranker.json`` holding the
 training config and metrics (see :mod:`eval.train_ranker`). It also loads as
@@ -93,9 +101,50 @@ def context_query(context: Context, max_items: int = 50) -> str:
     return query_text(context.latest_user_message, context_history(context), max_items)
 
 
-def candidate_text(item: Item, candidate_chars: int = 300) -> str:
-    """The candidate side of a pair (title, year, genres, enrichment fields)."""
-    return item_line(item, max_chars=candidate_chars, text_chars=120)
+def candidate_text(item: Item, candidate_chars: int = 300, behaviour: str | None = None) -> str:
+    """The candidate side of a pair (title, year, genres, enrichment fields), after
+    ``behaviour`` (:func:`behaviour_text`) when the ranker was trained with it."""
+    text = item_line(item, max_chars=candidate_chars, text_chars=120)
+    return f"{behaviour} | {text}" if behaviour else text
+
+
+BEHAVIOUR_FILE = "behaviour.json"
+"""File in a ranker trained with behaviour: ``{"source": <SASRec folder>, "popularity": {item id: share}}``."""
+
+_RANK_BUCKETS = ((1, "1"), (2, "2"), (3, "3"), (5, "4-5"), (10, "6-10"), (20, "11-20"), (50, "21-50"),
+                 (100, "51-100"), (500, "101-500"))
+_POPULARITY_BUCKETS = ((0.01, "top 1%"), (0.05, "top 5%"), (0.10, "top 10%"), (0.25, "top 25%"), (0.50, "top 50%"))
+
+
+def behaviour_text(rank: int | None, popularity_share: float | None) -> str:
+    """``"behaviour rank <bucket>; popularity <bucket>"``: ``rank`` 0-based in the source's
+    ranking of the catalog (None: unknown), ``popularity_share`` the share of items more
+    popular than this one (0 = the most popular; None: unknown)."""
+    if rank is None:
+        rank_label = "unknown"
+    else:
+        rank_label = next((label for top, label in _RANK_BUCKETS if rank + 1 <= top), "over 500")
+    if popularity_share is None:
+        pop_label = "unknown"
+    else:
+        pop_label = next((label for top, label in _POPULARITY_BUCKETS if popularity_share < top), "bottom 50%")
+    return f"behaviour rank {rank_label}; popularity {pop_label}"
+
+
+def popularity_shares(counts: dict[str, int]) -> dict[str, float]:
+    """Item -> share of the items strictly more popular (by ``counts``), in [0, 1)."""
+    values = np.array(sorted(counts.values(), reverse=True))
+    n = max(len(values), 1)
+    # items with a larger count = position of the first value <= count in the descending list
+    return {item: float(np.searchsorted(-values, -c, side="left")) / n for item, c in counts.items()}
+
+
+def read_behaviour(model_dir: str | Path) -> dict[str, Any] | None:
+    """``behaviour.json`` of a ranker trained with behaviour, else None."""
+    path = Path(model_dir) / BEHAVIOUR_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_ranker_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -133,6 +182,7 @@ class CrossEncoderRanker(Ranker):
         self.model_dir = Path(model_dir)
         self.settings = settings or CrossEncoderSettings()
         self.meta = read_ranker_meta(self.model_dir)
+        self.behaviour = read_behaviour(self.model_dir)
         self._model: Any = None
         self._tokenizer: Any = None
         self._load_error: str | None = None
@@ -163,6 +213,11 @@ class CrossEncoderRanker(Ranker):
             except Exception as exc:  # noqa: BLE001 - reported through degraded results
                 self._load_error = f"{type(exc).__name__}: {exc}"
 
+    def _behaviour(self, candidate: Candidate) -> str | None:
+        if self.behaviour is None:
+            return None
+        return behaviour_text(candidate.rank, self.behaviour["popularity"].get(candidate.item.id))
+
     def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Logits (float32, shape ``(n,)``) of ``n`` (query, candidate) pairs. Raises on failure."""
         self._load()
@@ -179,7 +234,7 @@ class CrossEncoderRanker(Ranker):
             return result
         try:
             query = context_query(context, self.settings.max_history)
-            texts = [candidate_text(c.item, self.settings.candidate_chars) for c in unique]
+            texts = [candidate_text(c.item, self.settings.candidate_chars, self._behaviour(c)) for c in unique]
             t0 = time.perf_counter()
             scores = self.score_pairs([query] * len(texts), texts)
             result.timings["model_s"] = time.perf_counter() - t0

@@ -15,6 +15,21 @@ Data (nothing of a user's validation or test interaction ever enters a TRAINING 
 - Validation pairs (same construction with the validation target) of ``val_users`` users,
   split by user into an early-stopping half and a held-out reporting half.
 
+With ``behaviour`` (a trained SASRec, ``--behaviour NAME``) the pairs come instead from the
+lists the ranker will rerank, on the VALIDATION targets (SASRec never trained on them):
+
+- users are split once: ``val_users`` for validation (half early stopping, half report), the
+  rest (at most ``max_users``) for training; a user is in one part only.
+- per user, the list is SASRec's top ``list_k`` for the history (history masked). When the
+  validation target is in it, the negatives are ``negatives_per_positive`` other items of that
+  list (kind ``hard``: what a reranker of that list must tell apart); otherwise they are uniform
+  over the catalog (kind ``random``: as in the sampled protocol). Mixing the two keeps the
+  label monotone in the rank (a positive outside the list is never set against list items).
+- every candidate text starts with :func:`agent.cross_encoder_ranker.behaviour_text` (SASRec
+  rank bucket, popularity bucket from the training histories), saved as ``behaviour.json``.
+- the report half uses ``report_negatives`` negatives per user (19: the whole list), and the
+  metadata adds the ROC-AUC of the SASRec rank alone on the same pairs, overall and per kind.
+
 Model: the bundled MiniLM checkpoint loaded as ``AutoModelForSequenceClassification`` with one
 output (new head), BCE-with-logits, AdamW (``lr`` 2e-5 default, linear warm-up then decay),
 evaluated every ``eval_every`` steps; early stopping on the validation loss with ``patience``
@@ -44,7 +59,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.context import build_context
-from agent.cross_encoder_ranker import RANKER_META, candidate_text, context_query, encode_pairs, score_with
+from agent.cross_encoder_ranker import (BEHAVIOUR_FILE, RANKER_META, behaviour_text, candidate_text, context_query,
+                                        encode_pairs, popularity_shares, score_with)
 from agent.types import Turn
 from eval.settings import DEFAULT_INSTRUCTION
 from eval.splits import SplitResult, UserCase, leave_one_out, sample_users
@@ -52,6 +68,8 @@ from retrieval.items import Item
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from retrieval.ease import ItemScorer
 
 PairKind = Literal["positive", "random", "hard"]
 
@@ -89,7 +107,12 @@ class RankerTrainConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None = torch default)")
     train_layers: int | None = Field(None, ge=0, description="train only the top N encoder layers (+ pooler, head); "
                                      "None = all. Fewer = cheaper backward on CPU")
-    bf16: bool = Field(True, description="bf16 autocast for training forward passes on CPU (evaluation stays fp32)")
+    bf16: bool = Field(False, description="bf16 autocast for training forward passes (evaluation stays fp32); off by "
+                       "default: 5-7x SLOWER than fp32 on a CPU without native bf16 (AVX2 only, measured here)")
+    behaviour: str | None = Field(None, description="trained SASRec (name or folder): pairs from its lists and its "
+                                  "rank + a popularity bucket in every candidate text (module doc)")
+    list_k: int = Field(20, ge=2, description="size of the behaviour list the ranker reranks")
+    report_negatives: int = Field(19, ge=1, description="negatives per report user (behaviour pairs)")
 
     def fingerprint(self) -> dict[str, Any]:
         return self.model_dump(exclude={"threads"})
@@ -105,6 +128,8 @@ class Pair:
     label: int
     kind: PairKind
     position: int  # index in the user's de-duplicated time-ordered sequence of the positive
+    rank: int | None = None  # 0-based catalog rank by the behaviour source (behaviour pairs only)
+    behaviour: str = ""  # behaviour_text of the candidate ("" = none)
 
 
 @dataclass
@@ -113,6 +138,7 @@ class PairSet:
     val_es: list[Pair]  # early stopping
     val_report: list[Pair]  # held-out reporting
     stats: dict[str, Any] = field(default_factory=dict)
+    behaviour: dict[str, Any] | None = None  # BEHAVIOUR_FILE content when the pairs carry behaviour
 
 
 # ----------------------------------------------------------------------------- pair building
@@ -255,6 +281,50 @@ def build_pairs(validation: SplitResult, items: Mapping[str, Item], seen: Mappin
     return PairSet(train, val[0], val[1], stats)
 
 
+def build_behaviour_pairs(validation: SplitResult, items: Mapping[str, Item], seen: Mapping[str, set[str]],
+                          cfg: RankerTrainConfig, scorer: "ItemScorer", popularity: Mapping[str, float]) -> PairSet:
+    """Pairs from the behaviour source's lists on the validation targets (module doc).
+    Deterministic for (data, cfg, model). Raises ValueError on a test split."""
+    if validation.split != "validation":
+        raise ValueError("pairs are built from the validation split (its histories are the training parts)")
+    universe = sorted(i for i in scorer.ids if i in items)
+    val_cases = sample_users(validation.cases, cfg.val_users, cfg.seed + 1)
+    held = {c.user_id for c in val_cases}
+    rest = sorted((c for c in validation.cases if c.user_id not in held), key=lambda c: c.user_id)
+    train_cases = random.Random(cfg.seed).sample(rest, min(len(rest), cfg.max_users or len(rest)))
+
+    def user_pairs(case: UserCase, n_neg: int) -> list[Pair]:
+        rng = random.Random(f"{cfg.seed}:{case.user_id}:behaviour")
+        banned = set(seen.get(case.user_id, ())) | set(case.history) | {case.target}
+        listed = scorer.top(case.history, cfg.list_k)
+        if case.target in listed:
+            pool = [i for i in listed if i not in banned and i in items]
+            chosen = [(i, "hard") for i in rng.sample(pool, min(n_neg, len(pool)))]
+        else:
+            chosen = _negatives(rng, n_neg, 0, [], universe, banned)
+        ids = [case.target] + [i for i, _ in chosen]
+        ranks = scorer.ranks(case.history, ids)
+        query = query_for([items[i] for i in case.history if i in items], cfg)
+        t = len(case.history)
+        return [Pair(case.user_id, query, i, int(n == 0), "positive" if n == 0 else chosen[n - 1][1], t, r,
+                     behaviour_text(r, popularity.get(i)))
+                for n, (i, r) in enumerate(zip(ids, ranks))]
+
+    train: list[Pair] = []
+    max_users = (cfg.max_train_pairs // (1 + cfg.negatives_per_positive)) if cfg.max_train_pairs else None
+    for case in train_cases[:max_users]:
+        train += user_pairs(case, cfg.negatives_per_positive)
+    val: list[list[Pair]] = [[], []]
+    for n, case in enumerate(val_cases):
+        val[n % 2] += user_pairs(case, cfg.negatives_per_positive if n % 2 == 0 else cfg.report_negatives)
+    stats = {"train_pairs": len(train), "train_positives": sum(p.label for p in train),
+             "train_hard_negatives": sum(p.kind == "hard" for p in train),
+             "train_users": len({p.user for p in train}), "val_es_pairs": len(val[0]),
+             "val_report_pairs": len(val[1]), "val_users": len(val_cases), "universe": len(universe),
+             "report_users_target_in_list": len({p.user for p in val[1] if p.kind == "hard"})}
+    return PairSet(train, val[0], val[1], stats)
+
+
 def prepare_pairs(cfg: RankerTrainConfig, progress: bool = True, dataset: Any | None = None) -> tuple[PairSet, dict[str, Item]]:
     """Load the dataset (or use ``dataset``, an :class:`eval.data.EvalDataset`), split, build pairs."""
     from eval.data import load_dataset
@@ -264,6 +334,18 @@ def prepare_pairs(cfg: RankerTrainConfig, progress: bool = True, dataset: Any | 
     seqs = user_sequences(data.interactions, cfg.min_rating)
     seen = {u: set(s) for u, s in seqs.items()}
     items = data.item_map
+    if cfg.behaviour is not None:
+        from retrieval.sasrec import SASRec, resolve_sasrec
+
+        folder = resolve_sasrec(cfg.behaviour)
+        counts: dict[str, int] = {}
+        for case in validation.cases:  # the training parts only
+            for i in case.history:
+                counts[i] = counts.get(i, 0) + 1
+        popularity = popularity_shares(counts)
+        pairs = build_behaviour_pairs(validation, items, seen, cfg, SASRec.load(folder), popularity)
+        pairs.behaviour = {"source": str(folder), "popularity": popularity}
+        return pairs, items
     retriever = None
     if cfg.hard_ratio > 0:
         universe = sorted({i for s in seen.values() for i in s if i in items})
@@ -287,6 +369,26 @@ def pair_metrics(labels: Sequence[int], logits: Sequence[float]) -> dict[str, fl
             "precision": float(precision_score(y, pred, zero_division=0)),
             "recall": float(recall_score(y, pred, zero_division=0)), "f1": float(f1_score(y, pred, zero_division=0)),
             "roc_auc": float(roc_auc_score(y, z)) if 0 < y.sum() < len(y) else float("nan"), "pairs": int(len(y))}
+
+
+def behaviour_breakdown(pairs: Sequence[Pair], logits: Sequence[float]) -> dict[str, Any]:
+    """ROC-AUC of the model and of the behaviour rank alone (lower rank = more likely), on all
+    ``pairs`` and on the users whose target is in the list (``hard``) or not (``random``)."""
+    from sklearn.metrics import roc_auc_score
+
+    hard_users = {p.user for p in pairs if p.kind == "hard"}
+    out: dict[str, Any] = {}
+    for name, keep in (("all", lambda p: True), ("target_in_list", lambda p: p.user in hard_users),
+                       ("target_outside_list", lambda p: p.user not in hard_users)):
+        idx = [n for n, p in enumerate(pairs) if keep(p)]
+        y = np.array([pairs[n].label for n in idx])
+        if not 0 < y.sum() < len(y):
+            continue
+        rank = np.array([-(pairs[n].rank if pairs[n].rank is not None else 10**9) for n in idx], dtype=np.float64)
+        out[name] = {"pairs": len(idx), "users": len({pairs[n].user for n in idx}),
+                     "roc_auc": float(roc_auc_score(y, np.asarray(logits, dtype=np.float64)[idx])),
+                     "roc_auc_behaviour_rank_alone": float(roc_auc_score(y, rank))}
+    return {"heldout_by_list": out}
 
 
 # ----------------------------------------------------------------------------- training
@@ -318,7 +420,7 @@ def _base_path(base: str) -> str:
 
 
 def _texts(pairs: Sequence[Pair], items: Mapping[str, Item]) -> tuple[list[str], list[str], np.ndarray]:
-    return ([p.query for p in pairs], [candidate_text(items[p.item]) for p in pairs],
+    return ([p.query for p in pairs], [candidate_text(items[p.item], behaviour=p.behaviour or None) for p in pairs],
             np.asarray([p.label for p in pairs], dtype=np.float32))
 
 
@@ -461,9 +563,11 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
             model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
         model.eval()
         q_r, t_r, y_r = _texts(pairs.val_report, items)
-        report = pair_metrics(y_r.astype(int), score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64))
+        report_logits = score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64)
+        report = pair_metrics(y_r.astype(int), report_logits)
+        breakdown = behaviour_breakdown(pairs.val_report, report_logits) if pairs.behaviour else {}
         meta = {"format": 1, "kind": "cross-encoder", "config": cfg.model_dump(), "base_path": base,
-                "data": pairs.stats, "metrics": {"heldout_validation_pairs": report,
+                "data": pairs.stats, "metrics": {"heldout_validation_pairs": report, **breakdown,
                                                   "early_stopping_pairs_best": next(
                                                       e for e in state["evals"] if e["step"] == state["best_step"])},
                 "initial_val_loss": state["initial_val_loss"], "best_val_loss": state["best_loss"],
@@ -477,6 +581,8 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             (tmp / RANKER_META).write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+            if pairs.behaviour is not None:
+                (tmp / BEHAVIOUR_FILE).write_text(json.dumps(pairs.behaviour), encoding="utf-8")
         shutil.rmtree(work, ignore_errors=True)
     say(f"published {target} (held-out pairs: {json.dumps({k: round(v, 4) for k, v in report.items()})})")
     return TrainResult(target, meta)

@@ -56,6 +56,18 @@ class ItemScorer:
         idx = np.argsort(-s, kind="stable")[:n]
         return [self.ids[i] for i in idx if np.isfinite(s[i])]
 
+    def ranks(self, history: Sequence[str], items: Sequence[str]) -> list[int | None]:
+        """0-based rank of each of ``items`` in this model's ranking of the whole catalog for
+        ``history`` (history masked; rank = how many items score strictly higher, so ties share
+        the best rank); None for an item the model does not know or one in the history."""
+        s = self.scores(history)
+        s[[self.pos[h] for h in history if h in self.pos]] = -np.inf
+        out: list[int | None] = []
+        for item in items:
+            j = self.pos.get(item)
+            out.append(None if j is None or not np.isfinite(s[j]) else int(np.count_nonzero(s > s[j])))
+        return out
+
 
 class EASE(ItemScorer):
     """EASE weights over ``universe`` (see the module doc); same interface as

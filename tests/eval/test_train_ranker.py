@@ -140,3 +140,97 @@ def test_fusion_weight_is_tuned_on_validation_only():
     assert tuned.weight == 0.5 and tuned.ndcg_at_10["1"] == 1.0  # ties go to the smaller weight
     with pytest.raises(ValueError, match="validation split only"):
         tune_fusion_weight(val + [_example("test", "i1", [0, 1, 0], [0, 1, 0])])
+
+
+# ----------------------------------------------------------------------------- behaviour in the text
+
+
+@pytest.fixture(scope="module")
+def sasrec_toy(tmp_path_factory):
+    """A tiny SASRec on the consecutive-items toy data (its next item is learnable)."""
+    from eval.train_sasrec import SASRecTraining, train_sasrec
+    from tests.eval.helpers import toy_dataset as consecutive_toy
+
+    folder = tmp_path_factory.mktemp("sasrec")
+    data = consecutive_toy()
+    train_sasrec(SASRecTraining(dataset="toy", dim=32, heads=2, maxlen=10, dropout=0.0, lr=5e-3, batch_size=4,
+                                max_epochs=10, eval_every=5, patience=2, val_users=12), folder, progress=False, data=data)
+    return folder, data
+
+
+def test_behaviour_text_buckets():
+    from agent.cross_encoder_ranker import behaviour_text, popularity_shares
+
+    assert behaviour_text(0, 0.0) == "behaviour rank 1; popularity top 1%"
+    assert behaviour_text(4, 0.07) == "behaviour rank 4-5; popularity top 10%"
+    assert behaviour_text(20, 0.5) == "behaviour rank 21-50; popularity bottom 50%"
+    assert behaviour_text(500, None) == "behaviour rank over 500; popularity unknown"
+    assert behaviour_text(None, 0.3) == "behaviour rank unknown; popularity top 50%"
+    assert popularity_shares({"a": 9, "b": 5, "c": 5, "d": 1}) == {"a": 0.0, "b": 0.25, "c": 0.25, "d": 0.75}
+
+
+def test_behaviour_pairs_come_from_the_list_on_validation_targets(sasrec_toy):
+    from agent.cross_encoder_ranker import behaviour_text
+    from eval.train_ranker import build_behaviour_pairs
+    from retrieval.sasrec import SASRec
+
+    folder, data = sasrec_toy
+    model = SASRec.load(folder)
+    seqs = user_sequences(data.interactions)
+    validation = leave_one_out(data.interactions, "validation")
+    popularity = {i: 0.5 for i in data.item_map}
+    cfg = RankerTrainConfig(dataset="toy", behaviour=str(folder), list_k=5, negatives_per_positive=3,
+                            report_negatives=4, val_users=10, max_train_pairs=None)
+    pairs = build_behaviour_pairs(validation, data.item_map, {u: set(s) for u, s in seqs.items()}, cfg, model,
+                                  popularity)
+    train_users, es_users, report_users = ({p.user for p in ps} for ps in (pairs.train, pairs.val_es, pairs.val_report))
+    assert len(es_users | report_users) == 10 and not train_users & (es_users | report_users)
+    assert not es_users & report_users
+    case_of = {c.user_id: c for c in validation.cases}
+    for ps, negatives in ((pairs.train, 3), (pairs.val_es, 3), (pairs.val_report, 4)):
+        by_user: dict[str, list] = {}
+        for p in ps:
+            by_user.setdefault(p.user, []).append(p)
+        for user, group in by_user.items():
+            case = case_of[user]
+            listed = model.top(case.history, 5)
+            assert [p.item for p in group if p.label] == [case.target]  # the validation item, never the test one
+            kinds = {p.kind for p in group if not p.label}
+            assert kinds == ({"hard"} if case.target in listed else {"random"})
+            if kinds == {"random"}:
+                assert len(group) == 1 + negatives
+            else:  # the rest of the list, less what the user has seen, may be shorter
+                assert 2 <= len(group) <= min(1 + negatives, 5)
+            for p in group:
+                assert p.rank == model.ranks(case.history, [p.item])[0]
+                assert p.behaviour == behaviour_text(p.rank, 0.5)
+                if not p.label:
+                    assert p.item not in seqs[user]
+                    assert p.kind == "random" or p.item in listed
+    assert pairs.stats["train_hard_negatives"] > 0  # the toy SASRec puts some targets in its top 5
+
+
+def test_behaviour_ranker_trains_and_reranks_in_the_sampled_protocol(sasrec_toy, tmp_path):
+    from agent.cross_encoder_ranker import BEHAVIOUR_FILE, CrossEncoderRanker
+    from eval.runner import run_eval
+    from eval.settings import EvalSettings
+    from eval.trained_pipelines import TrainedAssets, trained_registry
+
+    folder, data = sasrec_toy
+    cfg = RankerTrainConfig(dataset="toy", name="beh", behaviour=str(folder), list_k=5, max_train_pairs=64,
+                            val_users=10, report_negatives=4, max_length=64, epochs=1, batch_size=16, lr=5e-4,
+                            eval_every=100, threads=1, train_layers=1)
+    result = train_ranker(cfg, home=tmp_path, progress=False, dataset=data, log=lambda m: None)
+    assert (result.path / BEHAVIOUR_FILE).is_file()
+    by_list = result.meta["metrics"]["heldout_by_list"]["all"]
+    assert 0.0 <= by_list["roc_auc"] <= 1.0 and by_list["roc_auc_behaviour_rank_alone"] > 0.5
+    assert CrossEncoderRanker(result.path).behaviour["source"] == str(folder)
+
+    settings = EvalSettings(dataset="toy", protocol="sampled", pipelines=["sasrec", "sasrec+ranker"], users=None,
+                            seed=0, explain=False)
+    registry = trained_registry(settings, data, TrainedAssets(sasrec=str(folder), ranker=str(result.path)))
+    doc = run_eval(settings, tmp_path / "r", registry=registry, dataset=data, home=tmp_path, progress=False,
+                   write_plots=False)
+    reranked = doc["pipelines"]["sasrec+ranker"]
+    assert reranked["metrics"]["ndcg@10"]["mean"] > 0.0
+    assert doc["models"]["sasrec+ranker"]["ranker_behaviour"] == str(folder)

@@ -39,3 +39,20 @@ def test_scores_top_and_round_trip() -> None:
 def test_bad_settings_fail_clearly() -> None:
     with pytest.raises(ValueError, match="positive L2 weight"):
         EASE(HISTORIES, UNIVERSE, 0.0)
+
+
+def test_ranks_count_better_items_with_the_history_masked():
+    from retrieval.ease import ItemScorer
+
+    class Fixed(ItemScorer):
+        def __init__(self) -> None:
+            self.ids = ["a", "b", "c", "d"]
+            self.pos = {i: n for n, i in enumerate(self.ids)}
+
+        def scores(self, history):
+            return np.array([4.0, 3.0, 3.0, 1.0], dtype=np.float32)
+
+    model = Fixed()
+    assert model.ranks([], ["a", "b", "c", "d", "zz"]) == [0, 1, 1, 3, None]
+    assert model.ranks(["a"], ["a", "b", "d"]) == [None, 0, 2]  # the history is masked, not ranked
+    assert model.top(["a"], 2) == ["b", "c"]
