@@ -20,8 +20,9 @@ Behaviour in the text (a ranker trained with ``--behaviour``): the candidate sid
 0-based catalog rank the behavioural source (SASRec) gives the candidate for this history
 (:attr:`retrieval.candidates.Candidate.rank` at ranking time) and the item's popularity bucket
 from ``behaviour.json`` in the model folder (share of the catalog more popular, counted on the
-training histories). The classifier thus sees the behaviour explicitly and learns what the text
-adds to it.
+training histories). The same two buckets, one-hot, feed a linear head (``behaviour_head.pt``)
+whose output is added to the text logit, so the behaviour counts from the first step and the
+encoder learns what the text adds to it.
 
 The model directory is a Hugging Face sequence-classification folder with ONE output (a
 logit; higher = more likely the user's next item), plus ``recchat_ranker.json`` holding the
@@ -114,21 +115,53 @@ BEHAVIOUR_FILE = "behaviour.json"
 _RANK_BUCKETS = ((1, "1"), (2, "2"), (3, "3"), (5, "4-5"), (10, "6-10"), (20, "11-20"), (50, "21-50"),
                  (100, "51-100"), (500, "101-500"))
 _POPULARITY_BUCKETS = ((0.01, "top 1%"), (0.05, "top 5%"), (0.10, "top 10%"), (0.25, "top 25%"), (0.50, "top 50%"))
+RANK_LABELS = tuple(label for _, label in _RANK_BUCKETS) + ("over 500", "unknown")
+POPULARITY_LABELS = tuple(label for _, label in _POPULARITY_BUCKETS) + ("bottom 50%", "unknown")
+
+
+def rank_label(rank: int | None) -> str:
+    """Bucket of a 0-based rank (None: "unknown")."""
+    if rank is None:
+        return "unknown"
+    return next((label for top, label in _RANK_BUCKETS if rank + 1 <= top), "over 500")
+
+
+def popularity_label(share: float | None) -> str:
+    """Bucket of a popularity share (0 = the most popular item; None: "unknown")."""
+    if share is None:
+        return "unknown"
+    return next((label for top, label in _POPULARITY_BUCKETS if share < top), "bottom 50%")
 
 
 def behaviour_text(rank: int | None, popularity_share: float | None) -> str:
     """``"behaviour rank <bucket>; popularity <bucket>"``: ``rank`` 0-based in the source's
     ranking of the catalog (None: unknown), ``popularity_share`` the share of items more
     popular than this one (0 = the most popular; None: unknown)."""
-    if rank is None:
-        rank_label = "unknown"
-    else:
-        rank_label = next((label for top, label in _RANK_BUCKETS if rank + 1 <= top), "over 500")
-    if popularity_share is None:
-        pop_label = "unknown"
-    else:
-        pop_label = next((label for top, label in _POPULARITY_BUCKETS if popularity_share < top), "bottom 50%")
-    return f"behaviour rank {rank_label}; popularity {pop_label}"
+    return f"behaviour rank {rank_label(rank)}; popularity {popularity_label(popularity_share)}"
+
+
+BEHAVIOUR_HEAD = "behaviour_head.pt"
+"""File in a ranker trained with behaviour: the weights of :func:`behaviour_head`."""
+
+
+def behaviour_features(rank: int | None, popularity_share: float | None) -> list[float]:
+    """One-hot rank bucket + one-hot popularity bucket (the buckets of :func:`behaviour_text`),
+    ``len(RANK_LABELS) + len(POPULARITY_LABELS)`` values."""
+    out = [0.0] * (len(RANK_LABELS) + len(POPULARITY_LABELS))
+    out[RANK_LABELS.index(rank_label(rank))] = 1.0
+    out[len(RANK_LABELS) + POPULARITY_LABELS.index(popularity_label(popularity_share))] = 1.0
+    return out
+
+
+def behaviour_head() -> Any:
+    """The linear head over :func:`behaviour_features` whose output is ADDED to the
+    cross-encoder's logit (a learned score per bucket; zero at initialisation)."""
+    import torch
+
+    head = torch.nn.Linear(len(RANK_LABELS) + len(POPULARITY_LABELS), 1)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    return head
 
 
 def popularity_shares(counts: dict[str, int]) -> dict[str, float]:
@@ -184,6 +217,7 @@ class CrossEncoderRanker(Ranker):
         self.meta = read_ranker_meta(self.model_dir)
         self.behaviour = read_behaviour(self.model_dir)
         self._model: Any = None
+        self._head: Any = None
         self._tokenizer: Any = None
         self._load_error: str | None = None
         self._lock = threading.Lock()
@@ -199,7 +233,7 @@ class CrossEncoderRanker(Ranker):
             if self._model is not None or self._load_error is not None:
                 return
             try:
-                import torch  # noqa: F401
+                import torch
                 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
                 if not (self.model_dir / "config.json").is_file():
@@ -209,6 +243,11 @@ class CrossEncoderRanker(Ranker):
                 if model.config.num_labels != 1:
                     raise ValueError(f"{self.model_dir} has {model.config.num_labels} labels; a ranker has 1")
                 model.to(self.settings.device).eval()
+                if self.behaviour is not None:
+                    head = behaviour_head()
+                    head.load_state_dict(torch.load(self.model_dir / BEHAVIOUR_HEAD, map_location="cpu",
+                                                    weights_only=True))
+                    self._head = head.eval()
                 self._tokenizer, self._model = tok, model
             except Exception as exc:  # noqa: BLE001 - reported through degraded results
                 self._load_error = f"{type(exc).__name__}: {exc}"
@@ -217,6 +256,10 @@ class CrossEncoderRanker(Ranker):
         if self.behaviour is None:
             return None
         return behaviour_text(candidate.rank, self.behaviour["popularity"].get(candidate.item.id))
+
+    def _features(self, candidate: Candidate) -> list[float]:
+        assert self.behaviour is not None
+        return behaviour_features(candidate.rank, self.behaviour["popularity"].get(candidate.item.id))
 
     def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Logits (float32, shape ``(n,)``) of ``n`` (query, candidate) pairs. Raises on failure."""
@@ -237,6 +280,8 @@ class CrossEncoderRanker(Ranker):
             texts = [candidate_text(c.item, self.settings.candidate_chars, self._behaviour(c)) for c in unique]
             t0 = time.perf_counter()
             scores = self.score_pairs([query] * len(texts), texts)
+            if self._head is not None:
+                scores = scores + head_scores(self._head, [self._features(c) for c in unique])
             result.timings["model_s"] = time.perf_counter() - t0
             if len(scores) != len(unique) or not np.all(np.isfinite(scores)):
                 raise ValueError("the model returned missing or non-finite scores")
@@ -270,6 +315,14 @@ def score_with(model: Any, tokenizer: Any, queries: Sequence[str], texts: Sequen
             logits = model(**enc).logits.reshape(-1)
             out.append(logits.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def head_scores(head: Any, features: Sequence[Sequence[float]]) -> np.ndarray:
+    """The behaviour head's output (float32, shape ``(n,)``) for ``n`` feature rows (no grad)."""
+    import torch
+
+    with torch.inference_mode():
+        return head(torch.tensor(features, dtype=torch.float32)).reshape(-1).numpy()
 
 
 def encode_pairs(tokenizer: Any, queries: list[str], texts: list[str], max_length: int) -> Any:

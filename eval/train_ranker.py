@@ -26,7 +26,8 @@ lists the ranker will rerank, on the VALIDATION targets (SASRec never trained on
   over the catalog (kind ``random``: as in the sampled protocol). Mixing the two keeps the
   label monotone in the rank (a positive outside the list is never set against list items).
 - every candidate text starts with :func:`agent.cross_encoder_ranker.behaviour_text` (SASRec
-  rank bucket, popularity bucket from the training histories), saved as ``behaviour.json``.
+  rank bucket, popularity bucket from the training histories), saved as ``behaviour.json``; the
+  same buckets feed a linear head added to the logit (``head_lr``), saved as ``behaviour_head.pt``.
 - the report half uses ``report_negatives`` negatives per user (19: the whole list), and the
   metadata adds the ROC-AUC of the SASRec rank alone on the same pairs, overall and per kind.
 
@@ -59,8 +60,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.context import build_context
-from agent.cross_encoder_ranker import (BEHAVIOUR_FILE, RANKER_META, behaviour_text, candidate_text, context_query,
-                                        encode_pairs, popularity_shares, score_with)
+from agent.cross_encoder_ranker import (BEHAVIOUR_FILE, BEHAVIOUR_HEAD, RANKER_META, behaviour_features, behaviour_head,
+                                        behaviour_text, candidate_text, context_query, encode_pairs, head_scores,
+                                        popularity_shares, score_with)
 from agent.types import Turn
 from eval.settings import DEFAULT_INSTRUCTION
 from eval.splits import SplitResult, UserCase, leave_one_out, sample_users
@@ -113,6 +115,7 @@ class RankerTrainConfig(BaseModel):
                                   "rank + a popularity bucket in every candidate text (module doc)")
     list_k: int = Field(20, ge=2, description="size of the behaviour list the ranker reranks")
     report_negatives: int = Field(19, ge=1, description="negatives per report user (behaviour pairs)")
+    head_lr: float = Field(1e-2, gt=0, description="learning rate of the behaviour head (behaviour pairs)")
 
     def fingerprint(self) -> dict[str, Any]:
         return self.model_dump(exclude={"threads"})
@@ -479,8 +482,11 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
         freeze_below(model, cfg.train_layers)
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                                weight_decay=cfg.weight_decay)
+        head = behaviour_head() if pairs.behaviour is not None else None
+        groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+        if head is not None:
+            groups.append({"params": list(head.parameters()), "lr": cfg.head_lr, "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = max(1, (len(pairs.train) + cfg.batch_size - 1) // cfg.batch_size)
         total = steps_per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, steps_per_epoch * cfg.epochs)
         sched = get_linear_schedule_with_warmup(opt, int(total * cfg.warmup_ratio), total)
@@ -491,16 +497,25 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         if ckpt.is_file():
             saved = torch.load(ckpt, map_location="cpu", weights_only=True)
             model.load_state_dict(saved["model"])
+            if head is not None:
+                head.load_state_dict(saved["head"])
             opt.load_state_dict(saved["optimizer"])
             sched.load_state_dict(saved["scheduler"])
             state = saved["state"]
             say(f"resumed from step {state['step']} of {total}")
 
         q_es, t_es, y_es = _texts(pairs.val_es, items)
+        popularity = pairs.behaviour["popularity"] if pairs.behaviour is not None else {}
+
+        def features(batch: Sequence[Pair]) -> list[list[float]]:
+            return [behaviour_features(p.rank, popularity.get(p.item)) for p in batch]
+
+        def with_head(logits: np.ndarray, batch: Sequence[Pair]) -> np.ndarray:
+            return logits if head is None else logits + head_scores(head, features(batch))
 
         def evaluate() -> dict[str, float]:
             model.eval()
-            logits = score_with(model, tokenizer, q_es, t_es, cfg.max_length, 64)
+            logits = with_head(score_with(model, tokenizer, q_es, t_es, cfg.max_length, 64), pairs.val_es)
             model.train()
             return pair_metrics(y_es.astype(int), logits)
 
@@ -512,13 +527,17 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         bar = tqdm(total=total, initial=state["step"], desc=f"train {cfg.name}", unit="step", disable=not progress,
                    dynamic_ncols=True)
         loss_fn = torch.nn.BCEWithLogitsLoss()
+
+        def head_state() -> dict[str, Any]:
+            return {"head": head.state_dict()} if head is not None else {}
+
         model.train()
         def checkpoint() -> None:
             state["prior_wall_s"] += time.perf_counter() - seg_wall_ref[0]
             state["prior_cpu_s"] += time.process_time() - seg_cpu_ref[0]
             seg_wall_ref[0], seg_cpu_ref[0] = time.perf_counter(), time.process_time()
             _save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                    "scheduler": sched.state_dict(), "state": state})
+                                    "scheduler": sched.state_dict(), "state": state, **head_state()})
 
         seg_wall_ref, seg_cpu_ref = [time.perf_counter()], [time.process_time()]
         while state["step"] < total and not state["stopped_early"]:
@@ -531,6 +550,8 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
                 enc = encode_pairs(tokenizer, q, t, cfg.max_length)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                     logits = model(**enc).logits.reshape(-1)
+                if head is not None:
+                    logits = logits + head(torch.tensor(features(batch), dtype=torch.float32)).reshape(-1)
                 loss = loss_fn(logits.float(), torch.from_numpy(y))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -547,7 +568,7 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
                     say(f"step {state['step']}: val loss {m['loss']:.4f} auc {m['roc_auc']:.3f} f1 {m['f1']:.3f}")
                     if m["loss"] < state["best_loss"] - 1e-4:
                         state.update(best_loss=m["loss"], best_step=state["step"], bad_evals=0)
-                        _save_checkpoint(best_path, {"model": model.state_dict()})
+                        _save_checkpoint(best_path, {"model": model.state_dict(), **head_state()})
                     else:
                         state["bad_evals"] += 1
                         if state["bad_evals"] >= cfg.patience:
@@ -560,10 +581,13 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         bar.close()
         checkpoint()
         if best_path.is_file():
-            model.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=True)["model"])
+            best = torch.load(best_path, map_location="cpu", weights_only=True)
+            model.load_state_dict(best["model"])
+            if head is not None:
+                head.load_state_dict(best["head"])
         model.eval()
         q_r, t_r, y_r = _texts(pairs.val_report, items)
-        report_logits = score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64)
+        report_logits = with_head(score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64), pairs.val_report)
         report = pair_metrics(y_r.astype(int), report_logits)
         breakdown = behaviour_breakdown(pairs.val_report, report_logits) if pairs.behaviour else {}
         meta = {"format": 1, "kind": "cross-encoder", "config": cfg.model_dump(), "base_path": base,
@@ -583,6 +607,7 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
             (tmp / RANKER_META).write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
             if pairs.behaviour is not None:
                 (tmp / BEHAVIOUR_FILE).write_text(json.dumps(pairs.behaviour), encoding="utf-8")
+                torch.save(head.state_dict(), tmp / BEHAVIOUR_HEAD)
         shutil.rmtree(work, ignore_errors=True)
     say(f"published {target} (held-out pairs: {json.dumps({k: round(v, 4) for k, v in report.items()})})")
     return TrainResult(target, meta)

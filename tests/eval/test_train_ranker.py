@@ -221,7 +221,7 @@ def test_behaviour_ranker_trains_and_reranks_in_the_sampled_protocol(sasrec_toy,
                             val_users=10, report_negatives=4, max_length=64, epochs=1, batch_size=16, lr=5e-4,
                             eval_every=100, threads=1, train_layers=1)
     result = train_ranker(cfg, home=tmp_path, progress=False, dataset=data, log=lambda m: None)
-    assert (result.path / BEHAVIOUR_FILE).is_file()
+    assert (result.path / BEHAVIOUR_FILE).is_file() and (result.path / "behaviour_head.pt").is_file()
     by_list = result.meta["metrics"]["heldout_by_list"]["all"]
     assert 0.0 <= by_list["roc_auc"] <= 1.0 and by_list["roc_auc_behaviour_rank_alone"] > 0.5
     assert CrossEncoderRanker(result.path).behaviour["source"] == str(folder)
