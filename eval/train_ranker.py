@@ -359,19 +359,35 @@ def prepare_pairs(cfg: RankerTrainConfig, progress: bool = True, dataset: Any | 
 # ----------------------------------------------------------------------------- metrics
 
 
-def pair_metrics(labels: Sequence[int], logits: Sequence[float]) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (threshold: probability 0.5 = logit 0), ROC-AUC and the
-    mean BCE loss (nats) of pairs."""
+def pair_metrics(labels: Sequence[int], logits: Sequence[float], threshold: float = 0.0) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (positive when logit > ``threshold``; 0 = probability
+    0.5), ROC-AUC and the mean BCE loss (nats) of pairs."""
     from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
     y = np.asarray(labels, dtype=np.int64)
     z = np.asarray(logits, dtype=np.float64)
-    pred = (z > 0).astype(np.int64)
+    pred = (z > threshold).astype(np.int64)
     loss = float(np.mean(np.logaddexp(0.0, z) - y * z)) if len(y) else float("nan")
     return {"loss": loss, "accuracy": float(accuracy_score(y, pred)),
             "precision": float(precision_score(y, pred, zero_division=0)),
             "recall": float(recall_score(y, pred, zero_division=0)), "f1": float(f1_score(y, pred, zero_division=0)),
             "roc_auc": float(roc_auc_score(y, z)) if 0 < y.sum() < len(y) else float("nan"), "pairs": int(len(y))}
+
+
+def f1_threshold(labels: Sequence[int], logits: Sequence[float]) -> float:
+    """The logit threshold with the best F1 on these (validation) pairs: the midpoint between
+    two consecutive distinct logits (0.0 when there is no positive)."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.asarray(labels, dtype=np.int64)
+    if not y.sum():
+        return 0.0
+    precision, recall, cuts = precision_recall_curve(y, np.asarray(logits, dtype=np.float64))
+    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    best = int(np.argmax(f1))  # predicts positive when logit >= cuts[best]
+    below = np.asarray(logits, dtype=np.float64)
+    below = below[below < cuts[best]]
+    return float((cuts[best] + below.max()) / 2) if len(below) else float(cuts[best]) - 1e-6
 
 
 def behaviour_breakdown(pairs: Sequence[Pair], logits: Sequence[float]) -> dict[str, Any]:
@@ -513,11 +529,14 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         def with_head(logits: np.ndarray, batch: Sequence[Pair]) -> np.ndarray:
             return logits if head is None else logits + head_scores(head, features(batch))
 
-        def evaluate() -> dict[str, float]:
+        def es_logits() -> np.ndarray:
             model.eval()
             logits = with_head(score_with(model, tokenizer, q_es, t_es, cfg.max_length, 64), pairs.val_es)
             model.train()
-            return pair_metrics(y_es.astype(int), logits)
+            return logits
+
+        def evaluate() -> dict[str, float]:
+            return pair_metrics(y_es.astype(int), es_logits())
 
         if not state["evals"]:
             first = evaluate()
@@ -589,9 +608,12 @@ def train_ranker(cfg: RankerTrainConfig, *, home: Path | None = None, progress: 
         q_r, t_r, y_r = _texts(pairs.val_report, items)
         report_logits = with_head(score_with(model, tokenizer, q_r, t_r, cfg.max_length, 64), pairs.val_report)
         report = pair_metrics(y_r.astype(int), report_logits)
+        threshold = f1_threshold(y_es.astype(int), es_logits())  # chosen on the early-stopping half
+        at_threshold = {"threshold_logit": threshold, **pair_metrics(y_r.astype(int), report_logits, threshold)}
         breakdown = behaviour_breakdown(pairs.val_report, report_logits) if pairs.behaviour else {}
         meta = {"format": 1, "kind": "cross-encoder", "config": cfg.model_dump(), "base_path": base,
-                "data": pairs.stats, "metrics": {"heldout_validation_pairs": report, **breakdown,
+                "data": pairs.stats, "metrics": {"heldout_validation_pairs": report,
+                                                  "heldout_at_validation_f1_threshold": at_threshold, **breakdown,
                                                   "early_stopping_pairs_best": next(
                                                       e for e in state["evals"] if e["step"] == state["best_step"])},
                 "initial_val_loss": state["initial_val_loss"], "best_val_loss": state["best_loss"],

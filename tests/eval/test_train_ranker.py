@@ -58,6 +58,16 @@ def test_pairs_refuse_the_test_split(data):
         build_pairs(leave_one_out(data.interactions, "test"), data.item_map, {}, RankerTrainConfig(), None)
 
 
+def test_f1_threshold_is_chosen_between_logits():
+    from eval.train_ranker import f1_threshold
+
+    t = f1_threshold([1, 1, 0, 0, 0], [3.0, 1.0, 0.5, -1.0, -2.0])
+    assert 0.5 < t < 1.0  # both positives above, every negative below: F1 = 1
+    assert pair_metrics([1, 1, 0, 0, 0], [3.0, 1.0, 0.5, -1.0, -2.0], t)["f1"] == 1.0
+    assert pair_metrics([1, 1, 0, 0, 0], [3.0, 1.0, 0.5, -1.0, -2.0])["f1"] < 1.0  # logit 0 lets 0.5 through
+    assert f1_threshold([0, 0], [1.0, 2.0]) == 0.0
+
+
 def test_pair_metrics():
     m = pair_metrics([1, 0, 0, 1], [2.0, -1.0, 0.5, -0.5])
     assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5 and m["roc_auc"] == 0.75
