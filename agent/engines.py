@@ -12,6 +12,12 @@
   has loaded its tokenizer.
 - ``"transformers"``: an in-process :class:`agent.transformers_engine.TransformersEngine`.
 
+``make_lora_engine(settings, adapter, name, base=...)`` is the same with a LoRA adapter on the
+base LLM ``base``: in process (``TransformersEngine(adapter=...)``), on a local vLLM server
+started with the adapter as LoRA module ``name`` (on a free port from ``llm_port + 1``, so it
+never takes the port of the plain server), or on ``llm_url``, a server that already serves
+``name`` (``--enable-lora --lora-modules name=ADAPTER_DIR``).
+
 Backends are imported lazily; a missing optional dependency raises
 :class:`agent.install_hints.MissingDependencyError` (an :class:`EngineError` and an :class:`ImportError`) naming
 the exact ``pip install`` line.
@@ -120,6 +126,52 @@ def make_engine(settings: EngineSettings, *, progress: bool = True) -> Engine:
         raise
 
 
+#: LoRA ranks a vLLM 0.32 server accepts as ``--max-lora-rank`` (vllm/config/lora.py: MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def make_lora_engine(settings: EngineSettings, adapter: str | Path, name: str, *, base: str, max_lora_rank: int = 8,
+                     progress: bool = True) -> Engine:
+    """An engine that scores with the LoRA ``adapter`` (a peft folder) on the base LLM ``base``
+    (bundled name, folder or HF id); ``name`` is the LoRA module's served name. See the module doc.
+    The HTTP engines' ``model`` is ``name``; the tokenizer is the base model's."""
+    adapter = Path(adapter)
+    if settings.backend == "transformers":
+        from agent.transformers_engine import TransformersEngine
+
+        return TransformersEngine(resolve_model(base), model_name=name, dtype=settings.dtype, adapter=adapter)
+
+    from agent.http_engine import HttpEngine
+
+    model = resolve_model(base)
+    local = Path(model) if Path(model).is_dir() else None
+    if settings.llm_url:
+        return HttpEngine(settings.llm_url, model=name, api_key=settings.llm_api_key,
+                          timeout_s=settings.request_timeout_s, retries=settings.retries, tokenizer_path=local,
+                          max_concurrency=settings.max_concurrency)
+    require_vllm()
+    from agent.vllm_server import VllmServer, find_free_port
+
+    rank = next((r for r in VLLM_LORA_RANKS if r >= max_lora_rank), max_lora_rank)
+    server = VllmServer(model, served_name(base), port=find_free_port(start=settings.llm_port + 1,
+                                                                      stop=settings.llm_port + 100),
+                        dtype=settings.dtype, max_model_len=settings.max_model_len, max_logprobs=settings.max_logprobs,
+                        kv_cache_gib=settings.kv_cache_gib, start_timeout_s=settings.server_start_timeout_s,
+                        extra_args=settings.extra_server_args, progress=progress, lora_modules={name: adapter},
+                        max_lora_rank=rank).start()
+    try:
+        engine = HttpEngine(server.url, model=name, timeout_s=settings.request_timeout_s, retries=settings.retries,
+                            tokenizer_path=local, max_concurrency=settings.max_concurrency, server=server)
+        try:
+            engine.warmup()
+        except EngineError as exc:
+            log.warning("warm-up failed: %s", exc)
+        return engine
+    except BaseException:
+        server.close()
+        raise
+
+
 def serve_foreground(settings: EngineSettings, host: str = "127.0.0.1") -> int:
     """``recchat llm serve``: start the local server, print its URL, block until Ctrl-C/SIGTERM,
     stop it. Returns the exit code (0 on a clean stop, 1 when the server dies)."""
@@ -145,6 +197,7 @@ def serve_foreground(settings: EngineSettings, host: str = "127.0.0.1") -> int:
 
 __all__ = [
     "make_engine",
+    "make_lora_engine",
     "resolve_model",
     "serve_foreground",
     "served_name",

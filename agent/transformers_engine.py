@@ -16,6 +16,10 @@ Same semantics as :class:`agent.http_engine.HttpEngine`:
   prompt, validated with ``jsonschema``, retried once with sampling, else :class:`EngineError`.
 
 All model work is serialised by a lock (the engine is thread-safe; torch uses the cores).
+
+``adapter``: a LoRA adapter folder (``peft`` ``save_pretrained``, e.g. ``recchat train
+llm-ranker``) loaded on top of the base weights (unmerged, so the label probabilities are the
+ones the training computed); needs ``peft`` (``pip install 'recchat[train]'``).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ log = logging.getLogger(__name__)
 class TransformersEngine(Engine):
     """An HF causal LM in this process. ``model_dir`` is a local folder (or an HF id available
     offline); ``dtype`` a torch dtype name; ``batch_size`` the conversations per forward pass;
-    ``device`` a torch device string. Weights load lazily on first use."""
+    ``device`` a torch device string; ``adapter`` an optional LoRA adapter folder (see the module
+    doc). Weights load lazily on first use."""
 
     backend = "transformers"
 
@@ -55,9 +60,11 @@ class TransformersEngine(Engine):
         dtype: str = "bfloat16",
         device: str = "cpu",
         batch_size: int = 4,
+        adapter: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.model_dir = str(model_dir)
+        self.adapter = str(adapter) if adapter is not None else None
         self.model = model_name or Path(self.model_dir).name
         self.dtype = dtype
         self.device = device
@@ -97,6 +104,8 @@ class TransformersEngine(Engine):
                     model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=dtype)
                 except Exception as exc:  # noqa: BLE001
                     raise EngineError(f"cannot load the model from {self.model_dir}: {exc}") from exc
+                if self.adapter is not None:
+                    model = with_adapter(model, self.adapter)
                 self._model = model.to(self.device).eval()
             return self._model
 
@@ -291,3 +300,22 @@ class TransformersEngine(Engine):
             self._closed = True
             self._model = None
             self._grammar_compiler = None
+
+
+def with_adapter(model: Any, adapter: str) -> Any:
+    """``model`` wrapped by the LoRA adapter saved in folder ``adapter`` (peft, unmerged).
+    :class:`MissingDependencyError` without peft; :class:`EngineError` for a bad folder."""
+    from agent.install_hints import MissingDependencyError
+
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise MissingDependencyError("a LoRA adapter needs peft: pip install 'recchat[train]' "
+                                     "(or: pip install peft==0.21.0)") from exc
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise EngineError(f"{adapter} holds no LoRA adapter (no adapter_config.json); train one with "
+                          "recchat train llm-ranker")
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except Exception as exc:  # noqa: BLE001
+        raise EngineError(f"cannot load the LoRA adapter from {adapter}: {type(exc).__name__}: {exc}") from exc

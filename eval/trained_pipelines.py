@@ -18,9 +18,16 @@ name                           what it ranks with
                                ``recchat train sasrec``, chosen on validation)
 ``knn+sasrec``, ``sasrec+ease``  RRF of SASRec with item-kNN / EASE
 ``retrieval+sasrec``           RRF of ``retrieval`` and SASRec
+``sasrec+ranker``              SASRec's top ``rerank_k`` reranked by the cross-encoder (a ranker
+                               trained with ``--behaviour`` reads SASRec's catalog rank of every
+                               candidate, :class:`StagedPipeline` ``rank_model``)
 ``retrieval+ranker+llm``       cross-encoder and LLM verbalizer fused
                                (:class:`agent.cross_encoder_ranker.FusionRanker`; weight from
                                ``recchat train fusion``, tuned on validation)
+``sasrec+llm-lora``            SASRec's / EASE's top ``rerank_k`` reranked by the LLM verbalizer
+``ease+llm-lora``              with a LoRA adapter (``recchat train llm-ranker``, LlamaRec's recipe;
+                               :mod:`eval.train_llm_ranker`): the prompt shows the newest
+                               ``history_items`` history items the adapter was trained with
 =============================  ===============================================================
 
 Item-kNN (:class:`retrieval.behaviour.ItemKNN`): cosine similarity between items' user sets, built from the
@@ -69,6 +76,7 @@ class TrainedAssets:
     ranker: str | None = None
     retriever: str | None = None
     sasrec: str | None = None
+    llm_ranker: str | None = None  # LoRA adapter of the LLM verbalizer (recchat train llm-ranker)
     fusion_weight: float | None = None
     knn_half_life: float = 1.0  # chosen on ML-100K VALIDATION (docs/results/issue7/README.md)
     knn_shrink: float = 5.0  # idem
@@ -152,11 +160,17 @@ def tuned_dense_source(ctx: EvalContext, store: "ChromaStore", catalog: str, his
 
 class StagedPipeline(Pipeline):
     """Sources fused by RRF (one source: its own order), then optionally a ranker over the
-    first ``rerank_k`` (context built exactly as :class:`eval.pipelines.RerankPipeline` does)."""
+    first ``rerank_k`` (context built exactly as :class:`eval.pipelines.RerankPipeline` does).
+
+    The ranker's candidates carry ``rank`` = their position in the fused list, or, with
+    ``rank_model``, their 0-based rank in that model's ranking of the whole catalog for the
+    user's history (what a ranker trained with behaviour reads; in the sampled protocol the
+    list position of a frozen candidate says nothing about the catalog)."""
 
     def __init__(self, name: str, ctx: EvalContext, sources: Sequence[Source], ranker: "Ranker | None" = None,
                  rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None,
-                 weights: Sequence[float] | None = None, checkpoints: dict[str, str] | None = None) -> None:
+                 weights: Sequence[float] | None = None, checkpoints: dict[str, str] | None = None,
+                 rank_model: ItemScorer | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.sources = list(sources)
@@ -166,6 +180,7 @@ class StagedPipeline(Pipeline):
         self.models = models or {}
         self.weights = list(weights) if weights is not None else None
         self._checkpoints = dict(checkpoints or {})
+        self.rank_model = rank_model
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.models)
@@ -194,7 +209,11 @@ class StagedPipeline(Pipeline):
         if self.ranker is not None:
             k = s.rerank_k if request.candidates is None else len(ranked)
             head_ids, tail = ranked[:k], ranked[k:]
-            cands = [Candidate(self.ctx.items[i], 0.0, r, ("fused",)) for r, i in enumerate(head_ids)]
+            ranks: Sequence[int | None] = list(range(len(head_ids)))
+            if self.rank_model is not None:
+                ranks = self.rank_model.ranks(request.case.history, head_ids)
+            cands = [Candidate(self.ctx.items[i], 0.0, UNRANKED if r is None else r, ("fused",))
+                     for r, i in zip(ranks, head_ids)]
             hist_items = [self.ctx.items[h] for h in request.case.history[-s.history_window:] if h in self.ctx.items]
             t1 = time.perf_counter()
             context = build_context([Turn("user", s.instruction)], lambda text: len(text.split()), 1500,
@@ -204,6 +223,10 @@ class StagedPipeline(Pipeline):
             out.ranked = [sc.item.id for sc in result.ranked] + tail
             out.info.update({"degraded": result.degraded, "error": result.error})
         return out
+
+
+UNRANKED = 10**9
+"""Candidate rank for an item the rank model does not know."""
 
 
 # ----------------------------------------------------------------------------- registry
@@ -226,7 +249,8 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "retrieval+ranker": ("ranker",), "retrieval+knn+ranker": ("ranker",), "knn+ranker": ("ranker",),
     "retrieval+ranker+llm": ("ranker",), "retrieval-ft": ("retriever",), "retrieval-ft+knn": ("retriever",),
     "retrieval-ft+knn+ranker": ("retriever", "ranker"), "sasrec": ("sasrec",), "knn+sasrec": ("sasrec",),
-    "sasrec+ease": ("sasrec",), "retrieval+sasrec": ("sasrec",),
+    "sasrec+ease": ("sasrec",), "retrieval+sasrec": ("sasrec",), "sasrec+ranker": ("sasrec", "ranker"),
+    "sasrec+llm-lora": ("sasrec", "llm-ranker"), "ease+llm-lora": ("llm-ranker",),
 }
 
 
@@ -234,7 +258,7 @@ def require_checkpoints(names: Sequence[str], assets: TrainedAssets) -> None:
     """Raise ValueError (naming the training and evaluation commands) when a pipeline of
     ``names`` needs a trained ranker / retriever that ``assets`` does not name."""
     have = {"ranker": assets.ranker is not None, "retriever": assets.retriever is not None,
-            "sasrec": assets.sasrec is not None}
+            "sasrec": assets.sasrec is not None, "llm-ranker": assets.llm_ranker is not None}
     missing: dict[str, list[str]] = {}
     for name in names:
         for kind in CHECKPOINTS.get(name, ()):
@@ -244,7 +268,8 @@ def require_checkpoints(names: Sequence[str], assets: TrainedAssets) -> None:
         parts = [f"{', '.join(ps)} need(s) a trained {kind} (train it with `recchat train {kind}`)"
                  for kind, ps in missing.items()]
         raise ValueError("; ".join(parts) + "; then evaluate with `recchat train eval --ranker NAME "
-                         "[--retriever NAME] [--sasrec NAME] --pipelines ...` (same protocols and report format)")
+                         "[--retriever NAME] [--sasrec NAME] [--llm-ranker NAME] --pipelines ...` (same protocols "
+                         "and report format)")
 
 
 def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: TrainedAssets,
@@ -254,7 +279,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
     from agent.cross_encoder_ranker import CrossEncoderRanker, FusionRanker, resolve_ranker
 
     registry = base or default_registry()
-    cache: dict[str, Any] = {}
+    cache: dict[Any, Any] = {}
 
     def knn(ctx: EvalContext) -> ItemKNN:
         if "knn" not in cache:
@@ -275,6 +300,13 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             folder = resolve_sasrec(assets.sasrec)
             cache["sasrec"] = (SASRec.load(folder), str(folder / "model.pt"))
         return cache["sasrec"]
+
+    def behaviour_model(folder: str) -> ItemScorer:
+        from retrieval.sasrec import SASRec
+
+        if ("behaviour", folder) not in cache:
+            cache[("behaviour", folder)] = SASRec.load(Path(folder))
+        return cache[("behaviour", folder)]
 
     def ce(ctx: EvalContext) -> "Ranker":
         if assets.ranker is None:
@@ -326,13 +358,18 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                     sources.append(tuned(ctx))
                     models["tuned_embedder"] = checkpoints["retriever"] = cache["ft"][1]
             ranker = ce(ctx) if rank else None
+            rank_model = None
             if ranker is not None:
                 models["ranker"] = str(getattr(ranker, "model_dir", ""))
                 checkpoints.update(ranker_checkpoints(ranker))
+                behaviour = getattr(ranker, "behaviour", None)
+                if behaviour is not None:
+                    rank_model = behaviour_model(behaviour["source"])
+                    models["ranker_behaviour"] = behaviour["source"]
             if len(parts) > 1:
                 models["rrf"] = f"k={assets.rrf_k}, weights={dict(zip(parts, weights))}"
             return StagedPipeline(name, ctx, sources, ranker, assets.rrf_k, assets.fusion_depth, models, weights,
-                                  checkpoints)
+                                  checkpoints, rank_model)
         registry.register(name, factory)
 
     staged("retrieval+knn", ["dense", "knn"], False)
@@ -346,6 +383,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
     staged("knn+sasrec", ["knn", "sasrec"], False)
     staged("sasrec+ease", ["sasrec", "ease"], False)
     staged("retrieval+sasrec", ["dense", "sasrec"], False)
+    staged("sasrec+ranker", ["sasrec"], True)
     staged("retrieval-ft", ["ft"], False)
     staged("retrieval-ft+knn", ["ft", "knn"], False)
     staged("retrieval-ft+knn+ranker", ["ft", "knn"], True)
@@ -366,6 +404,48 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                             max_candidates=ctx.settings.rerank_k)
 
     registry.register_ranker("retrieval+ranker+llm", fused, uses_llm=True)
+
+    def llm_lora(ctx: EvalContext) -> tuple[Any, "Ranker"]:
+        """(the trained adapter, a VerbalizerRanker over an engine that scores with it), built once."""
+        from eval.train_llm_ranker import check_run, load_llm_ranker, lora_engine, lora_ranker
+
+        if assets.llm_ranker is None:
+            raise ValueError("this pipeline needs a trained LLM ranker: pass --llm-ranker NAME "
+                             "(recchat train llm-ranker)")
+        if "llm-lora" not in cache:
+            trained = load_llm_ranker(assets.llm_ranker)
+            check_run(trained, ctx)
+            agent = ctx.agent_settings()
+            cache["llm-lora"] = (trained, lora_ranker(trained, lora_engine(trained, agent), agent))
+        return cache["llm-lora"]
+
+    def lora_staged(name: str, part: str) -> None:
+        def factory(ctx: EvalContext) -> Pipeline:
+            import dataclasses
+
+            trained, ranker = llm_lora(ctx)
+            if part == "sasrec":
+                model, weights_file = sasrec(ctx)
+                models = {"sasrec": f"SASRec {model.net.cfg.model_dump()}"}
+                checkpoints = {"sasrec": weights_file}
+            else:
+                model, checkpoints = ease(ctx), {}
+                models = {"ease": f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"}
+            s = trained.settings
+            models |= {"llm": s.llm, "llm_ranker": f"{trained.folder} (LoRA r={s.lora_r} on {s.source} top "
+                       f"{s.candidates}, {s.history_items} history items)", "llm_engine": ranker.engine.backend}
+            checkpoints["llm_ranker"] = str(trained.weights)
+            # the prompt shows the history the adapter was trained with (StagedPipeline reads history_window)
+            view = dataclasses.replace(ctx, settings=ctx.settings.model_copy(
+                update={"history_window": s.history_items}))
+            pipeline = StagedPipeline(name, view, [behaviour_source(model)], ranker, rrf_k=assets.rrf_k,
+                                      depth=assets.fusion_depth, models=models, checkpoints=checkpoints)
+            pipeline.uses_llm = True
+            return pipeline
+        registry.register(name, factory)
+
+    lora_staged("sasrec+llm-lora", "sasrec")
+    lora_staged("ease+llm-lora", "ease")
     return registry
 
 

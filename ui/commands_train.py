@@ -1,5 +1,5 @@
-"""``recchat train ranker|retriever|fusion|chat-fusion|ease|sasrec|eval``: learn from behaviour (see eval.train_ranker,
-eval.train_retriever, eval.trained_pipelines).
+"""``recchat train ranker|retriever|fusion|chat-fusion|ease|sasrec|llm-ranker|eval``: learn from behaviour (see
+eval.train_ranker, eval.train_retriever, eval.train_llm_ranker, eval.trained_pipelines).
 
 Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
 Also runnable alone: ``python -m ui.commands_train ranker ...``.
@@ -50,8 +50,12 @@ def train_ranker_command(
     patience: Annotated[int, typer.Option(help="evaluations without improvement before stopping")] = 3,
     max_steps: Annotated[Optional[int], typer.Option(help="cap on optimiser steps")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
-    bf16: Annotated[bool, typer.Option(help="bf16 autocast while training")] = True,
+    bf16: Annotated[bool, typer.Option(help="bf16 autocast while training (only faster on CPUs with native bf16)")] = False,
     train_layers: Annotated[Optional[int], typer.Option(help="train only the top N encoder layers (cheaper)")] = None,
+    behaviour: Annotated[Optional[str], typer.Option(
+        help="trained SASRec (name or folder): pairs from its top --list-k lists, its rank and a popularity "
+             "bucket written into every candidate")] = None,
+    list_k: Annotated[int, typer.Option(help="size of the behaviour list the ranker reranks")] = 20,
     seed: Annotated[int, typer.Option()] = 0,
     fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
 ) -> None:
@@ -67,7 +71,7 @@ def train_ranker_command(
                                 hard_ratio=hard_ratio, hard_pool=hard_pool, max_train_pairs=max_pairs,
                                 val_users=val_users, max_length=max_length, epochs=epochs, batch_size=batch_size,
                                 lr=lr, eval_every=eval_every, patience=patience, max_steps=max_steps, threads=threads,
-                                bf16=bf16, train_layers=train_layers, seed=seed)
+                                bf16=bf16, train_layers=train_layers, behaviour=behaviour, list_k=list_k, seed=seed)
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
     try:
@@ -245,6 +249,8 @@ def train_eval_command(
     ranker: Annotated[Optional[str], typer.Option(help="trained ranker name or folder")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="trained retriever name or folder (for retrieval-ft*)")] = None,
     sasrec: Annotated[Optional[str], typer.Option(help="trained SASRec name or folder (for *sasrec*)")] = None,
+    llm_ranker: Annotated[Optional[str], typer.Option(
+        help="LoRA-trained LLM ranker name or folder (for *llm-lora; its base LLM is the default --llm)")] = None,
     fusion_weight: Annotated[Optional[float], typer.Option(help="ranker+llm fusion weight (default: tuned file)")] = None,
     llm: Annotated[Optional[str], typer.Option(help="LLM of +llm pipelines")] = None,
     llm_url: Annotated[Optional[str], typer.Option(help="running OpenAI-compatible server")] = None,
@@ -262,6 +268,13 @@ def train_eval_command(
     from ui.commands_eval import passed_options
 
     passed = passed_options(ctx)
+    if llm_ranker is not None and llm is None:
+        from eval.train_llm_ranker import load_llm_ranker
+
+        try:
+            llm = load_llm_ranker(llm_ranker).settings.llm  # the adapter's base model
+        except FileNotFoundError as exc:
+            _fail(str(exc))
     try:
         agent = AgentSettings(**{k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None})
         settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=pipelines, users=users or None, seed=seed,
@@ -269,7 +282,8 @@ def train_eval_command(
                                 **({"limit_users": limit_users} if limit_users is not None else {}))
     except ValidationError as exc:
         _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
-    assets = TrainedAssets(ranker=ranker, retriever=retriever, sasrec=sasrec, fusion_weight=fusion_weight)
+    assets = TrainedAssets(ranker=ranker, retriever=retriever, sasrec=sasrec, llm_ranker=llm_ranker,
+                           fusion_weight=fusion_weight)
     try:
         from eval.data import load_dataset
 
@@ -298,7 +312,7 @@ def train_eval_command_line(settings: "EvalSettings", out: Path, assets: "Traine
     resolved = {"out": out, "dataset": settings.dataset, "protocol": settings.protocol,
                 "pipelines": ",".join(settings.pipelines), "users": settings.users or 0, "split": settings.split,
                 "ranker": assets.ranker, "retriever": assets.retriever, "sasrec": assets.sasrec,
-                "fusion_weight": assets.fusion_weight,
+                "llm_ranker": assets.llm_ranker, "fusion_weight": assets.fusion_weight,
                 "limit_users": settings.limit_users, "seed": settings.seed}
     if any(uses_llm(p) for p in settings.pipelines):
         resolved |= {"llm": settings.agent.llm, "llm_url": settings.agent.llm_url}
@@ -326,6 +340,74 @@ def train_fusion_command(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps({"saved": str(path), **tuning.model_dump()}, indent=1))
+
+
+@train_app.command("llm-ranker")
+def train_llm_ranker_command(
+    llm: Annotated[str, typer.Option(help="base LLM: bundled name, folder or HF id")] = "qwen2.5-coder-0.5b-instruct",
+    dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-1m",
+    source: Annotated[str, typer.Option(help="candidate source: sasrec or ease")] = "sasrec",
+    sasrec: Annotated[str, typer.Option(help="trained SASRec name or folder (source sasrec)")] = "sasrec-movielens-1m",
+    name: Annotated[Optional[str], typer.Option(help="ranker name (default <source>-<dataset>-<llm>) or a folder")] =
+        None,
+    candidates: Annotated[int, typer.Option(help="candidates per prompt (the eval's rerank_k)")] = 20,
+    history_items: Annotated[int, typer.Option(help="newest history items in the prompt")] = 20,
+    lora_r: Annotated[int, typer.Option(help="LoRA rank")] = 8,
+    lora_alpha: Annotated[int, typer.Option()] = 16,
+    lora_dropout: Annotated[float, typer.Option()] = 0.05,
+    lora_top_layers: Annotated[Optional[int], typer.Option(help="adapt only the top N layers (cheaper backward)")] =
+        None,
+    lr: Annotated[float, typer.Option()] = 1e-4,
+    grad_accum: Annotated[int, typer.Option(help="examples per optimiser step (batch 1)")] = 16,
+    warmup_steps: Annotated[int, typer.Option(help="optimiser steps of linear warm-up")] = 10,
+    epochs: Annotated[int, typer.Option()] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(help="cap on optimiser steps")] = None,
+    max_users: Annotated[Optional[int], typer.Option(help="training users (seeded sample)")] = None,
+    val_users: Annotated[int, typer.Option(help="held-out validation users (0 = no validation)")] = 300,
+    eval_every: Annotated[int, typer.Option(help="optimiser steps between validation evaluations")] = 25,
+    checkpoint_every: Annotated[int, typer.Option(help="optimiser steps between checkpoints")] = 1,
+    max_length: Annotated[int, typer.Option(help="longest prompt trained on, in tokens (longer: dropped)")] = 3072,
+    gradient_checkpointing: Annotated[bool, typer.Option(help="about half the memory, ~30% slower")] = False,
+    max_minutes: Annotated[Optional[float], typer.Option(help="pause after this many minutes (rerun to resume)")] =
+        None,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
+) -> None:
+    """LoRA-train the LLM verbalizer reranker on its exact prompt over the source's top list
+    (LlamaRec's recipe, validation split; see eval.train_llm_ranker); resumes an unfinished run."""
+    from pydantic import ValidationError
+
+    from eval.train_llm_ranker import LLMRankerTraining, default_name, llm_ranker_dir, train_llm_ranker
+
+    try:
+        settings = LLMRankerTraining(llm=llm, dataset=dataset, source=source, sasrec=sasrec, candidates=candidates,
+                                     history_items=history_items, lora_r=lora_r, lora_alpha=lora_alpha,
+                                     lora_dropout=lora_dropout, lora_top_layers=lora_top_layers, lr=lr,
+                                     grad_accum=grad_accum, warmup_steps=warmup_steps, epochs=epochs,
+                                     max_steps=max_steps, max_users=max_users, val_users=val_users,
+                                     eval_every=eval_every, checkpoint_every=checkpoint_every, max_length=max_length,
+                                     gradient_checkpointing=gradient_checkpointing, seed=seed)
+    except ValidationError as exc:
+        _fail("bad option: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    name = name or default_name(settings)
+    folder = Path(name).expanduser() if ("/" in name or Path(name).is_dir()) else llm_ranker_dir(name)
+    console.print(f"training the LLM ranker into {folder}")
+    try:
+        report = train_llm_ranker(settings, folder, max_minutes=max_minutes, fresh=fresh)
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] rerun the same command to resume from the last checkpoint")
+        raise typer.Exit(130)
+    if report["status"] == "paused":
+        console.print(f"paused after {max_minutes} min at step {report['steps']} of {report['total_steps']}: "
+                      "rerun the same command to resume")
+    typer.echo(json.dumps({k: v for k, v in report.items() if k not in ("settings", "loss_curve")}, indent=1))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,201 @@
+"""eval.train_llm_ranker (LoRA on the verbalizer prompt, LlamaRec's recipe) with SmolLM2-135M on toy
+data (user n watches items 3n, 3n+1, ... in time order; EASE is the source): the examples, the
+loss, pause and resume, the published adapter in the engine, and the ``ease+llm-lora`` pipeline.
+LoRA on the top 2 layers only and 4 candidates keep every test to a few forward passes."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agent.labels import DEFAULT_PREFILL
+from eval.llm_ranker_examples import PromptBuilder, RankExample
+from eval.splits import leave_one_out
+from eval.train_llm_ranker import (LLMRankerTraining, label_logits, load_llm_ranker, lora_model, prepare_examples,
+                                   publish_adapter, train_llm_ranker, verbalizer_loss)
+
+from .helpers import toy_dataset
+
+pytest.importorskip("peft", reason="pip install 'recchat[train]'")
+
+LLM = "smollm2-135m-instruct"
+TINY = LLMRankerTraining(llm=LLM, dataset="toy", source="ease", candidates=4, history_items=2, lora_top_layers=2,
+                         grad_accum=1, max_steps=3, val_users=2, eval_every=3, warmup_steps=0, lr=5e-3,
+                         max_length=1024, seed=0)
+
+
+@pytest.fixture(scope="module")
+def builder(smollm2_dir: Path) -> PromptBuilder:
+    from agent.transformers_engine import TransformersEngine
+
+    return PromptBuilder(TransformersEngine(smollm2_dir), toy_dataset().item_map, candidates=4, history_items=2)
+
+
+@pytest.fixture(scope="module")
+def runs(smollm2_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """The same settings trained twice: in one sitting, and paused after step 1 then resumed."""
+    whole, split = tmp_path_factory.mktemp("whole"), tmp_path_factory.mktemp("split")
+    train_llm_ranker(TINY, whole, progress=False, data=toy_dataset())
+    first = train_llm_ranker(TINY, split, max_minutes=0, progress=False, data=toy_dataset())
+    assert first["status"] == "paused" and first["steps"] == 1
+    train_llm_ranker(TINY, split, progress=False, data=toy_dataset())
+    return {"whole": whole, "split": split}
+
+
+def test_examples_keep_in_list_targets_and_never_read_test_items(builder: PromptBuilder) -> None:
+    data = toy_dataset()
+    ex = prepare_examples(TINY, data, builder)
+    val_split = {c.user_id: c for c in leave_one_out(data.interactions, "validation").cases}
+    test_split = {c.user_id: c for c in leave_one_out(data.interactions, "test").cases}
+    assert ex.train and ex.counts["examples"] == len(ex.train) == len(ex.train_tokens)
+    assert not {e.user_id for e in ex.train} & {e.user_id for e in ex.val}  # held-out users never trained on
+    for e in ex.train:
+        assert e.target in e.candidates and e.target_index is not None  # only in-list targets
+        assert e.target == val_split[e.user_id].target != test_split[e.user_id].target
+        assert test_split[e.user_id].target not in e.history and not set(e.candidates) & set(e.history)
+    # the test items (each user's last interaction) are never read: change them all, same examples
+    last = data.interactions.groupby("user_id")["timestamp"].transform("max") == data.interactions["timestamp"]
+    poisoned = data.interactions.copy()
+    poisoned.loc[last, "item_id"] = "m59"
+    redone = prepare_examples(TINY, type(data)(**{**data.__dict__, "interactions": poisoned}), builder)
+    assert [(e.user_id, e.history, e.target) for e in redone.train] == [(e.user_id, e.history, e.target)
+                                                                          for e in ex.train]
+
+
+def test_prompt_is_the_verbalizer_prompt_with_one_token_labels(builder: PromptBuilder) -> None:
+    example = RankExample("u", ("m01", "m02", "m03"), ("m10", "m11", "m12", "m13"), "m12")
+    ids, labels = builder.encode(example)
+    text = builder.engine.tokenizer.decode(ids)
+    assert text.endswith(DEFAULT_PREFILL) and "(D) Movie 13" in text and "(E)" not in text
+    assert "- Movie 2;" in text and "- Movie 3;" in text and "- Movie 1;" not in text  # the 2 newest history items
+    assert len(labels) == 4 == len(set(labels)) and example.target_index == 2
+
+
+def test_loss_decreases_on_a_tiny_overfit_set(smollm2_dir: Path, builder: PromptBuilder) -> None:
+    import torch
+
+    # two prompts whose answer is (C): three steps fit them (telling prompts apart takes more steps)
+    examples = [RankExample("a", ("m01", "m02"), ("m10", "m11", "m12", "m13"), "m12"),
+                RankExample("b", ("m20", "m21"), ("m30", "m31", "m32", "m33"), "m32")]
+    encoded = [(*builder.encode(e), e.target_index) for e in examples]
+    model = lora_model(smollm2_dir, TINY.model_copy(update={"lora_dropout": 0.0}))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(3):
+        total = 0.0
+        for ids, labels, target in encoded:
+            loss = verbalizer_loss(model, ids, labels, target) / len(encoded)
+            loss.backward()
+            total += float(loss.detach())
+        losses.append(total)
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        after = sum(float(verbalizer_loss(model, i, lab, t)) for i, lab, t in encoded) / len(encoded)
+    assert losses[0] > 0.5 and after < 0.5 * losses[0], (losses, after)
+
+
+def test_pause_and_resume_neither_redo_nor_skip_steps(runs: dict[str, Path]) -> None:
+    import torch
+
+    logs = {k: [json.loads(line) for line in (p / "log.jsonl").read_text().splitlines()] for k, p in runs.items()}
+    steps = [e["step"] for e in logs["split"] if "loss" in e]
+    assert steps == [1, 2, 3]  # none redone, none skipped
+    assert [e["eval"]["step"] for e in logs["split"] if "eval" in e] == [0, 3]
+    for a, b in zip(logs["whole"], logs["split"]):  # same losses and evaluations as one sitting
+        assert a.get("loss") == pytest.approx(b.get("loss"), abs=1e-5) and a.get("eval") == b.get("eval")
+    states = {k: torch.load(p / "state.pt", weights_only=True) for k, p in runs.items()}
+    for name, tensor in states["whole"]["adapter"].items():
+        torch.testing.assert_close(tensor, states["split"]["adapter"][name], atol=1e-6, rtol=0)
+    report = json.loads((runs["split"] / "report.json").read_text())
+    assert report["status"] == "finished" and report["steps"] == 3 and report["examples_seen"] == 3
+    assert report["zero_shot"]["step"] == 0 and report["tokens_per_example"]["mean"] > 100
+    assert report["train_cpu_s"] > 0 and len(report["loss_curve"]) == 3
+    assert (runs["split"] / "adapter_model.safetensors").is_file()
+
+
+def test_other_settings_refuse_to_resume(runs: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="other settings.*--fresh"):
+        train_llm_ranker(TINY.model_copy(update={"lr": 1e-3}), runs["split"], progress=False, data=toy_dataset())
+
+
+def test_published_adapter_scores_as_in_training(smollm2_dir: Path, builder: PromptBuilder, tmp_path: Path) -> None:
+    import torch
+
+    from agent.transformers_engine import TransformersEngine
+
+    example = RankExample("a", ("m01", "m02"), ("m10", "m11", "m12", "m13"), "m12")
+    ids, labels = builder.encode(example)
+    model = lora_model(smollm2_dir, TINY)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(2):
+        verbalizer_loss(model, ids, labels, 2).backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        trained = label_logits(model, ids, labels).log_softmax(-1).tolist()
+    publish_adapter(model, tmp_path)
+    engine = TransformersEngine(smollm2_dir, dtype="float32", adapter=tmp_path)
+    [scored] = engine.score_choices([builder.messages(example)], list("ABCD"), prefill=DEFAULT_PREFILL)
+    assert [scored[k] for k in "ABCD"] == pytest.approx(trained, abs=1e-4)
+    assert math.exp(trained[2]) > 0.5  # two steps moved the mass to the target: the adapter matters
+
+
+def test_ease_llm_lora_pipeline_end_to_end(runs: dict[str, Path], builder: PromptBuilder, tmp_path: Path) -> None:
+    from agent.settings import AgentSettings
+    from eval.llm_ranker_examples import build_examples
+    from eval.pipelines import UserRequest
+    from eval.runner import prepare, run_eval
+    from eval.settings import EvalSettings
+    from eval.trained_pipelines import TrainedAssets, trained_registry
+    from retrieval.ease import EASE
+
+    data = toy_dataset()
+    agent = AgentSettings(llm=LLM, backend="transformers", dtype="float32", max_candidates=4)
+    settings = EvalSettings(dataset="toy", protocol="full", split="validation", pipelines=["ease", "ease+llm-lora"],
+                            users=3, seed=0, explain=False, concurrency=1, agent=agent)
+    assets = TrainedAssets(llm_ranker=str(runs["split"]))
+    # the pipeline sends the training prompt: same candidates, same messages
+    prepared = prepare(settings, dataset=data, progress=False)
+    pipeline = trained_registry(settings, data, assets).build("ease+llm-lora", prepared.ctx)
+    case = prepared.cases[0]
+    out = pipeline.recommend(UserRequest(case))
+    source = EASE([c.history for c in prepared.split.cases], prepared.ctx.universe, TINY.ease_lambda,
+                  TINY.ease_half_life)
+    [example] = build_examples([case], source, 4, data.item_map)
+    assert sorted(out.ranked[:4]) == sorted(example.candidates) and out.ranked[4:] == [
+        i for i in pipeline.sources[0](UserRequest(case), 200) if i not in example.candidates][:len(out.ranked) - 4]
+    sent = pipeline.ranker.engine.calls[-1].messages
+    prefill = {"role": "assistant", "content": DEFAULT_PREFILL}
+    assert sent == [m.as_dict() for m in builder.messages(example)] + [prefill]
+    # and the whole harness runs it, recording the adapter it used
+    doc = run_eval(settings, tmp_path / "r", registry=trained_registry(settings, data, assets), dataset=data,
+                   home=tmp_path, progress=False, write_plots=False)
+    assert set(doc["pipelines"]) == {"ease", "ease+llm-lora"}
+    assert doc["checkpoints"]["pipelines"]["ease+llm-lora"]["llm_ranker"]["sha256"]
+    assert doc["pipelines"]["ease+llm-lora"]["metrics"]["ndcg@10"]["mean"] >= 0
+
+
+def test_run_must_match_the_adapter(runs: dict[str, Path]) -> None:
+    from agent.settings import AgentSettings
+    from eval.settings import EvalSettings
+    from eval.train_llm_ranker import check_run
+    from eval.trained_pipelines import TrainedAssets, require_checkpoints
+
+    trained = load_llm_ranker(str(runs["split"]))
+    ok = AgentSettings(llm=LLM, max_candidates=4)
+    check_run(trained, SimpleNamespace(settings=EvalSettings(dataset="toy", agent=ok)))
+    with pytest.raises(ValueError, match="--llm smollm2-135m-instruct"):
+        check_run(trained, SimpleNamespace(settings=EvalSettings(dataset="toy", agent=ok.model_copy(
+            update={"llm": "qwen2.5-coder-0.5b-instruct"}))))
+    with pytest.raises(ValueError, match="MAX_CANDIDATES=4"):
+        check_run(trained, SimpleNamespace(settings=EvalSettings(dataset="toy", agent=AgentSettings(llm=LLM))))
+    with pytest.raises(ValueError, match="recchat train llm-ranker"):
+        require_checkpoints(["ease+llm-lora"], TrainedAssets())
+    with pytest.raises(FileNotFoundError, match="recchat train llm-ranker --name nope"):
+        load_llm_ranker("nope")
