@@ -16,19 +16,23 @@ from __future__ import annotations
 import abc
 import math
 import random
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from agent.context import item_line, item_title
+from agent.context import clean_text, item_line, item_title
 from agent.engine import Engine, Message
 from agent.labels import DEFAULT_PREFILL, candidate_labels, check_chat_labels
 from agent.settings import RerankSettings
 from agent.types import Context, RerankResult, ScoredCandidate
 from prompts import render
 from retrieval.candidates import Candidate
+from retrieval.items import Item
 
 DEGRADED_NOTICE = "LLM unavailable: showing retrieval order"
+
+_BLOCKS = {name: re.compile(rf"<{name}>\n(.*?)\n</{name}>", re.S) for name in ("history", "feedback", "conversation")}
 
 
 class Ranker(abc.ABC):
@@ -117,9 +121,18 @@ class VerbalizerRanker(Ranker):
         layout: the descriptions of ``pool`` (default: ``candidates``; pass the same pool, in
         the same order, for every permutation) come before the labelled block, which then
         holds only ``Title (Year)`` per label, so the permutations share everything up to
-        that short block in the server's prefix cache.
+        that short block in the server's prefix cache. ``titles`` layout (LlamaRec's compact
+        prompt, ~3x fewer tokens): the context shrunk by :func:`compact_context` (history as
+        ``Title (Year)`` lines, the user's turns) and ``(A) Title (Year) - Genre, Genre`` per label.
         """
         labels = candidate_labels(max(1, len(candidates)))
+        if self.settings.rerank_layout == "titles":
+            lines = "\n".join(f"({lab}) {title_genres(c.item)}" for lab, c in zip(labels, candidates))
+            return [
+                Message("system", render("rerank_titles_system")),
+                Message("user", render("rerank_titles_user", context=compact_context(context), candidates=lines,
+                                       last_label=labels[-1])),
+            ]
         if self.settings.rerank_layout == "inline":
             lines = "\n".join(f"({lab}) {item_line(c.item)}" for lab, c in zip(labels, candidates))
             return [
@@ -172,6 +185,57 @@ class VerbalizerRanker(Ranker):
         result.label_probs = probs
         result.timings["total_s"] = time.perf_counter() - start
         return result
+
+
+def context_blocks(context: Context) -> dict[str, list[str]]:
+    """The lines of each ``<history>`` / ``<feedback>`` / ``<conversation>`` block of
+    :attr:`Context.text` (as :func:`agent.context.build_context` renders them, oldest first); a
+    missing block gives []."""
+    out: dict[str, list[str]] = {}
+    for name, pattern in _BLOCKS.items():
+        match = pattern.search(context.text)
+        out[name] = [ln for ln in match.group(1).split("\n") if ln.strip()] if match else []
+    return out
+
+
+def history_titles(context: Context) -> list[str]:
+    """``Title (Year)`` of each history item the context carries, OLDEST first: its ``<history>``
+    lines (``- item_line(...)``, parsed back as
+    :func:`agent.cross_encoder_ranker.context_history` does) cut before ``"; genres: "``, or
+    at the first ``"; "`` for an item without genres."""
+    out = []
+    for line in context_blocks(context)["history"]:
+        line = line[2:] if line.startswith("- ") else line
+        cut = line.find("; genres: ")
+        out.append(line[:cut] if cut >= 0 else line.split("; ")[0])
+    return out
+
+
+def title_genres(item: Item) -> str:
+    """``Title (Year) - Genre, Genre`` (sanitised; just the title when the item has no genres)."""
+    genres = ", ".join(clean_text(g, 30) for g in item.genres)
+    return f"{item_title(item)} - {genres}" if genres else item_title(item)
+
+
+def compact_context(context: Context) -> str:
+    """The context of the ``titles`` layout: the history as one ``Title (Year)`` line per item
+    (oldest first, newest last), the chat's feedback lines, and the user's turns of the
+    conversation (assistant turns dropped; the latest user message is always last). Each block
+    only when non-empty, except the conversation."""
+    blocks = context_blocks(context)
+    users = [ln for ln in blocks["conversation"] if ln.startswith("User: ")]
+    if not users:  # a context not built by build_context: its latest message alone
+        users = [f"User: {clean_text(context.latest_user_message, 1000)}"]
+    parts = []
+    if titles := history_titles(context):
+        parts.append("Movies the user watched, oldest first (the last is the most recent):\n<history>\n"
+                     + "\n".join(titles) + "\n</history>")
+    if blocks["feedback"]:
+        parts.append("The user's reactions in this chat:\n<feedback>\n" + "\n".join(blocks["feedback"])
+                     + "\n</feedback>")
+    parts.append("The user's messages (the last is the current request):\n<conversation>\n"
+                 + "\n".join(users) + "\n</conversation>")
+    return "\n\n".join(parts)
 
 
 def _check_len(scored: object, expected: int) -> list[dict[str, float]]:

@@ -433,7 +433,8 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                 models = {"ease": f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"}
             s = trained.settings
             models |= {"llm": s.llm, "llm_ranker": f"{trained.folder} (LoRA r={s.lora_r} on {s.source} top "
-                       f"{s.candidates}, {s.history_items} history items)", "llm_engine": ranker.engine.backend}
+                       f"{s.candidates}, {s.history_items} history items, {s.layout} layout)",
+                       "llm_engine": ranker.engine.backend}
             checkpoints["llm_ranker"] = str(trained.weights)
             # the prompt shows the history the adapter was trained with (StagedPipeline reads history_window)
             view = dataclasses.replace(ctx, settings=ctx.settings.model_copy(

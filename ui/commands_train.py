@@ -352,6 +352,8 @@ def train_llm_ranker_command(
         None,
     candidates: Annotated[int, typer.Option(help="candidates per prompt (the eval's rerank_k)")] = 20,
     history_items: Annotated[int, typer.Option(help="newest history items in the prompt")] = 20,
+    layout: Annotated[str, typer.Option(help="prompt layout: titles (compact, LlamaRec's), inline or split; "
+                                        "the eval ranks with the adapter's layout")] = "titles",
     lora_r: Annotated[int, typer.Option(help="LoRA rank")] = 8,
     lora_alpha: Annotated[int, typer.Option()] = 16,
     lora_dropout: Annotated[float, typer.Option()] = 0.05,
@@ -382,7 +384,7 @@ def train_llm_ranker_command(
 
     try:
         settings = LLMRankerTraining(llm=llm, dataset=dataset, source=source, sasrec=sasrec, candidates=candidates,
-                                     history_items=history_items, lora_r=lora_r, lora_alpha=lora_alpha,
+                                     history_items=history_items, layout=layout, lora_r=lora_r, lora_alpha=lora_alpha,
                                      lora_dropout=lora_dropout, lora_top_layers=lora_top_layers, lr=lr,
                                      grad_accum=grad_accum, warmup_steps=warmup_steps, epochs=epochs,
                                      max_steps=max_steps, max_users=max_users, val_users=val_users,

@@ -29,10 +29,20 @@ TINY = LLMRankerTraining(llm=LLM, dataset="toy", source="ease", candidates=4, hi
 
 
 @pytest.fixture(scope="module")
-def builder(smollm2_dir: Path) -> PromptBuilder:
+def builders(smollm2_dir: Path) -> dict[str, PromptBuilder]:
+    """One prompt builder per layout, over the same engine (its weights are never loaded)."""
     from agent.transformers_engine import TransformersEngine
 
-    return PromptBuilder(TransformersEngine(smollm2_dir), toy_dataset().item_map, candidates=4, history_items=2)
+    engine = TransformersEngine(smollm2_dir)
+    return {layout: PromptBuilder(engine, toy_dataset().item_map, candidates=4, history_items=2, layout=layout)
+            for layout in ("titles", "inline", "split")}
+
+
+@pytest.fixture(scope="module")
+def builder(builders: dict[str, PromptBuilder]) -> PromptBuilder:
+    """The builder of TINY's layout: the default one, ``titles``."""
+    assert TINY.layout == "titles" == LLMRankerTraining.model_fields["layout"].default
+    return builders[TINY.layout]
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +76,38 @@ def test_examples_keep_in_list_targets_and_never_read_test_items(builder: Prompt
                                                                           for e in ex.train]
 
 
-def test_prompt_is_the_verbalizer_prompt_with_one_token_labels(builder: PromptBuilder) -> None:
+@pytest.mark.parametrize("layout", ["titles", "inline", "split"])
+def test_prompt_is_the_verbalizer_prompt_with_one_token_labels(builders: dict[str, PromptBuilder],
+                                                               layout: str) -> None:
+    builder = builders[layout]
     example = RankExample("u", ("m01", "m02", "m03"), ("m10", "m11", "m12", "m13"), "m12")
     ids, labels = builder.encode(example)
     text = builder.engine.tokenizer.decode(ids)
     assert text.endswith(DEFAULT_PREFILL) and "(D) Movie 13" in text and "(E)" not in text
-    assert "- Movie 2;" in text and "- Movie 3;" in text and "- Movie 1;" not in text  # the 2 newest history items
+    if layout == "titles":  # history: one title per line; candidates: title - genres
+        assert "<history>\nMovie 2\nMovie 3\n</history>" in text and "Movie 1\n" not in text
+        assert "(D) Movie 13 - Drama\n</candidates>" in text and "User: Based on my history" in text
+    else:
+        assert "- Movie 2;" in text and "- Movie 3;" in text and "- Movie 1;" not in text  # the 2 newest items
     assert len(labels) == 4 == len(set(labels)) and example.target_index == 2
+    # the trainer's prompt is the ranker's: VerbalizerRanker with this layout sends exactly these messages
+    from agent.rerank import VerbalizerRanker
+    from agent.settings import RerankSettings
+    from eval.llm_ranker_examples import ranker_context
+    from retrieval.candidates import Candidate
+
+    items = toy_dataset().item_map
+    ranker = VerbalizerRanker(builder.engine, RerankSettings(max_candidates=4, rerank_layout=layout))
+    cands = [Candidate(items[i], 0.0, r) for r, i in enumerate(example.candidates)]
+    sent = ranker.messages(ranker_context([items["m02"], items["m03"]]), cands, pool=cands)
+    assert sent == builder.messages(example)
+    assert ids == builder.engine.encode_chat(sent, DEFAULT_PREFILL)
+
+
+def test_titles_prompt_is_the_shortest(builders: dict[str, PromptBuilder]) -> None:
+    example = RankExample("u", tuple(f"m{k:02d}" for k in range(20)), ("m30", "m31", "m32", "m33"), "m32")
+    counts = {layout: len(b.encode(example)[0]) for layout, b in builders.items()}
+    assert counts["titles"] < counts["inline"] and counts["titles"] < counts["split"], counts
 
 
 def test_loss_decreases_on_a_tiny_overfit_set(smollm2_dir: Path, builder: PromptBuilder) -> None:
@@ -170,9 +205,13 @@ def test_ease_llm_lora_pipeline_end_to_end(runs: dict[str, Path], builder: Promp
     [example] = build_examples([case], source, 4, data.item_map)
     assert sorted(out.ranked[:4]) == sorted(example.candidates) and out.ranked[4:] == [
         i for i in pipeline.sources[0](UserRequest(case), 200) if i not in example.candidates][:len(out.ranked) - 4]
+    # the eval ranks with the adapter's layout (titles, the training default), not the agent's (inline)
+    assert pipeline.ranker.settings.rerank_layout == "titles" == load_llm_ranker(str(runs["split"])).settings.layout
+    assert agent.rerank_layout == "inline"
     sent = pipeline.ranker.engine.calls[-1].messages
     prefill = {"role": "assistant", "content": DEFAULT_PREFILL}
     assert sent == [m.as_dict() for m in builder.messages(example)] + [prefill]
+    assert "<history>" in sent[-2]["content"] and "; genres:" not in sent[-2]["content"]  # the titles prompt
     # and the whole harness runs it, recording the adapter it used
     doc = run_eval(settings, tmp_path / "r", registry=trained_registry(settings, data, assets), dataset=data,
                    home=tmp_path, progress=False, write_plots=False)
@@ -199,3 +238,28 @@ def test_run_must_match_the_adapter(runs: dict[str, Path]) -> None:
         require_checkpoints(["ease+llm-lora"], TrainedAssets())
     with pytest.raises(FileNotFoundError, match="recchat train llm-ranker --name nope"):
         load_llm_ranker("nope")
+
+
+def test_cli_layout_option_defaults_to_titles(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from ui.commands_train import register
+
+    seen: list[LLMRankerTraining] = []
+
+    def fake_train(settings: LLMRankerTraining, folder: Path, **_: object) -> dict[str, object]:
+        seen.append(settings)
+        return {"status": "finished", "steps": 0}
+
+    monkeypatch.setattr("eval.train_llm_ranker.train_llm_ranker", fake_train)
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    base = ["train", "llm-ranker", "--name", str(tmp_path / "r")]
+    for extra, layout in (([], "titles"), (["--layout", "inline"], "inline"), (["--layout", "split"], "split")):
+        res = CliRunner().invoke(app, base + extra)
+        assert res.exit_code == 0, res.output
+        assert seen[-1].layout == layout
+    res = CliRunner().invoke(app, base + ["--layout", "prose"])
+    assert res.exit_code == 1 and "layout" in res.output
