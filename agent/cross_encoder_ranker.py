@@ -110,7 +110,8 @@ def candidate_text(item: Item, candidate_chars: int = 300, behaviour: str | None
 
 
 BEHAVIOUR_FILE = "behaviour.json"
-"""File in a ranker trained with behaviour: ``{"source": <SASRec folder>, "popularity": {item id: share}}``."""
+"""File in a ranker trained with behaviour: ``{"source": <SASRec folder>, "popularity": {item id: share},
+"features": [...]}`` (``"log_rank"`` in features: the head reads :func:`behaviour_features` with it)."""
 
 _RANK_BUCKETS = ((1, "1"), (2, "2"), (3, "3"), (5, "4-5"), (10, "6-10"), (20, "11-20"), (50, "21-50"),
                  (100, "51-100"), (500, "101-500"))
@@ -144,21 +145,29 @@ BEHAVIOUR_HEAD = "behaviour_head.pt"
 """File in a ranker trained with behaviour: the weights of :func:`behaviour_head`."""
 
 
-def behaviour_features(rank: int | None, popularity_share: float | None) -> list[float]:
+#: ``log_rank`` scale: log1p(rank) / log1p(RANK_SCALE), so ranks 0..RANK_SCALE map to 0..1.
+RANK_SCALE = 10_000
+
+
+def behaviour_features(rank: int | None, popularity_share: float | None, log_rank: bool = True) -> list[float]:
     """One-hot rank bucket + one-hot popularity bucket (the buckets of :func:`behaviour_text`),
-    ``len(RANK_LABELS) + len(POPULARITY_LABELS)`` values."""
+    then, with ``log_rank``, ``log1p(rank) / log1p(RANK_SCALE)`` (1 when unknown): the exact
+    order inside a bucket, which the buckets alone lose (a model trained without it scored
+    0.62 NDCG@10 reranking SASRec's 0.79 on the sampled protocol)."""
     out = [0.0] * (len(RANK_LABELS) + len(POPULARITY_LABELS))
     out[RANK_LABELS.index(rank_label(rank))] = 1.0
     out[len(RANK_LABELS) + POPULARITY_LABELS.index(popularity_label(popularity_share))] = 1.0
+    if log_rank:
+        out.append(1.0 if rank is None else min(1.0, math.log1p(rank) / math.log1p(RANK_SCALE)))
     return out
 
 
-def behaviour_head() -> Any:
+def behaviour_head(log_rank: bool = True) -> Any:
     """The linear head over :func:`behaviour_features` whose output is ADDED to the
     cross-encoder's logit (a learned score per bucket; zero at initialisation)."""
     import torch
 
-    head = torch.nn.Linear(len(RANK_LABELS) + len(POPULARITY_LABELS), 1)
+    head = torch.nn.Linear(len(RANK_LABELS) + len(POPULARITY_LABELS) + int(log_rank), 1)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
     return head
@@ -244,7 +253,7 @@ class CrossEncoderRanker(Ranker):
                     raise ValueError(f"{self.model_dir} has {model.config.num_labels} labels; a ranker has 1")
                 model.to(self.settings.device).eval()
                 if self.behaviour is not None:
-                    head = behaviour_head()
+                    head = behaviour_head(self._log_rank)
                     head.load_state_dict(torch.load(self.model_dir / BEHAVIOUR_HEAD, map_location="cpu",
                                                     weights_only=True))
                     self._head = head.eval()
@@ -259,7 +268,12 @@ class CrossEncoderRanker(Ranker):
 
     def _features(self, candidate: Candidate) -> list[float]:
         assert self.behaviour is not None
-        return behaviour_features(candidate.rank, self.behaviour["popularity"].get(candidate.item.id))
+        return behaviour_features(candidate.rank, self.behaviour["popularity"].get(candidate.item.id), self._log_rank)
+
+    @property
+    def _log_rank(self) -> bool:
+        """Rankers published before the log-rank feature have no ``features`` entry."""
+        return "log_rank" in (self.behaviour or {}).get("features", ())
 
     def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Logits (float32, shape ``(n,)``) of ``n`` (query, candidate) pairs. Raises on failure."""

@@ -347,7 +347,8 @@ def prepare_pairs(cfg: RankerTrainConfig, progress: bool = True, dataset: Any | 
                 counts[i] = counts.get(i, 0) + 1
         popularity = popularity_shares(counts)
         pairs = build_behaviour_pairs(validation, items, seen, cfg, SASRec.load(folder), popularity)
-        pairs.behaviour = {"source": str(folder), "popularity": popularity}
+        pairs.behaviour = {"source": str(folder), "popularity": popularity,
+                           "features": ["rank_bucket", "popularity_bucket", "log_rank"]}
         return pairs, items
     retriever = None
     if cfg.hard_ratio > 0:
