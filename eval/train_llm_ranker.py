@@ -109,14 +109,10 @@ def default_name(settings: LLMRankerTraining) -> str:
 
 def resolve_llm_ranker(name: str, home: Path | None = None) -> Path:
     """A ranker name (see :func:`llm_ranker_dir`) or a folder holding a saved adapter -> that folder."""
-    path = Path(name).expanduser()
-    if (path / "adapter_config.json").is_file():
-        return path.resolve()
-    folder = llm_ranker_dir(name, home)
-    if not (folder / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"no trained LLM ranker {name!r} in {folder} (no adapter_config.json); train one: "
-                                f"recchat train llm-ranker --name {name}")
-    return folder
+    from retrieval.assets import resolve_trained_folder
+
+    return resolve_trained_folder(name, llm_ranker_dir(name, home), "adapter_config.json", "LLM ranker",
+                                  f"recchat train llm-ranker --name {name}")
 
 
 @dataclass(frozen=True)

@@ -304,6 +304,9 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
     def behaviour_model(folder: str) -> ItemScorer:
         from retrieval.sasrec import SASRec
 
+        loaded = cache.get("sasrec")  # the sasrec source's model when the ranker was trained on it: load once
+        if loaded is not None and Path(loaded[1]).parent.resolve() == Path(folder).resolve():
+            return loaded[0]
         if ("behaviour", folder) not in cache:
             cache[("behaviour", folder)] = SASRec.load(Path(folder))
         return cache[("behaviour", folder)]

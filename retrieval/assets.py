@@ -48,6 +48,17 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not enabled)
 
 
+def resolve_trained_folder(name: str, default: Path, marker: str, what: str, train_command: str) -> Path:
+    """A trained model given as a folder holding ``marker`` (returned resolved) or as a name whose
+    folder is ``default``; raises FileNotFoundError naming ``train_command`` when neither holds it."""
+    path = Path(name).expanduser()
+    if (path / marker).is_file():
+        return path.resolve()
+    if not (default / marker).is_file():
+        raise FileNotFoundError(f"no trained {what} {name!r} in {default} (no {marker}); train one: {train_command}")
+    return default
+
+
 def sha256_file(path: str | os.PathLike[str], progress: bool = True) -> str:
     """Lower-case hex sha256 of a file, read in 8 MiB chunks, with a byte progress bar."""
     path = Path(path)

@@ -155,11 +155,7 @@ def sasrec_dir(name: str, home: Path | None = None) -> Path:
 
 def resolve_sasrec(name: str, home: Path | None = None) -> Path:
     """A model name (see :func:`sasrec_dir`) or a folder holding a saved model -> that folder."""
-    path = Path(name).expanduser()
-    if (path / "model.pt").is_file():
-        return path.resolve()
-    folder = sasrec_dir(name, home)
-    if not (folder / "model.pt").is_file():
-        raise FileNotFoundError(f"no trained SASRec model {name!r} in {folder}; train one: "
-                                f"recchat train sasrec --name {name}")
-    return folder
+    from retrieval.assets import resolve_trained_folder
+
+    return resolve_trained_folder(name, sasrec_dir(name, home), "model.pt", "SASRec model",
+                                  f"recchat train sasrec --name {name}")
