@@ -17,6 +17,7 @@ from agent.pipeline import RecommendPipeline
 from agent.session_store import SessionStore
 from agent.settings import AgentSettings
 from retrieval.behaviour import Behaviour, load_behaviour
+from retrieval.ease import ItemScorer
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.store import ChromaStore
@@ -56,18 +57,20 @@ class App:
 
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
              sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
-             weights: FusionModel | None = None) -> App:
+             weights: FusionModel | None = None, sequence: ItemScorer | None = None) -> App:
     """Wire a pipeline over ready parts: the verbalizer ranker when ``engine`` and
     ``settings.llm_rerank`` (else the candidates' own order; the chat writes its reasons itself,
     :mod:`agent.reasons`); with ``behaviour`` (the catalog's interaction data) the
     candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones
-    of the catalog, :func:`agent.fusion.load_weights`), else text retrieval alone. ``sessions``
-    defaults to ``SessionStore(settings.sessions_url)``."""
+    of the catalog, :func:`agent.fusion.load_weights`), plus ``sequence`` (a trained SASRec,
+    :func:`load_sequence_model`) when given, else text retrieval alone. ``sessions`` defaults to
+    ``SessionStore(settings.sessions_url)``."""
     from agent.rerank import RetrievalOrderRanker
 
     sources = None
     if behaviour is not None and settings.fusion:
-        sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog))
+        sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog),
+                                   sequence=sequence)
     if engine is not None and settings.llm_rerank:
         from agent.rerank import VerbalizerRanker
 
@@ -101,4 +104,16 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
             engine = make_engine(settings)
         except (EngineError, OSError) as exc:
             error = f"LLM unavailable ({exc}); showing retrieval order"
-    return assemble(store, retriever, engine, settings, sessions, error, behaviour=load_behaviour(retrieval.catalog))
+    behaviour = load_behaviour(retrieval.catalog)
+    sequence = load_sequence_model(settings.sequence_model, retrieval.catalog) if behaviour is not None else None
+    return assemble(store, retriever, engine, settings, sessions, error, behaviour=behaviour, sequence=sequence)
+
+
+def load_sequence_model(setting: str | None, catalog: str) -> ItemScorer | None:
+    """The trained SASRec ``setting`` names for ``catalog`` (see
+    :func:`retrieval.sasrec.find_sequence_model`; "auto" finds none on a machine that did not
+    train one), or None."""
+    from retrieval.sasrec import SASRec, find_sequence_model
+
+    folder = find_sequence_model(setting, catalog)
+    return SASRec.load(folder) if folder is not None else None

@@ -68,6 +68,9 @@ class RerankSettings(BaseModel):
     )
     fusion: bool = Field(True, description="when the catalog has interaction data: candidates from text + behaviour + "
                          "popularity, fused by learned weights (False = text retrieval alone)")
+    sequence_model: str | None = Field(
+        "auto", description="trained SASRec (recchat train sasrec) scoring the fusion's 'sequence' feature: a name "
+        "or folder; 'auto' = sasrec-<catalog> when trained on this machine; None or '' = off")
     context_token_budget: int = Field(1500, ge=128, description="tokens for conversation + history before candidates")
     seed: int = Field(0, description="seed of the permutation order")
 

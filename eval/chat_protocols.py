@@ -1,7 +1,8 @@
 """The protocols that talk to the chat: ``conversation``, ``requests`` and ``explanations``.
 
 ``recchat eval --protocol conversation`` (:mod:`eval.conversation`): simulated people with a
-hidden target; pipelines ``popularity``, ``retrieval``, ``agent-rules``, ``agent-llm``.
+hidden target; pipelines ``popularity``, ``retrieval``, ``agent-rules``, ``agent-llm`` and
+``agent-rules-no-sequence`` (the rules agent without the trained sequence model: its ablation).
 
 ``recchat eval --protocol requests`` (:mod:`eval.request_suite`): the constraint suite through
 the two front-end paths, ``chat-*`` (``ChatAgent.respond`` in a fresh session, as the web chat
@@ -42,10 +43,11 @@ from eval.provenance import dataset_provenance, llm_provenance, relevant_env
 from eval.report import git_state, versions
 from eval.settings import EvalSettings
 from retrieval.behaviour import Behaviour
+from retrieval.ease import ItemScorer
 from retrieval.items import Item
 from retrieval.retriever import Filters
 
-CONVERSANTS = ("popularity", "retrieval", "agent-rules", "agent-llm")
+CONVERSANTS = ("popularity", "retrieval", "agent-rules", "agent-llm", "agent-rules-no-sequence")
 REQUEST_PATHS = ("chat-rules", "chat-llm", "recommend-rules", "recommend-llm")
 #: Requests the explanations protocol sends when ``--limit-users`` is not given.
 EXPLANATION_REQUESTS = 30
@@ -64,8 +66,9 @@ class Apps:
     list_k: int
 
     def __post_init__(self) -> None:
-        self._apps: dict[tuple[bool, int, int], App] = {}
+        self._apps: dict[tuple[bool, int, int, bool], App] = {}
         self._behaviour: Behaviour | None = None
+        self._sequence: dict[str | None, ItemScorer | None] = {}
 
     def behaviour(self) -> Behaviour:
         """The behaviour model from the TRAINING part of the split only (histories without the
@@ -74,8 +77,26 @@ class Apps:
             self._behaviour = training_behaviour(self.prepared)
         return self._behaviour
 
-    def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> App:
-        key = (llm, explain_top_k, chat_k or self.list_k)
+    def sequence(self, setting: str | None) -> ItemScorer | None:
+        """The chat's trained sequence model for ``setting`` (AgentSettings.sequence_model), loaded
+        once. It must have been trained on this split's training part (``recchat train sasrec``
+        learns from the validation-split histories: no test item shapes it)."""
+        if setting not in self._sequence:
+            from agent.app import load_sequence_model
+
+            self._sequence[setting] = load_sequence_model(setting, self.prepared.ctx.retriever.catalog)
+        return self._sequence[setting]
+
+    def sequence_folder(self) -> str | None:
+        """Folder of the sequence model the chat apps use (None: none), for the report."""
+        from retrieval.sasrec import find_sequence_model
+
+        folder = find_sequence_model(AgentSettings().sequence_model, self.prepared.ctx.retriever.catalog)
+        return str(folder) if folder is not None else None
+
+    def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> App:
+        """``sequence=False``: the same app without the trained sequence model (its ablation)."""
+        key = (llm, explain_top_k, chat_k or self.list_k, sequence)
         if key not in self._apps:
             ctx = self.prepared.ctx
             base = ctx.agent_settings() if llm else AgentSettings()
@@ -85,12 +106,14 @@ class Apps:
                                                # quality, not latency: the LLM's reading is never cut short
                                                # here (bench ui-latency measures the budgeted product)
                                                "understand_budget_s": None})
+            fusion = settings.fusion
             self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings,
-                                       behaviour=self.behaviour() if settings.fusion else None)
+                                       behaviour=self.behaviour() if fusion else None,
+                                       sequence=self.sequence(settings.sequence_model) if fusion and sequence else None)
         return self._apps[key]
 
-    def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None) -> ChatAgent:
-        return ChatAgent(self.app(llm, explain_top_k, chat_k))
+    def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> ChatAgent:
+        return ChatAgent(self.app(llm, explain_top_k, chat_k, sequence))
 
     def close(self) -> None:
         for app in self._apps.values():
@@ -166,12 +189,16 @@ def _conversation(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
             if agent in records and "popularity" in records:
                 tests[f"{agent} vs popularity ({start})"] = compare(
                     {k: v for k, v in records.items() if k in (agent, "popularity")}, "popularity")
+        if "agent-rules" in records and "agent-rules-no-sequence" in records:
+            tests[f"agent-rules vs agent-rules-no-sequence ({start})"] = compare(
+                {k: v for k, v in records.items() if k in ("agent-rules", "agent-rules-no-sequence")},
+                "agent-rules-no-sequence")
         if "agent-rules" in records and "agent-llm" in records:
             tests[f"agent-llm vs agent-rules ({start})"] = compare(
                 {k: v for k, v in records.items() if k in ("agent-rules", "agent-llm")}, "agent-rules")
     plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn.png")
     plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn_k10.png", k=10)
-    return {"summaries": summaries, "paired_tests": tests, "leaked": leaked}
+    return {"summaries": summaries, "paired_tests": tests, "leaked": leaked, "sequence_model": apps.sequence_folder()}
 
 
 def _conversant(name: str, apps: Apps, ctx: Any) -> Any:
@@ -179,7 +206,7 @@ def _conversant(name: str, apps: Apps, ctx: Any) -> Any:
         return PopularityConversant(ctx.items, ctx.popularity, apps.agent(False).vocabulary())
     if name == "retrieval":
         return RetrievalConversant(ctx.retriever)
-    return AgentConversant(name, apps.agent(name == "agent-llm"))
+    return AgentConversant(name, apps.agent(name == "agent-llm", sequence=name != "agent-rules-no-sequence"))
 
 
 # ---------------------------------------------------------------------- requests

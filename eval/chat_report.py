@@ -26,6 +26,7 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
                   f"picks shown (top 5; top 10) within {doc['config']['turns']} turns. Violations: shown top-5 picks "
                   "breaking a constraint the person had stated. Popularity: median percentile of the shown picks "
                   "(100 = most rated).", "",
+                  f"Sequence model in the chat's fusion: {doc.get('sequence_model') or 'none'}.", "",
                   "| pipeline (start) | people | success@5 | success@10 | first-turn hit@10 [95% CI] | avg turns | MRR | "
                   "violations | median popularity pct | turn s (median total) |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

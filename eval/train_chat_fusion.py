@@ -12,7 +12,11 @@ simulated person's opening message is read by the agent's own rules (the same pr
 the chat), the candidate pool of the three sources is built within the parsed filters, and every
 pooled film becomes one row (features of :data:`agent.fusion.FEATURES`; label 1 for the target).
 Two weight sets are fit: ``warm`` on the requests with a history (the behavioural features carry
-most), ``cold`` on those without (where they are 0 and the prior must rank). Each is a pairwise
+most), ``cold`` on those without (where they are 0 and the prior must rank); with ``sasrec`` (a
+model trained by ``recchat train sasrec`` on the validation split's histories: it never trained on
+a target used here, though 1,000 of its validation targets chose its epoch) a third, ``sequence``,
+on the warm requests with the sequence model's feature, while ``warm`` is fit without it (for a
+chat without a trained model). Each is a pairwise
 (RankNet-style) logistic regression on the feature differences "target minus other pooled film" of
 the same request, each request weighing 1 in total, since the chat only ever compares films of one
 request (a pointwise fit over all rows ranked below its own best single feature once EASE joined
@@ -28,7 +32,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +40,9 @@ from agent.fusion import FEATURES, UNTRAINED, CandidateSources, FusionModel, Fus
 from eval.conversation import own_films, ratings_lookup
 from eval.simulator import SimulatedPerson
 from eval.splits import UserCase, leave_one_out, sample_users
+
+if TYPE_CHECKING:
+    from retrieval.store import ChromaStore
 
 
 @dataclass
@@ -96,8 +103,12 @@ def fit_pairwise(requests: list[tuple[np.ndarray, np.ndarray]]) -> FusionWeights
 
 
 def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_users: int = 200, seed: int = 0,
-                      out: Path | None = None, progress: bool = True) -> FusionTrainResult:
-    """Fit and save the fusion weights of ``dataset``'s catalog (see the module doc)."""
+                      out: Path | None = None, progress: bool = True, sasrec: str | None = None,
+                      store: "ChromaStore | None" = None, home: Path | None = None) -> FusionTrainResult:
+    """Fit and save the fusion weights of ``dataset``'s catalog (see the module doc); ``sasrec``: a
+    trained SASRec name or folder whose feature gets the ``sequence`` weight set. ``store``: an
+    open store to index the catalog in (default: the home's); ``home``: where the weights file
+    goes (default: :func:`retrieval.config.recchat_home`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from tqdm.auto import tqdm
@@ -122,19 +133,29 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
              if r == r and (str(u), str(i)) not in held]
     universe = sorted(set(frame["item_id"].astype(str)) & {i.id for i in data.items})
     behaviour = Behaviour.build([list(c.history) for c in split.cases], universe, pairs)
-    store = ChromaStore(RetrievalSettings())
+    store = store if store is not None else ChromaStore(RetrievalSettings())
     store.index(dataset, data.items, progress=progress)
     retriever = Retriever(store, dataset)
-    sources = CandidateSources(retriever, behaviour, UNTRAINED)
+    sequence = None
+    if sasrec is not None:
+        from retrieval.sasrec import SASRec, resolve_sasrec
+
+        sequence = SASRec.load(resolve_sasrec(sasrec))
+    # the pools of a chat without the sequence model (warm, cold) and, with one, of a chat with it
+    pools = {"plain": CandidateSources(retriever, behaviour, UNTRAINED)}
+    if sequence is not None:
+        pools["sequence"] = CandidateSources(retriever, behaviour, UNTRAINED, sequence=sequence)
     vocab = vocabulary_from_mirror(store.mirror(dataset))
     items, ratings = data.item_map, ratings_lookup(frame)
-    rows: list[tuple[str, np.ndarray, np.ndarray, bool]] = []
+    found: dict[str, list[tuple[str, np.ndarray, np.ndarray, bool]]] = {k: [] for k in pools}
     starts = ("known", "new", "cold")  # cold: the opening alone, no history and no films named
     for case in tqdm(people, desc="simulated requests", disable=not progress):
         for start in starts:
-            got = _rows(case, start, sources, vocab, items, ratings, seed) if case.target in items else None
-            if got is not None:
-                rows.append((case.user_id, *got))
+            for kind, sources in pools.items():
+                got = _rows(case, start, sources, vocab, items, ratings, seed) if case.target in items else None
+                if got is not None:
+                    found[kind].append((case.user_id, *got))
+    rows = found["plain"]
     users_with_rows = sorted({r[0] for r in rows})
     test_users = set(random.Random(seed + 1).sample(users_with_rows, max(1, len(users_with_rows) // 5)))
     fitted: dict[str, FusionWeights] = {}
@@ -142,10 +163,14 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
         "dataset": dataset, "split": "validation", "people": len(people), "eval_users_left_out": len(evaluated),
         "seed": seed, "requests": len(starts) * len(people), "requests_with_target_in_pool": len(rows),
         "pool_recall": len(rows) / (len(starts) * len(people)) if people else None, "held_out_people": len(test_users),
+        "sequence_model": str(resolve_sasrec(sasrec)) if sasrec is not None else None,
     }
-    for kind, warm in (("warm", True), ("cold", False)):
-        train = [(x, y) for u, x, y, h in rows if h == warm and u not in test_users]
-        test = [(x, y) for u, x, y, h in rows if h == warm and u in test_users]
+    if sequence is not None:
+        report["pool_recall_with_sequence"] = len(found["sequence"]) / (len(starts) * len(people))
+    kinds = (("warm", True, "plain"), ("cold", False, "plain")) + ((("sequence", True, "sequence"),) if sequence is not None else ())
+    for kind, warm, pool in kinds:
+        train = [(x, y) for u, x, y, h in found[pool] if h == warm and u not in test_users]
+        test = [(x, y) for u, x, y, h in found[pool] if h == warm and u in test_users]
         x, y = np.concatenate([r[0] for r in train]), np.concatenate([r[1] for r in train])
         pointwise = LogisticRegression(C=1.0, max_iter=1000).fit(x, y)
         fitted[kind] = w = fit_pairwise(train)
@@ -162,8 +187,8 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
             "held_out_mrr_untrained_even_mix": float(np.mean([_rr(xx @ even.vector(), yy) for xx, yy in test])),
         }
     report["wall_s"] = round(time.perf_counter() - t0, 1)
-    weights = FusionModel(fitted["warm"], fitted["cold"])
-    path = weights.save(weights_path(dataset), {"report": report})
+    weights = FusionModel(fitted["warm"], fitted["cold"], fitted.get("sequence"))
+    path = weights.save(weights_path(dataset, home), {"report": report})
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "fit.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

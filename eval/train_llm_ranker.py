@@ -312,6 +312,10 @@ def publish_adapter(model: Any, folder: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: Settings a resume may change: they set when to validate, save or stop, not what is trained.
+SCHEDULE_FIELDS = frozenset({"eval_every", "checkpoint_every", "max_steps"})
+
+
 def _check_settings(folder: Path, settings: LLMRankerTraining, fresh: bool) -> None:
     meta, state = folder / "training.json", folder / "state.pt"
     if fresh:
@@ -319,8 +323,9 @@ def _check_settings(folder: Path, settings: LLMRankerTraining, fresh: bool) -> N
             (folder / name).unlink(missing_ok=True)
     elif state.is_file() and meta.is_file():
         saved = LLMRankerTraining.model_validate_json(meta.read_text(encoding="utf-8"))
-        if saved != settings:
-            diff = {k: (v, getattr(settings, k)) for k, v in saved.model_dump().items() if getattr(settings, k) != v}
+        diff = {k: (v, getattr(settings, k)) for k, v in saved.model_dump().items()
+                if k not in SCHEDULE_FIELDS and getattr(settings, k) != v}
+        if diff:
             raise ValueError(f"{folder} holds a run with other settings (saved -> now: {diff}); pass the same "
                              "options to resume it, or --fresh to start over")
 

@@ -159,3 +159,15 @@ def resolve_sasrec(name: str, home: Path | None = None) -> Path:
 
     return resolve_trained_folder(name, sasrec_dir(name, home), "model.pt", "SASRec model",
                                   f"recchat train sasrec --name {name}")
+
+
+def find_sequence_model(setting: str | None, catalog: str, home: Path | None = None) -> Path | None:
+    """The SASRec folder a chat over ``catalog`` uses: ``setting`` None or "" -> None (off);
+    "auto" -> ``sasrec-<catalog>`` when it was trained on this machine, else None; any other
+    value -> that name or folder (FileNotFoundError with the training command when absent)."""
+    if not setting:
+        return None
+    if setting == "auto":
+        folder = sasrec_dir(f"sasrec-{catalog}", home)
+        return folder if (folder / "model.pt").is_file() else None
+    return resolve_sasrec(setting, home)

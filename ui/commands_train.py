@@ -136,15 +136,18 @@ def train_chat_fusion_command(
     eval_users: Annotated[int, typer.Option(help="size of the evaluation sample left out (same seed as recchat eval)")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Optional[Path], typer.Option(help="folder for fit.json (the report of the fit, with its command)")] = None,
+    sasrec: Annotated[Optional[str], typer.Option(help="trained SASRec (name or folder) for the 'sequence' weights "
+                                                  "the chat uses when that model is present")] = None,
 ) -> None:
-    """Learn the chat's candidate-fusion weights (text, behaviour, popularity, rating) from
-    simulated requests of training users; the chat and `recchat eval` use them for that catalog."""
+    """Learn the chat's candidate-fusion weights (text, behaviour, EASE, popularity, rating, and
+    with --sasrec the sequence model) from simulated requests of training users; the chat and
+    `recchat eval` use them for that catalog."""
     from eval.train_chat_fusion import train_chat_fusion
     from ui.commands_eval import passed_options, recorded_command
 
     command = recorded_command("recchat train chat-fusion", passed_options(ctx))
     try:
-        result = train_chat_fusion(dataset, users, eval_users, seed, out)
+        result = train_chat_fusion(dataset, users, eval_users, seed, out, sasrec=sasrec)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     if out is not None:

@@ -58,3 +58,55 @@ def test_weights_file_round_trip_and_cold_requests_use_their_own_weights(tmp_pat
     model.save(weights_path("films", tmp_path), {"report": {"auc": 0.9}})
     assert load_weights("films", tmp_path) == model and load_weights("none", tmp_path) == UNTRAINED
     assert model.for_history(["1"]) is model.warm and model.for_history([]) is model.cold
+
+
+class FixedScorer:
+    """A stand-in sequence model over some of the catalog's ids: fixed logits, whatever the history."""
+
+    def __init__(self, logits: dict[str, float]) -> None:
+        self.ids = list(logits)
+        self.pos = {i: n for n, i in enumerate(self.ids)}
+        self._logits = np.array(list(logits.values()), dtype=np.float32)
+        self.calls: list[list[str]] = []
+
+    def scores(self, history):
+        self.calls.append(list(history))
+        return self._logits.copy()
+
+
+def test_sequence_model_adds_its_source_and_feature(sources, ml100k_store):
+    star_wars, alien = find(ml100k_store, "Star Wars"), find(ml100k_store, "Alien")
+    fargo = find(ml100k_store, "Fargo")
+    scorer = FixedScorer({fargo: 5.0, alien: 1.0, star_wars: 9.0})  # star_wars is the history: never a candidate
+    seq = CandidateSources(sources.retriever, sources.behaviour, UNTRAINED, sequence=scorer)
+    pool = seq.pool(None, [star_wars], Filters(), [])
+    col = pool.features[:, FEATURES.index("sequence")]
+    by_id = {i.id: n for n, i in enumerate(pool.items)}
+    assert "sequence" in pool.sources[by_id[fargo]] and col[by_id[fargo]] == pytest.approx(1.0)  # best of the turn
+    assert 0 < col[by_id[alien]] < 0.05  # e**(1-5) after the softmax, relative to the best
+    assert star_wars not in by_id and scorer.calls == [[star_wars]]
+    unknown = [n for i, n in by_id.items() if i not in scorer.pos]
+    assert unknown and np.all(col[unknown] == 0)  # films the model does not know get no sequence score
+    assert not seq.pool(None, [], Filters(), []).features[:, FEATURES.index("sequence")].any()  # no history
+    without = sources.pool(None, [star_wars], Filters(), [])  # no model: the column stays 0
+    assert not without.features[:, FEATURES.index("sequence")].any()
+
+
+def test_sequence_weights_rank_only_when_a_model_scores(sources, ml100k_store):
+    star_wars, fargo = find(ml100k_store, "Star Wars"), find(ml100k_store, "Fargo")
+    warm = FusionWeights(text=0, behaviour=1, popularity=0, rating=0)
+    only_seq = FusionWeights(text=0, behaviour=0, popularity=0, rating=0, sequence=1)
+    model = FusionModel(warm, warm, only_seq)
+    assert model.for_history(["1"], True) is only_seq and model.for_history(["1"]) is warm
+    assert model.for_history([], True) is warm  # cold requests: no history, no sequence
+    with_model = CandidateSources(sources.retriever, sources.behaviour, model, sequence=FixedScorer({fargo: 3.0}))
+    assert with_model.candidates(None, [star_wars], Filters(), [], 1)[0].item.id == fargo
+    without = CandidateSources(sources.retriever, sources.behaviour, model)
+    assert without.candidates(None, [star_wars], Filters(), [], 1)[0].item.title == "Return of the Jedi"
+
+
+def test_weights_file_keeps_the_sequence_set(tmp_path):
+    w = FusionWeights(0.5, 2.0, 1.5, -0.25, bias=-3.0)
+    model = FusionModel(w, w, FusionWeights(0.1, 1.0, 0.2, 0.3, ease=0.4, sequence=2.5, bias=-4.0))
+    model.save(weights_path("films", tmp_path))
+    assert load_weights("films", tmp_path) == model

@@ -37,3 +37,16 @@ def test_report_md_is_rendered_from_results_json(path: Path):
     assert report.is_file()
     assert report.read_text(encoding="utf-8") == render_report(path), (
         f"{report} differs from what eval.report.render_report makes of {path}: re-render it, never edit it by hand")
+
+
+def test_shipped_chat_fusion_weights_are_the_committed_fit():
+    from agent.fusion import SHIPPED
+
+    doc = json.loads((RESULTS / "chat-fusion" / "fit.json").read_text(encoding="utf-8"))
+    assert "recchat train chat-fusion" in doc["command"]
+    model = SHIPPED["movielens-1m"]
+    for kind, weights in (("warm", model.warm), ("cold", model.cold), ("sequence", model.sequence)):
+        fitted = doc[kind]["weights"]
+        assert weights is not None and set(fitted) <= set(vars(weights))
+        assert {k: round(v, 4) for k, v in fitted.items()} == pytest.approx({k: getattr(weights, k) for k in fitted},
+                                                                              abs=1e-4), kind

@@ -158,6 +158,16 @@ def test_other_settings_refuse_to_resume(runs: dict[str, Path], tmp_path: Path) 
         train_llm_ranker(TINY.model_copy(update={"lr": 1e-3}), runs["split"], progress=False, data=toy_dataset())
 
 
+def test_schedule_settings_may_change_on_resume(tmp_path: Path) -> None:
+    from eval.train_llm_ranker import _check_settings
+
+    (tmp_path / "training.json").write_text(TINY.model_dump_json())
+    (tmp_path / "state.pt").write_bytes(b"")
+    _check_settings(tmp_path, TINY.model_copy(update={"eval_every": 7, "max_steps": 9}), fresh=False)
+    with pytest.raises(ValueError, match="'grad_accum': \\(1, 2\\)"):
+        _check_settings(tmp_path, TINY.model_copy(update={"grad_accum": 2, "eval_every": 7}), fresh=False)
+
+
 def test_published_adapter_scores_as_in_training(smollm2_dir: Path, builder: PromptBuilder, tmp_path: Path) -> None:
     import torch
 

@@ -72,3 +72,15 @@ def test_missing_model_names_the_training_command(tmp_path) -> None:
 def test_heads_must_divide_the_width() -> None:
     with pytest.raises(ValueError, match="multiple of the head count"):
         SASRecNet(SASRecConfig(n_items=3, dim=30, heads=4))
+
+
+def test_chat_finds_the_catalogs_model_only_when_trained(model: SASRec, tmp_path) -> None:
+    from retrieval.sasrec import find_sequence_model, sasrec_dir
+
+    assert find_sequence_model("auto", "films", tmp_path) is None  # nothing trained: the chat runs without
+    assert find_sequence_model(None, "films", tmp_path) is None and find_sequence_model("", "films", tmp_path) is None
+    model.save(sasrec_dir("sasrec-films", tmp_path))
+    assert find_sequence_model("auto", "films", tmp_path) == sasrec_dir("sasrec-films", tmp_path)
+    assert find_sequence_model("auto", "other", tmp_path) is None  # another catalog's model is not used
+    with pytest.raises(FileNotFoundError, match="recchat train sasrec --name absent"):
+        find_sequence_model("absent", "films", tmp_path)  # named explicitly: missing is an error
