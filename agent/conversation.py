@@ -30,7 +30,7 @@ from agent.reasons import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
-from agent.understand import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror
+from agent.understand import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror, wished_genres
 from retrieval.items import Item
 from retrieval.titles import normalise_title
 
@@ -299,20 +299,23 @@ class ChatAgent:
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
-                              filters=filters, exclude=sorted(banned), k=k_main, query=query,
-                              text_led=bool(unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)))
+                              filters=filters, exclude=sorted(banned), k=k, query=query,
+                              text_led=bool(unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)),
+                              wished_genres=wished_genres(profile.liked_attributes))
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
 
+        # the pipeline ranks k picks; an exploration pick, when one is found, takes the last slot
+        # (none found: the list stays k long)
         def ranked(recs: list[Recommendation]) -> None:
             if explore:
                 pick = self._explore(session, recs, filters, banned, history)
                 if pick is not None:
-                    extra.append(Recommendation(item=pick.candidate.item, rank=len(recs) + 1, score=pick.similarity,
+                    extra.append(Recommendation(item=pick.candidate.item, rank=k_main + 1, score=pick.similarity,
                                                 reason=pick.reason, grounded=True, exploration=True))
                     explore_seed[pick.candidate.item.id] = pick.seed_title
             if on_ranked is not None:  # shown at once with the data sentences; checked LLM ones may replace them
-                on_ranked(self._with_reasons(list(recs) + extra, session, history, draft=True)[0])
+                on_ranked(self._with_reasons(list(recs[: k - len(extra)]) + extra, session, history, draft=True)[0])
 
         try:
             result = self.pipeline.run(request, on_ranked=ranked)
@@ -322,6 +325,7 @@ class ChatAgent:
                               notices=notices)
         # hard constraints hold whatever happened upstream (defence in depth)
         recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
+        recs = recs[: k - len(extra)]
         recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
         from agent.engine import audit_scope
 

@@ -107,6 +107,14 @@ UNTRAINED = FusionModel(FusionWeights(text=1.0, behaviour=1.0, popularity=1.0, r
 TEXT_LED_WEIGHT = 4.0
 
 
+#: Logit added to a film carrying a genre the request wishes for through a mood word ("something
+#: funny" -> Comedy; agent.understand.wished_genres): a wish, not a filter, so well-matched films
+#: of other genres can still rank. Not learned (the simulated openings never use mood words).
+#: 2.0 was set by hand in the web chat: after "I loved The Matrix and Fight Club" + "from the 80s",
+#: "something funny instead" kept showing Predator and Die Hard first at 0 and 1.
+WISHED_GENRE_WEIGHT = 2.0
+
+
 def weights_path(catalog: str, home: Path | None = None) -> Path:
     return (home or recchat_home()) / "models" / "chat-fusion" / f"{catalog}.json"
 
@@ -230,9 +238,10 @@ class CandidateSources:
         return np.where(self._seq_rows >= 0, p[np.maximum(self._seq_rows, 0)], 0.0).astype(np.float32)
 
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
-                   k: int, text_led: bool = False) -> list[Candidate]:
+                   k: int, text_led: bool = False, wished_genres: Sequence[str] = ()) -> list[Candidate]:
         """The fused top ``k`` (score = logistic score, 0..1), best first. ``text_led``: the
-        request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`."""
+        request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`;
+        films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit."""
         pool = self.pool(text, history, filters, exclude)
         if not pool.items:
             return []
@@ -240,6 +249,9 @@ class CandidateSources:
         if text_led and w.text < TEXT_LED_WEIGHT:
             w = replace(w, text=TEXT_LED_WEIGHT)
         logits = pool.features @ w.vector() + w.bias
+        if wished_genres:
+            wished = set(wished_genres)
+            logits = logits + WISHED_GENRE_WEIGHT * np.array([bool(wished & set(i.genres)) for i in pool.items])
         scores = 1.0 / (1.0 + np.exp(-logits))
         order = np.argsort(-logits, kind="stable")[:k]
         return [Candidate(item=pool.items[n], score=float(scores[n]), rank=r, sources=pool.sources[n])

@@ -36,6 +36,7 @@ class TurnRequest:
     query: str | None = None
     mmr_lambda: float | None = None
     text_led: bool = False  # the words describe the film beyond the constraints (agent.fusion.TEXT_LED_WEIGHT)
+    wished_genres: Sequence[str] = ()  # genres a mood word hints at ("funny"): raised, not required
 
 
 @dataclass
@@ -79,7 +80,8 @@ class RecommendPipeline:
             k = max(request.k, self.settings.max_candidates)
             if self.sources is not None:
                 candidates = self.sources.candidates(user_text or None, list(request.history), request.filters,
-                                                     list(request.exclude), k, text_led=request.text_led)
+                                                     list(request.exclude), k, text_led=request.text_led,
+                                                     wished_genres=request.wished_genres)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,

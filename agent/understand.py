@@ -911,6 +911,12 @@ def _unread_words(focus: str, ex: Extraction, vocab: Vocabulary) -> list[str]:
     return unread_words(focus, vocab, [*ex.liked_attributes, *refs])
 
 
+def wished_genres(attributes: Sequence[str]) -> tuple[str, ...]:
+    """Genres the mood words among the liked ``attributes`` hint at ("funny" -> Comedy): wishes
+    that raise such films in the ranking (agent.fusion.WISHED_GENRE_WEIGHT), never a filter."""
+    return tuple(dict.fromkeys(GENRE_WORDS[a] for a in attributes if a in SOFT_GENRE_WORDS))
+
+
 def unread_words(focus: str, vocab: Vocabulary, attributes: Sequence[str] = ()) -> list[str]:
     """Words of the retrieval ``focus`` that no rule read: not a genre word, not a mood word
     already taken as a liked attribute (``attributes``), not filler. Empty = the rules read the
