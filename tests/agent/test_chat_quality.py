@@ -125,3 +125,20 @@ def test_words_that_describe_the_film_lead_the_ranking(ask):
     assert reply.intent == "recommend"
     assert {"Raging Bull", "Rocky", "Rocky II", "Rocky III", "Rocky IV", "Rocky V"} & {p.title for p in picks[:4]}, \
         [p.title for p in picks]
+
+
+def test_funny_raises_comedies_without_demanding_them(ask):
+    reply, picks, _ = ask("I loved Star Wars and Raiders of the Lost Ark", "something funny from the 80s")
+    main = [p for r, p in zip(reply.recommendations, picks) if not r.exploration]
+    assert all(1980 <= p.year <= 1989 for p in picks), [p.title for p in picks]
+    assert sum("Comedy" in p.genres for p in main) >= 3, [(p.title, p.genres) for p in main]
+    assert "Comedy" not in reply.filters.get("genres", []), reply.filters  # a wish, not a filter
+
+
+def test_list_stays_full_when_no_exploration_pick_is_found(app, monkeypatch):
+    agent = ChatAgent(app)
+    monkeypatch.setattr(agent, "_explore", lambda *args, **kwargs: None)
+    reply = agent.respond(agent.new_session(), "a comedy from the 90s")
+    assert len(reply.recommendations) == app.settings.chat_k
+    assert not any(r.exploration for r in reply.recommendations)
+    assert [r.rank for r in reply.recommendations] == list(range(1, app.settings.chat_k + 1))

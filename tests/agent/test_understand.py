@@ -164,3 +164,10 @@ def test_kind_words_add_their_genres_to_the_focus_as_text(vocab):
     assert ex.focus.endswith("; crime, thriller") and not ex.genres and not ex.genres_any
     assert "heist" in unread_words(ex.focus, vocab, ex.liked_attributes)
     assert with_kind_hints("a tense thriller", vocab) == "a tense thriller"  # nothing to add
+
+
+def test_mood_words_are_wished_genres():
+    from agent.understand import wished_genres
+
+    assert wished_genres(["funny", "tense", "scary", "funny"]) == ("Comedy", "Horror")
+    assert wished_genres(["dark", "quirky"]) == ()
