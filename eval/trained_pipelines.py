@@ -291,21 +291,28 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             cache["ease"] = EASE(_histories(data, settings), ctx.universe, assets.ease_lambda, assets.ease_half_life)
         return cache["ease"]
 
-    def sasrec(ctx: EvalContext) -> tuple[ItemScorer, str]:
-        from retrieval.sasrec import SASRec, resolve_sasrec
+    def sasrec(ctx: EvalContext) -> tuple[ItemScorer, list[str]]:
+        """The model of ``assets.sasrec`` (comma-separated names: an ensemble) and its weight files."""
+        from retrieval.sasrec import load_sasrec
 
         if assets.sasrec is None:
             raise ValueError("this pipeline needs a trained SASRec model: pass --sasrec NAME (recchat train sasrec)")
         if "sasrec" not in cache:
-            folder = resolve_sasrec(assets.sasrec)
-            cache["sasrec"] = (SASRec.load(folder), str(folder / "model.pt"))
+            model, files = load_sasrec(assets.sasrec)
+            cache["sasrec"] = (model, [str(f) for f in files])
         return cache["sasrec"]
+
+    def sasrec_records(model: ItemScorer, files: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        from retrieval.sasrec import describe
+
+        return ({"sasrec": describe(model)},
+                {("sasrec" if n == 0 else f"sasrec_{n + 1}"): f for n, f in enumerate(files)})
 
     def behaviour_model(folder: str) -> ItemScorer:
         from retrieval.sasrec import SASRec
 
         loaded = cache.get("sasrec")  # the sasrec source's model when the ranker was trained on it: load once
-        if loaded is not None and Path(loaded[1]).parent.resolve() == Path(folder).resolve():
+        if loaded is not None and len(loaded[1]) == 1 and Path(loaded[1][0]).parent.resolve() == Path(folder).resolve():
             return loaded[0]
         if ("behaviour", folder) not in cache:
             cache[("behaviour", folder)] = SASRec.load(Path(folder))
@@ -353,10 +360,11 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
                     sources.append(behaviour_source(ease(ctx)))
                     models["ease"] = f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"
                 elif part == "sasrec":
-                    model, weights_file = sasrec(ctx)
+                    model, files = sasrec(ctx)
                     sources.append(behaviour_source(model))
-                    models["sasrec"] = f"SASRec {model.net.cfg.model_dump()}"
-                    checkpoints["sasrec"] = weights_file
+                    described, files_by_key = sasrec_records(model, files)
+                    models |= described
+                    checkpoints |= files_by_key
                 elif part == "ft":
                     sources.append(tuned(ctx))
                     models["tuned_embedder"] = checkpoints["retriever"] = cache["ft"][1]
@@ -428,9 +436,8 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
 
             trained, ranker = llm_lora(ctx)
             if part == "sasrec":
-                model, weights_file = sasrec(ctx)
-                models = {"sasrec": f"SASRec {model.net.cfg.model_dump()}"}
-                checkpoints = {"sasrec": weights_file}
+                model, files = sasrec(ctx)
+                models, checkpoints = sasrec_records(model, files)
             else:
                 model, checkpoints = ease(ctx), {}
                 models = {"ease": f"EASE, lambda {assets.ease_lambda}, half-life {assets.ease_half_life}"}

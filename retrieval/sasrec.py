@@ -146,6 +146,51 @@ class SASRec(ItemScorer):
         return cls(net, json.loads((folder / "ids.json").read_text(encoding="utf-8")))
 
 
+class SASRecEnsemble(ItemScorer):
+    """Mean next-item log-probability of several trained models over the same ids (other seeds
+    or shapes): each member's logits are log-softmaxed first, so no member's scale dominates. A
+    history no member knows scores all zeros, as with one model."""
+
+    def __init__(self, members: Sequence[ItemScorer]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one model")
+        if any(m.ids != members[0].ids for m in members[1:]):
+            raise ValueError("ensemble members must be trained on the same items (same ids.json)")
+        self.members = list(members)
+        self.ids = list(members[0].ids)
+        self.pos = dict(members[0].pos)
+
+    def scores_batch(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
+        total = np.zeros((len(histories), len(self.ids)), dtype=np.float64)
+        for member in self.members:
+            s = member.scores_batch(histories).astype(np.float64)
+            top = s.max(axis=1, keepdims=True)
+            total += s - top - np.log(np.exp(s - top).sum(axis=1, keepdims=True))
+        live = np.array([any(h in self.pos for h in hist) for hist in histories], dtype=bool)
+        return np.where(live[:, None], total / len(self.members), 0.0).astype(np.float32)
+
+    def scores(self, history: Sequence[str]) -> np.ndarray:
+        return self.scores_batch([history])[0]
+
+
+def load_sasrec(spec: str, home: Path | None = None) -> tuple[ItemScorer, list[Path]]:
+    """``spec``: one SASRec name or folder, or several joined by commas (an
+    :class:`SASRecEnsemble`). Returns the model and its weight files (``model.pt`` per member)."""
+    folders = [resolve_sasrec(name.strip(), home) for name in spec.split(",") if name.strip()]
+    if not folders:
+        raise ValueError(f"no SASRec model named in {spec!r}")
+    models = [SASRec.load(f) for f in folders]
+    return (models[0] if len(models) == 1 else SASRecEnsemble(models)), [f / "model.pt" for f in folders]
+
+
+def describe(model: ItemScorer) -> str:
+    """One line naming a SASRec or an ensemble's members (their shapes), for run records."""
+    if isinstance(model, SASRecEnsemble):
+        return "mean log-softmax of " + "; ".join(describe(m) for m in model.members)
+    net = getattr(model, "net", None)
+    return f"SASRec {net.cfg.model_dump()}" if net is not None else type(model).__name__
+
+
 def sasrec_dir(name: str, home: Path | None = None) -> Path:
     """Where ``recchat train sasrec --name NAME`` writes: ``<home>/models/sasrec/<name>``."""
     from retrieval.config import recchat_home

@@ -251,7 +251,7 @@ def train_eval_command(
     split: Annotated[str, typer.Option(help="test or validation")] = "test",
     ranker: Annotated[Optional[str], typer.Option(help="trained ranker name or folder")] = None,
     retriever: Annotated[Optional[str], typer.Option(help="trained retriever name or folder (for retrieval-ft*)")] = None,
-    sasrec: Annotated[Optional[str], typer.Option(help="trained SASRec name or folder (for *sasrec*)")] = None,
+    sasrec: Annotated[Optional[str], typer.Option(help="trained SASRec name or folder (for *sasrec*); several joined by commas: their ensemble (mean log-softmax)")] = None,
     llm_ranker: Annotated[Optional[str], typer.Option(
         help="LoRA-trained LLM ranker name or folder (for *llm-lora; its base LLM is the default --llm)")] = None,
     fusion_weight: Annotated[Optional[float], typer.Option(help="ranker+llm fusion weight (default: tuned file)")] = None,

@@ -84,3 +84,25 @@ def test_chat_finds_the_catalogs_model_only_when_trained(model: SASRec, tmp_path
     assert find_sequence_model("auto", "other", tmp_path) is None  # another catalog's model is not used
     with pytest.raises(FileNotFoundError, match="recchat train sasrec --name absent"):
         find_sequence_model("absent", "films", tmp_path)  # named explicitly: missing is an error
+
+
+def test_ensemble_averages_log_probabilities(model: SASRec, tmp_path) -> None:
+    from retrieval.sasrec import SASRecEnsemble, describe, load_sasrec
+
+    torch.manual_seed(1)
+    untrained = SASRec(SASRecNet(SASRecConfig(n_items=len(IDS), dim=32, heads=2, maxlen=8)), IDS)
+    both = SASRecEnsemble([model, untrained])
+    s, a, b = both.scores(["m3", "m4"]), model.scores(["m3", "m4"]), untrained.scores(["m3", "m4"])
+    logp = lambda x: x - np.log(np.exp(x - x.max()).sum()) - x.max()  # noqa: E731
+    np.testing.assert_allclose(s, (logp(a.astype(np.float64)) + logp(b.astype(np.float64))) / 2, atol=1e-5)
+    assert both.top(["m3", "m4"], 1) == ["m5"]  # the trained member's sure answer survives the average
+    assert not both.scores(["unknown"]).any()  # a history no member knows: zeros, as one model gives
+    assert describe(both).count("SASRec {") == 2
+    with pytest.raises(ValueError, match="same items"):
+        SASRecEnsemble([model, SASRec(SASRecNet(SASRecConfig(n_items=3, dim=8, maxlen=4)), ["a", "b", "c"])])
+    model.save(tmp_path / "one")
+    untrained.save(tmp_path / "two")
+    loaded, files = load_sasrec(f"{tmp_path / 'one'}, {tmp_path / 'two'}")
+    assert isinstance(loaded, SASRecEnsemble) and files == [tmp_path / "one" / "model.pt", tmp_path / "two" / "model.pt"]
+    single, files = load_sasrec(str(tmp_path / "one"))
+    assert isinstance(single, SASRec) and len(files) == 1
