@@ -367,7 +367,8 @@ class ChatAgent:
         found = self.store.get_items(self.catalog, liked_ids) if liked_ids else {}
         liked = [found[i] for i in liked_ids if i in found]
         main = [r for r in recs if not r.exploration]
-        picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour)) for r in main]
+        wished = wished_genres(profile.liked_attributes)
+        picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour, wished)) for r in main]
         message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
         main_at = [i for i, r in enumerate(recs) if not r.exploration]
         shown: list[Recommendation] = []

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequenc
 from typing import Any
 
 from agent.profile import YEAR_HI, YEAR_LO, Constraints, InterestProfile, ItemRef, add_unique
-from agent.understand import Extraction, Vocabulary
+from agent.understand import SOFT_GENRE_WORDS, Extraction, Vocabulary
 from retrieval.items import Item
 
 #: ``ids -> {id: Item}`` for the ids that are in the catalog.
@@ -53,7 +53,9 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
       median year of the last list (:func:`_shift_years`), fields are added.
 
     Taste is never dropped: liked and disliked items and attributes accumulate across requests
-    (a disliked attribute removes the same liked one). "more like the second one" likes that
+    (a disliked attribute removes the same liked one), except mood words that wish for a genre
+    ("funny", "scary", ...: :data:`agent.understand.SOFT_GENRE_WORDS`): like a genre list, a new
+    one replaces the standing ones ("something scary instead" after "something funny"). "more like the second one" likes that
     shown item; a recommend-intent message becomes the profile's intent and focus."""
     p, c = profile, profile.constraints
     dropped: list[str] = []
@@ -73,6 +75,8 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
         p.dislike_item(r)
         titles[r.item_id] = r.title
     disliked_now = {d.lower() for d in ex.disliked_attributes}
+    if any(a in SOFT_GENRE_WORDS for a in ex.liked_attributes):
+        p.liked_attributes = [a for a in p.liked_attributes if a not in SOFT_GENRE_WORDS]
     p.liked_attributes = [a for a in add_unique(p.liked_attributes, ex.liked_attributes) if a.lower() not in disliked_now]
     p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
     p.soft = add_unique(p.soft, ex.soft)

@@ -77,9 +77,11 @@ class Reason:
 
 
 # ---------------------------------------------------------------------------- facts
-def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, behaviour: Behaviour | None) -> list[Fact]:
+def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, behaviour: Behaviour | None,
+               wished: Sequence[str] = ()) -> list[Fact]:
     """The facts for ``item``, strongest first. ``liked`` are the person's liked or referenced
-    films (most relevant first); ``constraints`` the hard constraints in force. The behavioural
+    films (most relevant first); ``constraints`` the hard constraints in force; ``wished`` the
+    genres a mood word asked for ("funny" -> Comedy, :func:`agent.understand.wished_genres`). The behavioural
     fact cites the liked film (sharing a genre with ``item``) whose raters most often rated
     ``item`` too."""
     facts: list[Fact] = []
@@ -98,7 +100,8 @@ def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, beha
     person = _shared_person(item, liked)
     if person is not None:
         facts.append(person)
-    wanted = " and ".join(g for g in item.genres if g in constraints.genres or g in constraints.genres_any).lower()
+    asked = set(constraints.genres) | set(constraints.genres_any) | set(wished)
+    wanted = " and ".join(g for g in item.genres if g in asked).lower()
     dated = item.year is not None and (constraints.year_min is not None or constraints.year_max is not None)
     if wanted or dated:
         what = (f"{'an' if wanted[:1] in 'aeiou' else 'a'} {wanted} film" if wanted else "") + \

@@ -213,3 +213,12 @@ def test_a_fresh_ask_for_a_kind_of_film_starts_over(vocab, message, new):
         assert (c.genres, c.exclude_genres) == ([], []) and set(dropped) >= {"no Animation"}
     else:
         assert c.exclude_genres == ["Animation"] and not dropped  # a follow-up keeps what stands
+
+
+def test_a_new_mood_word_replaces_the_standing_one(vocab):
+    p, titles = InterestProfile(), {}
+    say(p, titles, "something funny and quirky for my kids", vocab)
+    assert "funny" in p.liked_attributes and "quirky" in p.liked_attributes
+    say(p, titles, "something scary from the 70s instead", vocab)
+    assert "scary" in p.liked_attributes and "funny" not in p.liked_attributes
+    assert "quirky" in p.liked_attributes  # other taste words still accumulate

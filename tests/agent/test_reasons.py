@@ -166,3 +166,12 @@ def test_each_checked_llm_reason_is_announced_as_it_arrives(by_title, behaviour)
                            on_reason=lambda i, r: seen.append((i, r.source)))
     assert sorted(seen) == [(0, "llm"), (2, "llm")]
     assert [r.source for r in reasons] == ["llm", "data", "llm", "data"]
+
+
+def test_a_wished_genre_is_named_as_asked(by_title):
+    toy = by_title["Toy Story"]  # Animation, Children's, Comedy
+    facts = [f.text for f in pick_facts(toy, [], Constraints(year_min=1990), None, wished=("Comedy",))]
+    assert "it is a comedy film from 1995, as you asked" in facts
+    assert "it is a film from 1995, as you asked" not in facts
+    plain = [f.text for f in pick_facts(toy, [], Constraints(year_min=1990), None)]
+    assert plain == ["it is from 1995, as you asked"]
