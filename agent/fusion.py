@@ -34,8 +34,8 @@ import numpy as np
 
 from retrieval.behaviour import Behaviour
 from retrieval.candidates import Candidate
-from retrieval.ease import ItemScorer
 from retrieval.config import recchat_home
+from retrieval.ease import ItemScorer
 from retrieval.items import Item
 from retrieval.retriever import Filters, Retriever
 
@@ -111,7 +111,8 @@ TEXT_LED_WEIGHT = 4.0
 #: funny" -> Comedy; agent.understand.wished_genres): a wish, not a filter, so well-matched films
 #: of other genres can still rank. Not learned (the simulated openings never use mood words).
 #: 2.0 was set by hand in the web chat: after "I loved The Matrix and Fight Club" + "from the 80s",
-#: "something funny instead" kept showing Predator and Die Hard first at 0 and 1.
+#: "something funny instead" showed Predator, E.T. and Die Hard with one comedy among five picks
+#: without it, and Ghostbusters, Lethal Weapon, The Princess Bride, Ferris Bueller (+ Predator) with it.
 WISHED_GENRE_WEIGHT = 2.0
 
 
