@@ -26,7 +26,8 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
                   f"picks shown (top 5; top 10) within {doc['config']['turns']} turns. Violations: shown top-5 picks "
                   "breaking a constraint the person had stated. Popularity: median percentile of the shown picks "
                   "(100 = most rated).", "",
-                  f"Sequence model in the chat's fusion: {doc.get('sequence_model') or 'none'}.", "",
+                  *([f"Sequence model in the chat's fusion: {doc['sequence_model'] or 'none'}.", ""]
+                    if "sequence_model" in doc else []),  # runs before the sequence model have no such key
                   "| pipeline (start) | people | success@5 | success@10 | first-turn hit@10 [95% CI] | avg turns | MRR | "
                   "violations | median popularity pct | turn s (median total) |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
