@@ -55,8 +55,9 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     Taste is never dropped: liked and disliked items and attributes accumulate across requests
     (a disliked attribute removes the same liked one), except mood words that wish for a genre
     ("funny", "scary", ...: :data:`agent.understand.SOFT_GENRE_WORDS`): like a genre list, a new
-    one replaces the standing ones ("something scary instead" after "something funny"). "more like the second one" likes that
-    shown item; a recommend-intent message becomes the profile's intent and focus."""
+    one replaces the standing ones ("something scary instead" after "something funny"). "more
+    like the second one" likes that shown item; a recommend-intent message becomes the profile's
+    intent and focus."""
     p, c = profile, profile.constraints
     dropped: list[str] = []
     if ex.intent == "recommend" and not ex.follow_up and ex.states_request():  # a new request: start over

@@ -81,9 +81,9 @@ def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, beha
                wished: Sequence[str] = ()) -> list[Fact]:
     """The facts for ``item``, strongest first. ``liked`` are the person's liked or referenced
     films (most relevant first); ``constraints`` the hard constraints in force; ``wished`` the
-    genres a mood word asked for ("funny" -> Comedy, :func:`agent.understand.wished_genres`). The behavioural
-    fact cites the liked film (sharing a genre with ``item``) whose raters most often rated
-    ``item`` too."""
+    genres a mood word asked for ("funny" -> Comedy, :func:`agent.understand.wished_genres`).
+    The behavioural fact cites the liked film (sharing a genre with ``item``) whose raters most
+    often rated ``item`` too."""
     facts: list[Fact] = []
     if behaviour is not None:
         best: tuple[float, int, Item] | None = None
