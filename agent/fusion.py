@@ -231,11 +231,12 @@ class CandidateSources:
         row; zeros without a model or a history it knows."""
         if self.sequence is None or self._seq_rows is None or not history:
             return np.zeros(n, dtype=np.float32)
+        from scipy.special import softmax
+
         logits = self.sequence.scores(list(history)).astype(np.float64)
         if not logits.any():
             return np.zeros(n, dtype=np.float32)
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
+        p = softmax(logits)
         return np.where(self._seq_rows >= 0, p[np.maximum(self._seq_rows, 0)], 0.0).astype(np.float32)
 
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],

@@ -136,11 +136,11 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
     store = store if store is not None else ChromaStore(RetrievalSettings())
     store.index(dataset, data.items, progress=progress)
     retriever = Retriever(store, dataset)
-    sequence = None
+    sequence, sequence_files = None, []
     if sasrec is not None:
-        from retrieval.sasrec import SASRec, resolve_sasrec
+        from retrieval.sasrec import load_sasrec
 
-        sequence = SASRec.load(resolve_sasrec(sasrec))
+        sequence, sequence_files = load_sasrec(sasrec)
     # the pools of a chat without the sequence model (warm, cold) and, with one, of a chat with it
     pools = {"plain": CandidateSources(retriever, behaviour, UNTRAINED)}
     if sequence is not None:
@@ -163,7 +163,7 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
         "dataset": dataset, "split": "validation", "people": len(people), "eval_users_left_out": len(evaluated),
         "seed": seed, "requests": len(starts) * len(people), "requests_with_target_in_pool": len(rows),
         "pool_recall": len(rows) / (len(starts) * len(people)) if people else None, "held_out_people": len(test_users),
-        "sequence_model": str(resolve_sasrec(sasrec)) if sasrec is not None else None,
+        "sequence_model": ",".join(str(f.parent) for f in sequence_files) or None,
     }
     if sequence is not None:
         report["pool_recall_with_sequence"] = len(found["sequence"]) / (len(starts) * len(people))

@@ -161,11 +161,9 @@ class SASRecEnsemble(ItemScorer):
         self.pos = dict(members[0].pos)
 
     def scores_batch(self, histories: Sequence[Sequence[str]]) -> np.ndarray:
-        total = np.zeros((len(histories), len(self.ids)), dtype=np.float64)
-        for member in self.members:
-            s = member.scores_batch(histories).astype(np.float64)
-            top = s.max(axis=1, keepdims=True)
-            total += s - top - np.log(np.exp(s - top).sum(axis=1, keepdims=True))
+        from scipy.special import log_softmax
+
+        total = sum(log_softmax(m.scores_batch(histories).astype(np.float64), axis=1) for m in self.members)
         live = np.array([any(h in self.pos for h in hist) for hist in histories], dtype=bool)
         return np.where(live[:, None], total / len(self.members), 0.0).astype(np.float32)
 
