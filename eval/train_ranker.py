@@ -662,6 +662,18 @@ class FusionTuning(BaseModel):
     split: Literal["validation"] = "validation"
 
 
+class LoRAFusionTuning(FusionTuning):
+    """:class:`FusionTuning` of the LoRA verbalizer beside its source (``sasrec+llm-lora-fused``,
+    ``ease+llm-lora-fused``): for which protocol and source (``sasrec``: which trained model), and
+    the sha256 of the adapter weights it was tuned with."""
+
+    protocol: str
+    source: str = "sasrec"
+    sasrec: str | None = None
+    adapter_sha256: str
+    by_temperature: dict[str, dict[str, float]] = {}  # temperature -> weight -> validation NDCG@10
+
+
 def _ndcg10(ranked: Sequence[str], target: str) -> float:
     try:
         r = list(ranked).index(target)

@@ -28,6 +28,11 @@ name                           what it ranks with
 ``ease+llm-lora``              with a LoRA adapter (``recchat train llm-ranker``, LlamaRec's recipe;
                                :mod:`eval.train_llm_ranker`): the prompt shows the newest
                                ``history_items`` history items the adapter was trained with
+``sasrec+llm-lora-fused``      the same LoRA verbalizer BESIDE SASRec: ``(1 - w) * softmax(SASRec
+                               logits / T) + w * LLM probabilities`` over the same candidates
+                               (:func:`agent.cross_encoder_ranker.fuse_scores`); ``w`` and ``T``
+                               from ``recchat train lora-fusion`` (validation split, saved beside
+                               the adapter with the adapter's checksum)
 =============================  ===============================================================
 
 Item-kNN (:class:`retrieval.behaviour.ItemKNN`): cosine similarity between items' user sets, built from the
@@ -64,6 +69,7 @@ from retrieval.candidates import Candidate
 
 if TYPE_CHECKING:
     from agent.rerank import Ranker
+    from agent.types import Context, RerankResult
     from eval.data import EvalDataset
     from retrieval.store import ChromaStore
 
@@ -165,12 +171,14 @@ class StagedPipeline(Pipeline):
     The ranker's candidates carry ``rank`` = their position in the fused list, or, with
     ``rank_model``, their 0-based rank in that model's ranking of the whole catalog for the
     user's history (what a ranker trained with behaviour reads; in the sampled protocol the
-    list position of a frozen candidate says nothing about the catalog)."""
+    list position of a frozen candidate says nothing about the catalog). With ``score_model``
+    their ``score`` is that model's score for the history (SASRec: the next-item logit), what a
+    score-fusing ranker reads; else 0."""
 
     def __init__(self, name: str, ctx: EvalContext, sources: Sequence[Source], ranker: "Ranker | None" = None,
                  rrf_k: int = 60, depth: int = 200, models: dict[str, str] | None = None,
                  weights: Sequence[float] | None = None, checkpoints: dict[str, str] | None = None,
-                 rank_model: ItemScorer | None = None) -> None:
+                 rank_model: ItemScorer | None = None, score_model: ItemScorer | None = None) -> None:
         self.name = name
         self.ctx = ctx
         self.sources = list(sources)
@@ -181,6 +189,7 @@ class StagedPipeline(Pipeline):
         self.weights = list(weights) if weights is not None else None
         self._checkpoints = dict(checkpoints or {})
         self.rank_model = rank_model
+        self.score_model = score_model
 
     def model_ids(self) -> dict[str, str]:
         return dict(self.models)
@@ -189,16 +198,9 @@ class StagedPipeline(Pipeline):
         return dict(self._checkpoints)
 
     def recommend(self, request: UserRequest) -> PipelineOutput:
-        from agent.context import build_context
-        from agent.types import Turn
-
         s = self.ctx.settings
         t0 = time.perf_counter()
-        n = max(self.depth, s.list_k)
-        lists = [src(request, n) for src in self.sources]
-        ranked = rrf(lists, self.rrf_k, self.weights) if len(lists) > 1 else list(lists[0])
-        history = set(request.case.history)
-        ranked = [i for i in ranked if i not in history and i in self.ctx.items]
+        ranked = self.source_order(request)
         if request.candidates is None:
             ranked = ranked[: s.list_k]
         out = PipelineOutput(ranked, {"retrieve_s": time.perf_counter() - t0})
@@ -208,21 +210,44 @@ class StagedPipeline(Pipeline):
             out.retrieved_rank = head.index(request.case.target) + 1 if request.case.target in head else None
         if self.ranker is not None:
             k = s.rerank_k if request.candidates is None else len(ranked)
-            head_ids, tail = ranked[:k], ranked[k:]
-            ranks: Sequence[int | None] = list(range(len(head_ids)))
-            if self.rank_model is not None:
-                ranks = self.rank_model.ranks(request.case.history, head_ids)
-            cands = [Candidate(self.ctx.items[i], 0.0, UNRANKED if r is None else r, ("fused",))
-                     for r, i in zip(ranks, head_ids)]
-            hist_items = [self.ctx.items[h] for h in request.case.history[-s.history_window:] if h in self.ctx.items]
+            tail = ranked[k:]
             t1 = time.perf_counter()
-            context = build_context([Turn("user", s.instruction)], lambda text: len(text.split()), 1500,
-                                    history=hist_items)
+            cands, context = self.rerank_inputs(request, ranked[:k])
             result = self.ranker.rank(context, cands)
             out.timings["rerank_s"] = time.perf_counter() - t1
             out.ranked = [sc.item.id for sc in result.ranked] + tail
             out.info.update({"degraded": result.degraded, "error": result.error})
         return out
+
+    def source_order(self, request: UserRequest) -> list[str]:
+        """The sources' fused order (catalog items only, history removed), before any ranker."""
+        n = max(self.depth, self.ctx.settings.list_k)
+        lists = [src(request, n) for src in self.sources]
+        ranked = rrf(lists, self.rrf_k, self.weights) if len(lists) > 1 else list(lists[0])
+        history = set(request.case.history)
+        return [i for i in ranked if i not in history and i in self.ctx.items]
+
+    def rerank_inputs(self, request: UserRequest, head_ids: Sequence[str]) -> tuple[list[Candidate], "Context"]:
+        """The ranker's candidates for ``head_ids`` (in that order; rank and score as the class
+        doc says) and the context it reads (the instruction and the newest history items)."""
+        from agent.context import build_context
+        from agent.types import Turn
+
+        s = self.ctx.settings
+        history = request.case.history
+        ranks: Sequence[int | None] = list(range(len(head_ids)))
+        if self.rank_model is not None:
+            ranks = self.rank_model.ranks(history, head_ids)
+        scores = [0.0] * len(head_ids)
+        if self.score_model is not None:
+            every = self.score_model.scores(history)
+            pos = self.score_model.pos
+            scores = [float(every[pos[i]]) if i in pos else float("-inf") for i in head_ids]
+        cands = [Candidate(self.ctx.items[i], sc, UNRANKED if r is None else r, ("fused",))
+                 for r, sc, i in zip(ranks, scores, head_ids)]
+        hist_items = [self.ctx.items[h] for h in history[-s.history_window:] if h in self.ctx.items]
+        context = build_context([Turn("user", s.instruction)], lambda text: len(text.split()), 1500, history=hist_items)
+        return cands, context
 
 
 UNRANKED = 10**9
@@ -251,6 +276,7 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "retrieval-ft+knn+ranker": ("retriever", "ranker"), "sasrec": ("sasrec",), "knn+sasrec": ("sasrec",),
     "sasrec+ease": ("sasrec",), "retrieval+sasrec": ("sasrec",), "sasrec+ranker": ("sasrec", "ranker"),
     "sasrec+llm-lora": ("sasrec", "llm-ranker"), "ease+llm-lora": ("llm-ranker",),
+    "sasrec+llm-lora-fused": ("sasrec", "llm-ranker"), "ease+llm-lora-fused": ("llm-ranker",),
 }
 
 
@@ -427,7 +453,7 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             trained = load_llm_ranker(assets.llm_ranker)
             check_run(trained, ctx)
             agent = ctx.agent_settings()
-            cache["llm-lora"] = (trained, lora_ranker(trained, lora_engine(trained, agent), agent))
+            cache["llm-lora"] = (trained, MemoRanker(lora_ranker(trained, lora_engine(trained, agent), agent)))
         return cache["llm-lora"]
 
     def lora_staged(name: str, part: str) -> None:
@@ -450,14 +476,54 @@ def trained_registry(settings: EvalSettings, data: "EvalDataset", assets: Traine
             view = dataclasses.replace(ctx, settings=ctx.settings.model_copy(
                 update={"history_window": s.history_items}))
             pipeline = StagedPipeline(name, view, [behaviour_source(model)], ranker, rrf_k=assets.rrf_k,
-                                      depth=assets.fusion_depth, models=models, checkpoints=checkpoints)
+                                      depth=assets.fusion_depth, models=models, checkpoints=checkpoints,
+                                      score_model=model)  # the LLM ignores them; *-fused reads them
             pipeline.uses_llm = True
             return pipeline
         registry.register(name, factory)
 
     lora_staged("sasrec+llm-lora", "sasrec")
     lora_staged("ease+llm-lora", "ease")
+
+    def lora_fused(part: str) -> None:
+        def factory(ctx: EvalContext) -> Pipeline:
+            from agent.cross_encoder_ranker import FusionRanker
+            from agent.rerank import RetrievalOrderRanker
+
+            staged = registry.build(f"{part}+llm-lora", ctx)
+            assert isinstance(staged, StagedPipeline) and staged.ranker is not None
+            trained, _ = llm_lora(ctx)
+            tuning = load_lora_fusion(trained.folder, trained.weights, part, ctx.settings.protocol)
+            staged.name = f"{part}+llm-lora-fused"
+            staged.ranker = FusionRanker(RetrievalOrderRanker(), staged.ranker, tuning.weight, tuning.temperature,
+                                         max_candidates=ctx.settings.rerank_k)
+            staged.models["lora_fusion"] = (f"weight {tuning.weight:g}, temperature {tuning.temperature:g} "
+                                            f"({tuning.users} validation users)")
+            return staged
+        registry.register(f"{part}+llm-lora-fused", factory)
+
+    lora_fused("sasrec")
+    lora_fused("ease")
     return registry
+
+
+class MemoRanker:
+    """A ranker whose results are kept per (context, candidate ids in order): two pipelines
+    asking the same LLM the same question (``sasrec+llm-lora`` and ``sasrec+llm-lora-fused``
+    in one run) pay for it once. Other attributes are the wrapped ranker's."""
+
+    def __init__(self, ranker: "Ranker") -> None:
+        self.ranker = ranker
+        self.memo: dict[tuple[str, tuple[str, ...]], "RerankResult"] = {}
+
+    def rank(self, context: "Context", candidates: Sequence[Candidate]) -> "RerankResult":
+        key = (context.text, tuple(c.item.id for c in candidates))
+        if key not in self.memo:
+            self.memo[key] = self.ranker.rank(context, candidates)
+        return self.memo[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ranker, name)
 
 
 # ----------------------------------------------------------------------------- fusion tuning
@@ -514,5 +580,87 @@ def tune_fusion_on_validation(dataset: str, ranker: str, *, users: int = 100, ll
     finally:
         prepared.ctx.close()
     path = fusion_path(ranker_dir, settings.agent.llm)
+    path.write_text(tuning.model_dump_json(indent=1), encoding="utf-8")
+    return tuning, path
+
+
+# ----------------------------------------------------------------------------- LoRA ranker beside SASRec
+
+
+#: SASRec softmax temperatures tried by :func:`tune_lora_fusion_on_validation` (with weights 0..1).
+TEMPERATURES = (0.5, 1.0, 2.0, 4.0)
+
+
+def lora_fusion_path(adapter_dir: Path, source: str, protocol: str) -> Path:
+    """Where ``recchat train lora-fusion`` stores an adapter's tuning beside ``source`` for a protocol."""
+    return adapter_dir / f"fusion-{source}-{protocol}.json"
+
+
+def load_lora_fusion(adapter_dir: Path, weights: Path, source: str, protocol: str) -> Any:
+    """The tuning saved by :func:`tune_lora_fusion_on_validation` for this adapter, source and
+    protocol; ValueError (naming the command) when there is none or it was tuned for other
+    adapter weights (training republished the adapter since)."""
+    from eval.train_ranker import LoRAFusionTuning
+    from retrieval.assets import sha256_file
+
+    path = lora_fusion_path(adapter_dir, source, protocol)
+    hint = (f"run recchat train lora-fusion --llm-ranker {adapter_dir} --source {source} --protocol {protocol} "
+            "(validation split)")
+    if not path.is_file():
+        raise ValueError(f"no tuned LoRA fusion weight at {path}: {hint}")
+    tuning = LoRAFusionTuning.model_validate_json(path.read_text(encoding="utf-8"))
+    if tuning.adapter_sha256 != sha256_file(weights, progress=False):
+        raise ValueError(f"{path} was tuned for other adapter weights than {weights} (retrained since): {hint}")
+    return tuning
+
+
+def tune_lora_fusion_on_validation(dataset: str, llm_ranker: str, *, source: str = "sasrec",
+                                   sasrec: str | None = None, protocol: str = "sampled", users: int = 100,
+                                   seed: int = 0, agent: Any = None, data: "EvalDataset | None" = None,
+                                   home: Path | None = None, progress: bool = True) -> tuple[Any, Path]:
+    """Tune the weight and temperature of ``<source>+llm-lora-fused`` (source ``sasrec`` or
+    ``ease``) on ``users`` VALIDATION users of ``protocol`` (the LLM scores each user's
+    candidates once; the grid is then free) and save them beside the adapter
+    (:func:`lora_fusion_path`). ``data``/``home``: an already loaded dataset and the home of its
+    candidate files (tests)."""
+    from tqdm.auto import tqdm
+
+    from agent.settings import AgentSettings
+    from eval.runner import prepare
+    from eval.train_llm_ranker import load_llm_ranker
+    from eval.train_ranker import FusionExample, LoRAFusionTuning, tune_fusion_weight
+    from retrieval.assets import sha256_file
+
+    if source not in ("sasrec", "ease"):
+        raise ValueError(f"source must be sasrec or ease, got {source!r}")
+    agent = agent or AgentSettings(llm=load_llm_ranker(llm_ranker).settings.llm)
+    settings = EvalSettings(dataset=dataset, protocol=protocol, split="validation", users=users, seed=seed,
+                            pipelines=[f"{source}+llm-lora-fused"], explain=False, agent=agent)
+    prepared = prepare(settings, dataset=data, home=home, progress=progress)
+    try:
+        assets = TrainedAssets(sasrec=sasrec, llm_ranker=llm_ranker)
+        require_checkpoints(settings.pipelines, assets)
+        registry = trained_registry(settings, prepared.dataset, assets)
+        pipeline = registry.build(f"{source}+llm-lora", prepared.ctx)
+        assert isinstance(pipeline, StagedPipeline) and pipeline.ranker is not None
+        examples = []
+        for request in tqdm(prepared.requests(), desc="LoRA fusion (validation)", disable=not progress):
+            cands, context = pipeline.rerank_inputs(request, pipeline.source_order(request)[: settings.rerank_k])
+            result = pipeline.ranker.rank(context, cands)
+            if result.degraded:
+                continue
+            llm = {x.item.id: x.score for x in result.ranked}
+            examples.append(FusionExample(request.case.user_id, "validation", request.case.target,
+                                          tuple(c.item.id for c in cands), tuple(c.score for c in cands),
+                                          tuple(llm[c.item.id] for c in cands)))
+        grid = [tune_fusion_weight(examples, temperature=t) for t in TEMPERATURES]
+        best = max(grid, key=lambda tu: (tu.ndcg_at_10[f"{tu.weight:g}"], -tu.temperature))
+    finally:
+        prepared.ctx.close()
+    weights = Path(pipeline.checkpoints()["llm_ranker"])
+    tuning = LoRAFusionTuning(**best.model_dump(), protocol=protocol, source=source, sasrec=sasrec,
+                              adapter_sha256=sha256_file(weights, progress=False),
+                              by_temperature={f"{tu.temperature:g}": tu.ndcg_at_10 for tu in grid})
+    path = lora_fusion_path(weights.parent, source, protocol)
     path.write_text(tuning.model_dump_json(indent=1), encoding="utf-8")
     return tuning, path

@@ -1,4 +1,4 @@
-"""``recchat train ranker|retriever|fusion|chat-fusion|ease|sasrec|llm-ranker|eval``: learn from behaviour (see
+"""``recchat train ranker|retriever|fusion|lora-fusion|chat-fusion|ease|sasrec|llm-ranker|eval``: learn from behaviour (see
 eval.train_ranker, eval.train_retriever, eval.train_llm_ranker, eval.trained_pipelines).
 
 Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
@@ -340,6 +340,33 @@ def train_fusion_command(
 
     try:
         tuning, path = tune_fusion_on_validation(dataset, ranker, users=users, llm=llm, llm_url=llm_url, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps({"saved": str(path), **tuning.model_dump()}, indent=1))
+
+
+@train_app.command("lora-fusion")
+def train_lora_fusion_command(
+    llm_ranker: Annotated[str, typer.Option(help="trained LoRA LLM ranker (recchat train llm-ranker): name or folder")],
+    source: Annotated[str, typer.Option(help="the ranker's candidate source whose scores are fused: sasrec or ease")]
+        = "sasrec",
+    sasrec: Annotated[str, typer.Option(help="trained SASRec name or folder (source sasrec; several joined by "
+                                        "commas: their ensemble)")] = "sasrec-movielens-1m",
+    dataset: Annotated[str, typer.Option()] = "movielens-1m",
+    protocol: Annotated[str, typer.Option(help="sampled or full: the protocol the weight is tuned for")] = "sampled",
+    users: Annotated[int, typer.Option(help="validation users (the LLM scores each once)")] = 100,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Tune the weight (and source temperature) of <source>+llm-lora-fused on the VALIDATION split and
+    save it beside the adapter."""
+    from eval.trained_pipelines import tune_lora_fusion_on_validation
+
+    if protocol not in ("sampled", "full"):
+        _fail(f"--protocol must be sampled or full, got {protocol!r}")
+    try:
+        tuning, path = tune_lora_fusion_on_validation(dataset, llm_ranker, source=source,
+                                                      sasrec=sasrec if source == "sasrec" else None,
+                                                      protocol=protocol, users=users, seed=seed)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     typer.echo(json.dumps({"saved": str(path), **tuning.model_dump()}, indent=1))

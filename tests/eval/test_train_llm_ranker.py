@@ -273,3 +273,61 @@ def test_cli_layout_option_defaults_to_titles(monkeypatch: pytest.MonkeyPatch, t
         assert seen[-1].layout == layout
     res = CliRunner().invoke(app, base + ["--layout", "prose"])
     assert res.exit_code == 1 and "layout" in res.output
+
+
+def test_lora_fusion_is_tuned_on_validation_and_fuses_the_source_scores(runs: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    import shutil
+
+    from agent.cross_encoder_ranker import fuse_scores
+    from agent.settings import AgentSettings
+    from eval.pipelines import UserRequest
+    from eval.runner import prepare
+    from eval.settings import EvalSettings
+    from eval.trained_pipelines import (TEMPERATURES, TrainedAssets, lora_fusion_path, trained_registry,
+                                        tune_lora_fusion_on_validation)
+
+    data = toy_dataset()
+    adapter = tmp_path / "adapter"
+    shutil.copytree(runs["split"], adapter)
+    agent = AgentSettings(llm=LLM, backend="transformers", dtype="float32", max_candidates=4)
+    settings = EvalSettings(dataset="toy", protocol="full", split="validation", users=3, seed=0, explain=False,
+                            concurrency=1, agent=agent, pipelines=["ease+llm-lora", "ease+llm-lora-fused"])
+    prepared = prepare(settings, dataset=data, progress=False)
+    registry = trained_registry(settings, data, TrainedAssets(llm_ranker=str(adapter)))
+    with pytest.raises(ValueError, match="recchat train lora-fusion"):  # not tuned yet: the command to run
+        registry.build("ease+llm-lora-fused", prepared.ctx)
+
+    tuning, path = tune_lora_fusion_on_validation("toy", str(adapter), source="ease", protocol="full", users=3,
+                                                  agent=agent, data=data, home=tmp_path, progress=False)
+    assert path == lora_fusion_path(adapter, "ease", "full") and path.is_file()
+    assert tuning.split == "validation" and tuning.source == "ease" and 0 < tuning.users <= 3
+    assert 0.0 <= tuning.weight <= 1.0 and tuning.temperature in TEMPERATURES
+    assert set(tuning.by_temperature) == {f"{t:g}" for t in TEMPERATURES}
+    assert tuning.ndcg_at_10[f"{tuning.weight:g}"] == max(max(g.values()) for g in tuning.by_temperature.values())
+
+    # the fused pipeline: (1 - w) * softmax(EASE scores / T) + w * the adapter's probabilities, one LLM call
+    plain, fused = (registry.build(n, prepared.ctx) for n in ("ease+llm-lora", "ease+llm-lora-fused"))
+    calls = plain.ranker.engine.calls
+    for case in prepared.cases:
+        request = UserRequest(case)
+        before = len(calls)
+        plain_out, fused_out = plain.recommend(request), fused.recommend(request)
+        assert len(calls) == before + 1  # the second pipeline reuses the first one's answer
+        cands, context = fused.rerank_inputs(request, fused.source_order(request)[:4])
+        source = fused.score_model.scores(case.history)
+        assert [c.score for c in cands] == pytest.approx([float(source[fused.score_model.pos[c.item.id]])
+                                                          for c in cands])
+        llm = {x.item.id: x.score for x in plain.ranker.rank(context, cands).ranked}
+        mix = fuse_scores([c.score for c in cands], [llm[c.item.id] for c in cands], tuning.weight,
+                          tuning.temperature)
+        expect = [cands[i].item.id for i in sorted(range(len(cands)), key=lambda i: (-mix[i], i))]
+        assert fused_out.ranked[:4] == expect and fused_out.ranked[4:] == plain_out.ranked[4:]
+    assert "weight" in fused.models["lora_fusion"]
+
+    # retrained adapter: the tuning no longer applies
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")
+    with pytest.raises(ValueError, match="retrained since"):
+        trained_registry(settings, data, TrainedAssets(llm_ranker=str(adapter))).build("ease+llm-lora-fused",
+                                                                                        prepared.ctx)
