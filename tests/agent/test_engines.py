@@ -86,3 +86,24 @@ def test_serve_foreground_stops_on_sigterm(monkeypatch: pytest.MonkeyPatch, caps
     assert server.closed
     assert "http://127.0.0.1:8199/v1" in capsys.readouterr().out
     assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
+
+
+def test_auto_dtype_is_float32_for_transformers_on_a_cpu_without_native_bf16(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from agent.settings import AgentSettings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    avx2, amx = tmp_path / "avx2", tmp_path / "amx"
+    avx2.write_text("flags\t\t: fpu sse avx avx2 fma\n")
+    amx.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+    auto = AgentSettings(backend="transformers")
+    assert auto.dtype == "auto"
+    assert engines.local_dtype(auto, avx2) == "float32"
+    assert engines.local_dtype(auto, amx) == "bfloat16"
+    assert engines.local_dtype(auto, tmp_path / "missing") == "float32"  # no cpuinfo: the safe choice
+    assert engines.local_dtype(AgentSettings(backend="vllm"), avx2) == "bfloat16"  # the server: measured faster
+    assert engines.local_dtype(auto.model_copy(update={"dtype": "bfloat16"}), avx2) == "bfloat16"  # asked for
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert engines.local_dtype(auto, avx2) == "bfloat16"
