@@ -98,6 +98,21 @@ class AgentReply:
 OnRanked = Callable[[list[Recommendation]], None]
 
 
+def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Any) -> str | None:
+    """A notice when a mood word's genres ("something scary" -> Horror) are in none of the main
+    picks: the wish is soft, so the list holds the closest films, and the person should know
+    (e.g. "scary" with "for my kids" and the 70s). None when a pick has one, or nothing was wished."""
+    main = [r for r in recs if not r.exploration]
+    if not wished or not main or any(set(wished) & set(r.item.genres) for r in main):
+        return None
+    within = "; ".join(constraints.describe())
+    wish = " or ".join(g.lower() for g in wished)
+    if not within:
+        return f"None of these is a {wish} film: I found none close enough to your taste; these are the closest."
+    return (f"No {wish} film fits your other requests ({within}); these are the closest ones. "
+            "Drop one of them to widen the search.")
+
+
 class ChatAgent:
     """Conversational recommender over one :class:`agent.app.App` (store, retriever, pipeline,
     engine or None, session store, settings).
@@ -327,6 +342,9 @@ class ChatAgent:
         recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
         recs = recs[: k - len(extra)]
         recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
+        unmet = _unmet_wish(recs, request.wished_genres, profile.constraints)
+        if unmet:
+            notices.append(unmet)
         from agent.engine import audit_scope
 
         t0 = time.perf_counter()

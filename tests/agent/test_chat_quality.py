@@ -142,3 +142,14 @@ def test_list_stays_full_when_no_exploration_pick_is_found(app, monkeypatch):
     assert len(reply.recommendations) == app.settings.chat_k
     assert not any(r.exploration for r in reply.recommendations)
     assert [r.rank for r in reply.recommendations] == list(range(1, app.settings.chat_k + 1))
+
+
+def test_a_mood_no_film_can_meet_is_said_not_hidden(ask):
+    """"Scary" is a wish (Horror raised, not required); with "for my kids" and the 70s standing no
+    pick is Horror, and the reply says so instead of passing kids' films off as scary ones."""
+    reply, picks, _ = ask("something funny for my kids", "something scary from the 70s instead")
+    assert not any("Horror" in p.genres for p in picks if p), [(p.title, p.genres) for p in picks]
+    [notice] = [n for n in reply.notices if n.startswith("No horror film")]
+    assert "Children's" in notice and "1970" in notice
+    funny, picks, _ = ask("something funny")  # a wish the list meets: no notice
+    assert any("Comedy" in p.genres for p in picks) and not any("film fits" in n for n in funny.notices)
