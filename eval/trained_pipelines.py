@@ -28,8 +28,8 @@ name                           what it ranks with
 ``ease+llm-lora``              with a LoRA adapter (``recchat train llm-ranker``, LlamaRec's recipe;
                                :mod:`eval.train_llm_ranker`): the prompt shows the newest
                                ``history_items`` history items the adapter was trained with
-``sasrec+llm-lora-fused``      the same LoRA verbalizer BESIDE SASRec: ``(1 - w) * softmax(SASRec
-                               logits / T) + w * LLM probabilities`` over the same candidates
+``sasrec+llm-lora-fused``      the same LoRA verbalizer BESIDE its source: ``(1 - w) * softmax(source
+``ease+llm-lora-fused``        scores / T) + w * LLM probabilities`` over the same candidates
                                (:func:`agent.cross_encoder_ranker.fuse_scores`); ``w`` and ``T``
                                from ``recchat train lora-fusion`` (validation split, saved beside
                                the adapter with the adapter's checksum)
