@@ -136,24 +136,32 @@ def script(sessions: int, turns: int) -> list[list[str]]:
 
 
 class MetricsPoller:
-    """Scrapes ``/metrics`` every ``interval_s`` in a thread; keeps the max of ``vllm:num_requests_running``."""
+    """Scrapes ``/metrics`` every ``interval_s`` in a thread; keeps the max of ``vllm:num_requests_running``
+    (at least one scrape: a level that ends before the thread's first one is scraped on exit)."""
 
     def __init__(self, url: str, interval_s: float = 0.25) -> None:
         self.url, self.interval_s = url, interval_s
         self.max_running = 0.0
+        self.scrapes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="metrics-poller")
+
+    def _scrape(self, client: Any) -> None:
+        import httpx
+
+        try:
+            running = parse_prometheus(client.get(self.url).text).get("vllm:num_requests_running", 0.0)
+        except httpx.HTTPError:
+            return
+        self.max_running = max(self.max_running, running)
+        self.scrapes += 1
 
     def _loop(self) -> None:
         import httpx
 
         with httpx.Client(timeout=2.0) as client:
             while not self._stop.is_set():
-                try:
-                    running = parse_prometheus(client.get(self.url).text).get("vllm:num_requests_running", 0.0)
-                    self.max_running = max(self.max_running, running)
-                except httpx.HTTPError:
-                    pass
+                self._scrape(client)
                 self._stop.wait(self.interval_s)
 
     def __enter__(self) -> MetricsPoller:
@@ -161,8 +169,13 @@ class MetricsPoller:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        import httpx
+
         self._stop.set()
         self._thread.join(timeout=5)
+        if not self.scrapes:
+            with httpx.Client(timeout=2.0) as client:
+                self._scrape(client)
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench.concurrency import (
-    METRICS, counter_deltas, parse_levels, parse_prometheus, reset_prefix_cache, run_level, script, stage_summary,
+    METRICS, MetricsPoller, counter_deltas, parse_levels, parse_prometheus, reset_prefix_cache, run_level, script, stage_summary,
 )
 
 SAMPLE = (Path(__file__).parent / "data" / "vllm_0.32_metrics.txt").read_text()
@@ -149,3 +149,11 @@ def test_reset_prefix_cache_retries_until_success_and_reports_refusal(metrics_ur
     assert reset_prefix_cache(root) is True
     assert reset_prefix_cache(root + "/nope") is False
     assert reset_prefix_cache("http://127.0.0.1:9") is False
+
+
+def test_poller_scrapes_at_least_once_when_the_level_ends_before_its_first_scrape(metrics_url):
+    poller = MetricsPoller(metrics_url)
+    poller._stop.set()  # the thread stops before its first scrape, as under a loaded CPU with a fast level
+    with poller:
+        pass
+    assert poller.scrapes == 1 and poller.max_running == 1.0
