@@ -108,7 +108,7 @@ def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constrain
     within = "; ".join(constraints.describe())
     wish = " or ".join(g.lower() for g in wished)
     if not within:
-        return f"None of these is a {wish} film: I found none close enough to your taste; these are the closest."
+        return f"None of these is a {wish} film: none came close enough to the rest of what you asked for."
     return (f"No {wish} film fits your other requests ({within}); these are the closest ones. "
             "Drop one of them to widen the search.")
 

@@ -331,3 +331,18 @@ def test_lora_fusion_is_tuned_on_validation_and_fuses_the_source_scores(runs: di
     with pytest.raises(ValueError, match="retrained since"):
         trained_registry(settings, data, TrainedAssets(llm_ranker=str(adapter))).build("ease+llm-lora-fused",
                                                                                         prepared.ctx)
+
+
+def test_lora_fusion_cli_says_what_is_wrong(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from ui.commands_train import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)
+    res = CliRunner().invoke(app, ["train", "lora-fusion", "--llm-ranker", "x", "--protocol", "conversation"])
+    assert res.exit_code == 1 and "--protocol must be sampled or full" in res.output
+    res = CliRunner().invoke(app, ["train", "lora-fusion", "--llm-ranker", str(tmp_path / "nope"), "--dataset", "toy"])
+    assert res.exit_code == 1 and "recchat train llm-ranker" in res.output  # no adapter: the command that trains one
