@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from agent.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.app import App
-from agent.profile import InterestProfile, ItemRef
+from agent.profile import Constraints, InterestProfile, ItemRef
 from agent.profile_update import apply_extraction, edited_profile
 from agent.reasons import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.session import Session
@@ -98,7 +98,7 @@ class AgentReply:
 OnRanked = Callable[[list[Recommendation]], None]
 
 
-def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Any) -> str | None:
+def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Constraints) -> str | None:
     """A notice when a mood word's genres ("something scary" -> Horror) are in none of the main
     picks: the wish is soft, so the list holds the closest films, and the person should know
     (e.g. "scary" with "for my kids" and the 70s). None when a pick has one, or nothing was wished."""

@@ -633,7 +633,8 @@ def tune_lora_fusion_on_validation(dataset: str, llm_ranker: str, *, source: str
 
     if source not in ("sasrec", "ease"):
         raise ValueError(f"source must be sasrec or ease, got {source!r}")
-    agent = agent or AgentSettings(llm=load_llm_ranker(llm_ranker).settings.llm)
+    trained = load_llm_ranker(llm_ranker)
+    agent = agent or AgentSettings(llm=trained.settings.llm)
     settings = EvalSettings(dataset=dataset, protocol=protocol, split="validation", users=users, seed=seed,
                             pipelines=[f"{source}+llm-lora-fused"], explain=False, agent=agent)
     prepared = prepare(settings, dataset=data, home=home, progress=progress)
@@ -657,10 +658,9 @@ def tune_lora_fusion_on_validation(dataset: str, llm_ranker: str, *, source: str
         best = max(grid, key=lambda tu: (tu.ndcg_at_10[f"{tu.weight:g}"], -tu.temperature))
     finally:
         prepared.ctx.close()
-    weights = Path(pipeline.checkpoints()["llm_ranker"])
     tuning = LoRAFusionTuning(**best.model_dump(), protocol=protocol, source=source, sasrec=sasrec,
-                              adapter_sha256=sha256_file(weights, progress=False),
+                              adapter_sha256=sha256_file(trained.weights, progress=False),
                               by_temperature={f"{tu.temperature:g}": tu.ndcg_at_10 for tu in grid})
-    path = lora_fusion_path(weights.parent, source, protocol)
+    path = lora_fusion_path(trained.folder, source, protocol)
     path.write_text(tuning.model_dump_json(indent=1), encoding="utf-8")
     return tuning, path
