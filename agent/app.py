@@ -4,17 +4,17 @@ tests build their components here, with :func:`open_app` (from settings) or :fun
 
 An :class:`App` holds the process-wide, session-free components: the Chroma store, the
 retriever, the LLM engine (or None), the turn pipeline and the session store. Per-person state
-lives in :class:`agent.session.Session` objects, never here.
+lives in :class:`agent.sessions.session.Session` objects, never here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.engine import Engine, EngineError
-from agent.fusion import CandidateSources, FusionModel, load_weights
+from agent.llm.engine import Engine, EngineError
+from agent.ranking.fusion import CandidateSources, FusionModel, load_weights
 from agent.pipeline import RecommendPipeline
-from agent.session_store import SessionStore
+from agent.sessions.store import SessionStore
 from agent.settings import AgentSettings
 from retrieval.behaviour import Behaviour, load_behaviour
 from retrieval.ease import ItemScorer
@@ -60,19 +60,19 @@ def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, se
              weights: FusionModel | None = None, sequence: ItemScorer | None = None) -> App:
     """Wire a pipeline over ready parts: the verbalizer ranker when ``engine`` and
     ``settings.llm_rerank`` (else the candidates' own order; the chat writes its reasons itself,
-    :mod:`agent.reasons`); with ``behaviour`` (the catalog's interaction data) the
+    :mod:`agent.reasons.evidence`); with ``behaviour`` (the catalog's interaction data) the
     candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones
-    of the catalog, :func:`agent.fusion.load_weights`), plus ``sequence`` (a trained SASRec,
+    of the catalog, :func:`agent.ranking.fusion.load_weights`), plus ``sequence`` (a trained SASRec,
     :func:`load_sequence_model`) when given, else text retrieval alone. ``sessions`` defaults to
     ``SessionStore(settings.sessions_url)``."""
-    from agent.rerank import RetrievalOrderRanker
+    from agent.ranking.rerank import RetrievalOrderRanker
 
     sources = None
     if behaviour is not None and settings.fusion:
         sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog),
                                    sequence=sequence)
     if engine is not None and settings.llm_rerank:
-        from agent.rerank import VerbalizerRanker
+        from agent.ranking.rerank import VerbalizerRanker
 
         pipeline = RecommendPipeline(retriever, VerbalizerRanker(engine, settings), settings,
                                      count_tokens=engine.count_tokens, sources=sources)
@@ -96,8 +96,8 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
     engine: Engine | None = None
     error: str | None = None
     if use_llm:
-        from agent.engines import make_engine
-        from agent.signals import exit_on_sigterm
+        from agent.llm.engines import make_engine
+        from agent.llm.signals import exit_on_sigterm
 
         exit_on_sigterm()  # so a local vLLM server this process starts is stopped on SIGTERM too
         try:

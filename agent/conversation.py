@@ -1,7 +1,7 @@
 """The chat agent: THE API the UI and the CLI use.
 
 One :class:`ChatAgent` per process (it holds the shared, stateless components: store, retriever,
-pipeline, engine); one :class:`agent.session.Session` per conversation (all per-person state).
+pipeline, engine); one :class:`agent.sessions.session.Session` per conversation (all per-person state).
 Sessions never share mutable state; every call that changes a session persists it.
 
 A turn (:meth:`ChatAgent.respond`): understand the message (LLM JSON extraction validated
@@ -22,15 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from agent.exploration import ExplorationStats, known_genres, pick_exploration
+from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.app import App
-from agent.profile import Constraints, InterestProfile, ItemRef
-from agent.profile_update import apply_extraction, edited_profile
-from agent.reasons import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
-from agent.session import Session
+from agent.understanding.profile import Constraints, InterestProfile, ItemRef
+from agent.understanding.profile_update import apply_extraction, edited_profile
+from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
+from agent.sessions.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
-from agent.understand import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror, wished_genres
+from agent.understanding.rules import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror, wished_genres
 from retrieval.items import Item
 from retrieval.titles import normalise_title
 
@@ -69,7 +69,7 @@ class Evidence:
     rerank_score: float | None = None
     retrieval_score: float | None = None
     exploration_seed: str | None = None
-    facts: tuple[str, ...] = ()            # what the reason could cite (agent.reasons.pick_facts)
+    facts: tuple[str, ...] = ()            # what the reason could cite (agent.reasons.evidence.pick_facts)
     reason_rejected: tuple[str, ...] = ()  # why the LLM's reason was replaced by the data sentence
 
 
@@ -177,7 +177,7 @@ class ChatAgent:
         """Answer one user message (see module doc); persists the session before returning.
         ``k`` picks per list (default ``settings.chat_k``; an exploration pick included)."""
         started = time.perf_counter()
-        from agent.engine import audit_scope
+        from agent.llm.engine import audit_scope
 
         notices: list[str] = [self.llm_error] if self.llm_error and not session.turns else []
         message, cut = clean_message(message)
@@ -217,7 +217,7 @@ class ChatAgent:
     def _persist(self, session: Session, notices: list[str]) -> None:
         """Save after a turn; a failed write (disk full, read-only) adds a notice instead of losing
         the answer: the stored copy stays the previous complete one and the next save catches up."""
-        from agent.session_store import SessionSaveError
+        from agent.sessions.store import SessionSaveError
 
         try:
             self.sessions.save(session)
@@ -345,7 +345,7 @@ class ChatAgent:
         unmet = _unmet_wish(recs, request.wished_genres, profile.constraints)
         if unmet:
             notices.append(unmet)
-        from agent.engine import audit_scope
+        from agent.llm.engine import audit_scope
 
         t0 = time.perf_counter()
         with audit_scope() as reason_calls:
@@ -375,7 +375,7 @@ class ChatAgent:
     def _with_reasons(self, recs: list[Recommendation], session: Session, history: list[str], draft: bool = False,
                       on_update: OnRanked | None = None,
                       ) -> tuple[list[Recommendation], dict[str, tuple[tuple[str, ...], Reason]]]:
-        """``recs`` renumbered 1..n, each with a reason (:mod:`agent.reasons`): the exploration
+        """``recs`` renumbered 1..n, each with a reason (:mod:`agent.reasons.evidence`): the exploration
         pick keeps its own; the others get the LLM's checked sentence or the data sentence
         (``draft``: the data sentences only, no LLM call). ``on_update`` gets the whole list again
         each time a checked LLM sentence replaces a data sentence. Also returns, per reasoned pick,

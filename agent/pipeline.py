@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from agent.context import build_context
-from agent.engine import LLMCall, audit_scope
-from agent.explain import Explainer
-from agent.fusion import CandidateSources
-from agent.rerank import Ranker
+from agent.understanding.context import build_context
+from agent.llm.engine import LLMCall, audit_scope
+from agent.reasons.explain import Explainer
+from agent.ranking.fusion import CandidateSources
+from agent.ranking.rerank import Ranker
 from agent.settings import RerankSettings
 from agent.types import Context, Feedback, Recommendation, RerankResult, Turn
 from retrieval.candidates import Candidate
@@ -35,7 +35,7 @@ class TurnRequest:
     k: int = 10
     query: str | None = None
     mmr_lambda: float | None = None
-    text_led: bool = False  # the words describe the film beyond the constraints (agent.fusion.TEXT_LED_WEIGHT)
+    text_led: bool = False  # the words describe the film beyond the constraints (agent.ranking.fusion.TEXT_LED_WEIGHT)
     wished_genres: Sequence[str] = ()  # genres a mood word hints at ("funny"): raised, not required
 
 
@@ -55,7 +55,7 @@ class TurnResult:
 
 class RecommendPipeline:
     """Composes a :class:`Retriever` (or, when the catalog has interaction data, the fused
-    :class:`agent.fusion.CandidateSources`), a :class:`Ranker` and an optional :class:`Explainer`."""
+    :class:`agent.ranking.fusion.CandidateSources`), a :class:`Ranker` and an optional :class:`Explainer`."""
 
     def __init__(
         self,
@@ -98,7 +98,7 @@ class RecommendPipeline:
             ) if any(t.role == "user" for t in request.turns) else None
             t0 = time.perf_counter()
             if context is None or not candidates:
-                from agent.rerank import RetrievalOrderRanker
+                from agent.ranking.rerank import RetrievalOrderRanker
 
                 rerank = RetrievalOrderRanker().rank(context, candidates)  # type: ignore[arg-type]
             else:

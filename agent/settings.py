@@ -35,7 +35,7 @@ class EngineSettings(BaseModel):
     kv_cache_gib: float = Field(2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE for a local CPU server (GiB)")
     dtype: str = Field("auto", description="weights dtype for local engines; auto = bfloat16 for the vLLM server, "
                        "and for the transformers engine bfloat16 on a GPU or a CPU with native bf16 (AVX-512 BF16, "
-                       "AMX), float32 otherwise (bf16 is emulated there: 3x slower, measured; agent.engines.local_dtype)")
+                       "AMX), float32 otherwise (bf16 is emulated there: 3x slower, measured; agent.llm.engines.local_dtype)")
     extra_server_args: list[str] = Field(default_factory=list, description="extra vLLM server flags, e.g. ['--tensor-parallel-size', '2']")
     max_logprobs: int = Field(32, ge=1, le=1024, description="--max-logprobs of the local server (>= labels for servers without logprob_token_ids)")
     max_concurrency: int = Field(16, ge=1, le=256, description="requests in flight from one engine call (vLLM batches them)")

@@ -73,7 +73,7 @@ class ScoredCandidate:
 
 @dataclass
 class RerankResult:
-    """Output of a :class:`agent.rerank.Ranker`.
+    """Output of a :class:`agent.ranking.rerank.Ranker`.
 
     Invariants: ``ranked`` holds exactly the distinct given candidates (by item id), best first,
     nothing else. ``permutations[p]`` lists the item ids in label order (A, B, ...) of
@@ -105,7 +105,7 @@ class Recommendation:
     the model's whole reason was grounded; ``ungrounded_claims`` lists what failed.
     ``exploration`` marks a deliberate pick outside the user's known interests.
     ``reason_source`` says who wrote ``reason``: "llm" (passed the strict check of
-    :mod:`agent.reason_check`) or "data" (the sentence built from the pick's facts); None = none.
+    :mod:`agent.reasons.strict_check`) or "data" (the sentence built from the pick's facts); None = none.
     """
 
     item: Item

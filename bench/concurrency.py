@@ -249,7 +249,7 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
 
     from agent.conversation import ChatAgent
     from agent.settings import AgentSettings
-    from agent.vllm_server import find_free_port
+    from agent.llm.vllm_server import find_free_port
 
     console = Console(width=160)
     messages = script(sessions, turns)

@@ -63,7 +63,7 @@ def run(dataset: str, protocol: str, pipelines: Sequence[str], users: int, slow_
     from eval.data import load_dataset
     from eval.runner import prepare, run_pipeline
     from eval.settings import EvalSettings
-    from eval.trained_pipelines import TrainedAssets, require_checkpoints, trained_registry
+    from eval.train.pipelines import TrainedAssets, require_checkpoints, trained_registry
 
     console = Console(width=160)
     settings = EvalSettings(dataset=dataset, protocol=protocol, pipelines=",".join(pipelines), users=users or None,

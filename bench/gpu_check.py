@@ -5,11 +5,11 @@ Run: ``recchat bench gpu [--arch qwen2.5-7b] [--device cuda] [--vllm/--no-vllm] 
 Speed does not depend on the weights' values, so a random Qwen2.5-7B measures what the trained one
 would cost. What is timed, each after an untimed warm-up:
 
-* ``rerank``: the product's :class:`agent.rerank.VerbalizerRanker` prompts (20 synthetic catalog
+* ``rerank``: the product's :class:`agent.ranking.rerank.VerbalizerRanker` prompts (20 synthetic catalog
   candidates, a 3-turn conversation) scored by the in-process :class:`TransformersEngine`
   (``batch_size`` conversations per forward pass) -> prompts/s;
 * ``explain``: greedy decoding of exactly ``--explain-tokens`` tokens after the product's
-  :class:`agent.explain.Explainer` prompt, for 1 and ``--explain-batch`` sequences -> tokens/s;
+  :class:`agent.reasons.explain.Explainer` prompt, for 1 and ``--explain-batch`` sequences -> tokens/s;
 * ``embed``: a sentence-transformers model of the MiniLM-L6 architecture (random weights, the real
   tokenizer) encoding synthetic item documents -> items/s (the retriever's indexing rate);
 * ``vllm`` (optional): the same rerank prompts through a local vLLM server started by the product
@@ -65,7 +65,7 @@ def model_dir(arch: str, tokenizer: Path, target: Path) -> Path:
 
 def _random_engine(folder: Path, device: str, dtype: str, batch_size: int):
     """A TransformersEngine whose model is built from ``folder``'s config with random weights, on ``device``."""
-    from agent.transformers_engine import TransformersEngine
+    from agent.llm.transformers_engine import TransformersEngine
 
     class RandomInitEngine(TransformersEngine):
         def _lm(self) -> Any:
@@ -86,7 +86,7 @@ def _random_engine(folder: Path, device: str, dtype: str, batch_size: int):
 
 def _workload(n_prompts: int, count_tokens) -> tuple[list, list]:
     """(contexts, candidate lists): ``n_prompts`` distinct conversations, 20 synthetic candidates each."""
-    from agent.context import build_context
+    from agent.understanding.context import build_context
     from agent.types import Turn
     from bench.scale import scale_items
     from retrieval.candidates import Candidate
@@ -121,7 +121,7 @@ def _time_explain(engine, contexts, pools, tokens: int, batch: int, device: str)
     """Greedy decoding of exactly ``tokens`` new tokens for 1 and ``batch`` explanation prompts."""
     import torch
 
-    from agent.explain import Explainer
+    from agent.reasons.explain import Explainer
     from agent.settings import AgentSettings
     from agent.types import ScoredCandidate
 
@@ -179,8 +179,8 @@ def _time_embed(tokenizer: Path, device: str, n_items: int, work: Path) -> dict[
 
 
 def _time_vllm(folder: Path, contexts, pools, labels) -> dict[str, Any]:
-    from agent.engines import make_engine
-    from agent.rerank import VerbalizerRanker
+    from agent.llm.engines import make_engine
+    from agent.ranking.rerank import VerbalizerRanker
     from agent.settings import AgentSettings
 
     try:
@@ -205,9 +205,9 @@ def run(out: Path, *, arch: str = "qwen2.5-7b", device: str = "cuda", dtype: str
     """Every measurement above; writes ``out`` (JSON) after each, so a later failure keeps the rest."""
     import torch
 
-    from agent.engines import resolve_model
-    from agent.labels import candidate_labels
-    from agent.rerank import VerbalizerRanker
+    from agent.llm.engines import resolve_model
+    from agent.ranking.labels import candidate_labels
+    from agent.ranking.rerank import VerbalizerRanker
     from agent.settings import AgentSettings
     from retrieval.embedder import resolve_embedder
 

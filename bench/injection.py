@@ -1,6 +1,6 @@
 """Prompt-injection benchmark: do injected catalog items get promoted, does anything leak, can the
-output act beyond the schema? Through the REAL :class:`agent.rerank.VerbalizerRanker` and
-:class:`agent.explain.Explainer` on a real LLM engine.
+output act beyond the schema? Through the REAL :class:`agent.ranking.rerank.VerbalizerRanker` and
+:class:`agent.reasons.explain.Explainer` on a real LLM engine.
 
 Twin design (per attack ``i`` of the suite in ``bench/data/injection_attacks.txt``):
 
@@ -42,10 +42,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.context import build_context
-from agent.engine import Engine
-from agent.explain import Explainer
-from agent.rerank import VerbalizerRanker
+from agent.understanding.context import build_context
+from agent.llm.engine import Engine
+from agent.reasons.explain import Explainer
+from agent.ranking.rerank import VerbalizerRanker
 from agent.settings import AgentSettings
 from agent.types import Turn
 from prompts import render
@@ -289,8 +289,8 @@ def run(llm: str = "smollm2-135m-instruct", catalog: str = "movielens-100k", *, 
     items = load_catalog(catalog, enrich=True)
     own = engine is None
     if engine is None:
-        from agent.engines import make_engine
-        from agent.vllm_server import find_free_port
+        from agent.llm.engines import make_engine
+        from agent.llm.vllm_server import find_free_port
 
         console.print(f"[bold]{llm}[/]: starting a local vLLM server ...")
         engine = make_engine(AgentSettings(llm=llm, llm_port=find_free_port(), max_model_len=2048, kv_cache_gib=1.0))

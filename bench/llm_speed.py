@@ -15,8 +15,8 @@ import time
 def main(model: str = "smollm2-135m-instruct", dtype: str = "bfloat16") -> None:
     import httpx
 
-    from agent.llm_assets import resolve_llm
-    from agent.vllm_server import VllmServer, find_free_port
+    from agent.llm.assets import resolve_llm
+    from agent.llm.vllm_server import VllmServer, find_free_port
 
     server = VllmServer(resolve_llm(model), "m", port=find_free_port(), dtype=dtype, progress=False).start()
     try:

@@ -43,14 +43,14 @@ VARIANTS = {"inline": ("inline", False), "inline_primed": ("inline", True),
 
 
 def _bench_model(model: str, catalog: str, permutations: int, n_queries: int, console: Console) -> dict:
-    from agent.engines import make_engine
-    from agent.explain import Explainer
+    from agent.llm.engines import make_engine
+    from agent.reasons.explain import Explainer
     from agent.pipeline import RecommendPipeline, TurnRequest
-    from agent.rerank import VerbalizerRanker
+    from agent.ranking.rerank import VerbalizerRanker
     from agent.settings import AgentSettings
     from agent.types import Turn
-    from agent.context import build_context
-    from agent.vllm_server import find_free_port
+    from agent.understanding.context import build_context
+    from agent.llm.vllm_server import find_free_port
     from retrieval.retriever import Retriever
     from retrieval.settings import RetrievalSettings
     from retrieval.store import ChromaStore

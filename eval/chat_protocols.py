@@ -12,9 +12,9 @@ and ``recchat chat``) and ``recommend-*`` (:func:`agent.one_shot.recommend_once`
 ``recchat eval --protocol explanations``: the chat (``chat-llm``: the LLM writes the first
 ``explain_top_k`` reasons, checked, the data sentence otherwise; ``chat-rules``: data sentences only;
 ``explainer-llm``: the same picks explained the way recchat did before the per-pick reasons, by
-:class:`agent.explain.Explainer` in ONE request per turn from the item's metadata, a missing or
+:class:`agent.reasons.explain.Explainer` in ONE request per turn from the item's metadata, a missing or
 dropped reason shown as none, to put the before and after side by side) answers the first ``--limit-users`` requests of the suite (default 30, hand-written first); every shown reason is
-checked by :class:`agent.reason_check.StrictReasonChecker` against the pick's own structured
+checked by :class:`agent.reasons.strict_check.StrictReasonChecker` against the pick's own structured
 metadata and the evidence it may cite (the request, the films the person named).
 
 Each writes ``results.json``, ``report.md`` and plots into ``out`` and caches per-item results
@@ -133,7 +133,7 @@ def training_behaviour(prepared: Prepared) -> Behaviour:
 def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | None = None, command: str | None = None,
                   progress: bool = True) -> dict[str, Any]:
     """Run ``settings.protocol`` (one of the chat protocols), write the report, return results.json."""
-    from agent.signals import sigterm_raises
+    from agent.llm.signals import sigterm_raises
     from eval.runner import prepare
 
     known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm", "chat-rules", "explainer-llm")}[settings.protocol]
@@ -275,11 +275,11 @@ def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],
 def _explainer_responder(apps: Apps, prepared: Prepared, refs: Mapping[str, Any],
                          pct: Mapping[str, float]) -> Callable[[Any], Any]:
     """The chat's picks (rules, no LLM) explained by the earlier one-request
-    :class:`agent.explain.Explainer` (its grounding check drops unsupported sentences; a pick
+    :class:`agent.reasons.explain.Explainer` (its grounding check drops unsupported sentences; a pick
     without a reason shows none, as the web chat did then)."""
-    from agent.context import build_context
-    from agent.engine import audit_scope
-    from agent.explain import Explainer
+    from agent.understanding.context import build_context
+    from agent.llm.engine import audit_scope
+    from agent.reasons.explain import Explainer
     from agent.types import ScoredCandidate, Turn
     from eval.request_suite import RequestOutcome
     from retrieval.candidates import Candidate
@@ -359,7 +359,7 @@ def _explanations(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
                   out: Path) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    from agent.reason_check import StrictReasonChecker, duplicates_in_list, summarise as summarise_reasons, \
+    from agent.reasons.strict_check import StrictReasonChecker, duplicates_in_list, summarise as summarise_reasons, \
         write_reason_sample
 
     suite = sorted(_suite(prepared, apps), key=lambda r: (not r.hand_written, r.held_out, r.id))

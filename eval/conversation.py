@@ -382,15 +382,15 @@ class PopularityConversant:
         self.ranked = sorted((i for i in items if popularity.get(i, 0) > 0), key=lambda i: (-popularity[i], i))
 
     def begin(self, case: UserCase, start: Start) -> Any:
-        from agent.profile import InterestProfile
+        from agent.understanding.profile import InterestProfile
 
         return {"profile": InterestProfile(), "titles": {}, "shown": [],
                 "seen": set(case.history) if start == "known" else set()}
 
     def reply(self, state: Any, message: str) -> Reply:
-        from agent.profile import ItemRef
-        from agent.profile_update import apply_extraction
-        from agent.understand import parse_rules
+        from agent.understanding.profile import ItemRef
+        from agent.understanding.profile_update import apply_extraction
+        from agent.understanding.rules import parse_rules
 
         timings: dict[str, float] = {}
         with _timer(timings, "understand_s"):

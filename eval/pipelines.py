@@ -8,8 +8,8 @@ name               what ranks
 ``retrieval``      the product's retriever: cosine to the recency-weighted mean embedding of
                    the user's history (:meth:`retrieval.retriever.Retriever.query_vector`)
 ``retrieval+llm``  ``retrieval``'s top ``rerank_k`` reranked by the LLM verbalizer
-                   (:class:`agent.rerank.VerbalizerRanker`, ``permutations`` orders), plus
-                   explanations of its top picks (:class:`agent.explain.Explainer`)
+                   (:class:`agent.ranking.rerank.VerbalizerRanker`, ``permutations`` orders), plus
+                   explanations of its top picks (:class:`agent.reasons.explain.Explainer`)
 =================  =====================================================================
 
 Full protocol: ``retrieval`` ranks the whole catalog through Chroma (history excluded) and
@@ -17,7 +17,7 @@ keeps ``list_k`` items; a reranker reorders the first ``rerank_k`` and the rest 
 retrieval order. Sampled protocol: the frozen candidates are scored instead (``retrieval`` by
 exact cosine), so every pipeline ranks exactly the same 20 items.
 
-Any :class:`agent.rerank.Ranker` plugs in as ``retrieval+<name>``::
+Any :class:`agent.ranking.rerank.Ranker` plugs in as ``retrieval+<name>``::
 
     registry = default_registry()
     registry.register_ranker("retrieval+ce", lambda ctx: MyCrossEncoderRanker(...))
@@ -37,15 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from agent.grounding import GroundingChecker, GroundingReport
+from agent.reasons.grounding import GroundingChecker, GroundingReport
 from eval.settings import EvalSettings
 from eval.splits import UserCase
 from retrieval.candidates import Candidate
 from retrieval.items import Item
 
 if TYPE_CHECKING:
-    from agent.engine import Engine
-    from agent.rerank import Ranker
+    from agent.llm.engine import Engine
+    from agent.ranking.rerank import Ranker
     from agent.settings import AgentSettings
     from retrieval.retriever import Retriever
     from retrieval.store import ChromaStore
@@ -258,7 +258,7 @@ class RerankPipeline(Pipeline):
         return engine.count_tokens if engine is not None else (lambda text: len(text.split()))
 
     def recommend(self, request: UserRequest) -> PipelineOutput:
-        from agent.context import build_context
+        from agent.understanding.context import build_context
         from agent.types import Turn
 
         s = self.ctx.settings
@@ -285,7 +285,7 @@ class RerankPipeline(Pipeline):
         return limit is None or request.position < limit
 
     def _explain(self, context: Any, ranked: Sequence[Any], out: PipelineOutput) -> dict[str, Any]:
-        from agent.explain import Explainer
+        from agent.reasons.explain import Explainer
 
         agent_settings = getattr(self.ranker, "settings", None) or self.ctx.agent_settings()
         checker = _RecordingChecker()
@@ -340,7 +340,7 @@ class PipelineRegistry:
 
 
 def _verbalizer(ctx: EvalContext) -> "Ranker":
-    from agent.rerank import VerbalizerRanker
+    from agent.ranking.rerank import VerbalizerRanker
 
     return VerbalizerRanker(ctx.engine(), ctx.agent_settings())
 
@@ -348,7 +348,7 @@ def _verbalizer(ctx: EvalContext) -> "Ranker":
 def default_registry() -> PipelineRegistry:
     """``popularity``, ``retrieval``, ``retrieval+llm`` and ``retrieval+order`` (the identity
     ranker through the rerank path: a check that the plumbing itself changes nothing)."""
-    from agent.rerank import RetrievalOrderRanker
+    from agent.ranking.rerank import RetrievalOrderRanker
 
     registry = PipelineRegistry()
     registry.register("popularity", PopularityPipeline)

@@ -108,7 +108,7 @@ def llm_provenance(name: str, llm_url: str | None = None) -> dict[str, Any]:
     if llm_url:
         out.update({"url": llm_url, "note": "served by an already running server; its weights are not hashed"})
         return out
-    from agent.llm_assets import BUNDLED
+    from agent.llm.assets import BUNDLED
 
     key = name.strip()
     if key in BUNDLED:

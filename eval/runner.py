@@ -11,7 +11,7 @@ Layout of an output folder ``OUT``::
 A user is written as soon as it is done, so an interrupted run (Ctrl-C, SIGTERM, crash, lost
 server) resumes where it stopped: finished users are read back, never recomputed; a torn last
 line is ignored and redone. Ctrl-C and SIGTERM also stop the vLLM server the run started
-(:func:`agent.signals.sigterm_raises`, :meth:`eval.pipelines.EvalContext.close`). ``limit_users``
+(:func:`agent.llm.signals.sigterm_raises`, :meth:`eval.pipelines.EvalContext.close`). ``limit_users``
 only takes a prefix of the same seeded sample, so a quick
 run can later be extended to the whole sample in the same folder. LLM pipelines run
 ``concurrency`` users at a time (each sends its permutations together), so the vLLM server
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.signals import sigterm_raises
+from agent.llm.signals import sigterm_raises
 from eval.data import EvalDataset, load_dataset
 from eval.pipelines import EvalContext, Pipeline, PipelineRegistry, UserRequest, default_registry, popularity_counts
 from eval.prepared import Prepared
@@ -41,7 +41,7 @@ from eval.settings import EvalSettings
 from eval.splits import leave_one_out, sample_users
 
 if TYPE_CHECKING:
-    from agent.engine import Engine
+    from agent.llm.engine import Engine
     from retrieval.store import ChromaStore
 
 CACHE_FORMAT = 1
@@ -59,7 +59,7 @@ def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store
     ``store``: an existing :class:`retrieval.store.ChromaStore` with the catalog indexed as
     ``settings.index_name`` (tests pass one); otherwise, when a pipeline first needs it, one is
     opened from the retrieval settings and the catalog is (incrementally) indexed. ``engine_factory`` builds the LLM engine on first use (default:
-    :func:`agent.engines.make_engine` from the eval settings)."""
+    :func:`agent.llm.engines.make_engine` from the eval settings)."""
     t0 = time.perf_counter()
     dataset = dataset or load_dataset(settings.dataset)
     split = leave_one_out(dataset.interactions, settings.split, settings.seed, settings.min_rating)
@@ -94,7 +94,7 @@ def prepare(settings: EvalSettings, *, dataset: EvalDataset | None = None, store
     ctx.store_factory = store_factory
     if engine_factory is None:
         def engine_factory() -> "Engine":
-            from agent.engines import make_engine
+            from agent.llm.engines import make_engine
 
             return make_engine(ctx.agent_settings(), progress=progress)
     ctx.engine_factory = engine_factory

@@ -6,7 +6,7 @@ ranks better than the paper's one-negative binary loss).
 A history (oldest -> newest) is cut to its newest ``maxlen`` known items and left-padded with index
 0; item ``ids[i]`` has embedding row ``i + 1``. The score of item ``j`` after a history is the dot
 product of the last position's hidden state with item ``j``'s embedding (input and output
-embeddings are shared, as in the paper). Training lives in :mod:`eval.train_sasrec`; this module
+embeddings are shared, as in the paper). Training lives in :mod:`eval.train.sasrec`; this module
 holds the network, scoring, and the saved format (``config.json`` + ``ids.json`` + ``model.pt``).
 """
 

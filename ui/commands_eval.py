@@ -103,7 +103,7 @@ def eval_command(
         _chat_eval(settings, out, passed, fresh)
         return
     try:
-        from eval.trained_pipelines import TrainedAssets, require_checkpoints
+        from eval.train.pipelines import TrainedAssets, require_checkpoints
 
         require_checkpoints(settings.pipelines, TrainedAssets())  # before loading anything
         if interactions or catalog:
@@ -151,8 +151,8 @@ def _chat_eval(settings: "EvalSettings", out: Path, passed: Mapping[str, Any], f
 def eval_registry(settings: "EvalSettings", data: "EvalDataset") -> "PipelineRegistry":
     """The default pipelines plus the behavioural ones that need no checkpoint (``knn``,
     ``retrieval+knn``); a pipeline that needs a trained model fails here, before any work, with
-    the command that trains it (:func:`eval.trained_pipelines.require_checkpoints`)."""
-    from eval.trained_pipelines import TrainedAssets, require_checkpoints, trained_registry
+    the command that trains it (:func:`eval.train.pipelines.require_checkpoints`)."""
+    from eval.train.pipelines import TrainedAssets, require_checkpoints, trained_registry
 
     assets = TrainedAssets()
     require_checkpoints(settings.pipelines, assets)

@@ -1,5 +1,5 @@
 """``recchat train ranker|retriever|fusion|lora-fusion|chat-fusion|ease|sasrec|llm-ranker|eval``: learn from behaviour (see
-eval.train_ranker, eval.train_retriever, eval.train_llm_ranker, eval.trained_pipelines).
+eval.train.ranker, eval.train.retriever, eval.train.llm_ranker, eval.train.pipelines).
 
 Wired into the main CLI by ``ui.cli``: ``from ui.commands_train import register; register(app)``.
 Also runnable alone: ``python -m ui.commands_train ranker ...``.
@@ -18,7 +18,7 @@ from retrieval.movielens import DATASETS
 
 if TYPE_CHECKING:
     from eval.settings import EvalSettings
-    from eval.trained_pipelines import TrainedAssets
+    from eval.train.pipelines import TrainedAssets
 
 console = Console(stderr=True)
 train_app = typer.Typer(help="Train behaviour-aware components (cross-encoder ranker, retriever) and evaluate them.",
@@ -62,7 +62,7 @@ def train_ranker_command(
     """Fine-tune the cross-encoder ranker on training-split pairs (resumes an unfinished run)."""
     from pydantic import ValidationError
 
-    from eval.train_ranker import RankerTrainConfig, train_ranker
+    from eval.train.ranker import RankerTrainConfig, train_ranker
 
     short = DATASETS[dataset].short if dataset in DATASETS else dataset
     try:
@@ -106,7 +106,7 @@ def train_retriever_command(
     """Fine-tune the sentence-transformer on (history text -> next item) pairs, then re-index."""
     from pydantic import ValidationError
 
-    from eval.train_retriever import RetrieverTrainConfig, index_with, train_retriever
+    from eval.train.retriever import RetrieverTrainConfig, index_with, train_retriever
 
     short = DATASETS[dataset].short if dataset in DATASETS else dataset
     try:
@@ -142,7 +142,7 @@ def train_chat_fusion_command(
     """Learn the chat's candidate-fusion weights (text, behaviour, EASE, popularity, rating, and
     with --sasrec the sequence model) from simulated requests of training users; the chat and
     `recchat eval` use them for that catalog."""
-    from eval.train_chat_fusion import train_chat_fusion
+    from eval.train.chat_fusion import train_chat_fusion
     from ui.commands_eval import passed_options, recorded_command
 
     command = recorded_command("recchat train chat-fusion", passed_options(ctx))
@@ -169,7 +169,7 @@ def train_ease_command(
 ) -> None:
     """Choose EASE's L2 weight and history recency on the VALIDATION split (full ranking, every
     eligible user); item-kNN is scored beside it as the reference. The test split is never read."""
-    from eval.tune_behaviour import tune_ease
+    from eval.train.behaviour import tune_ease
     from ui.commands_eval import passed_options, recorded_command
 
     command = recorded_command("recchat train ease", passed_options(ctx))
@@ -211,10 +211,10 @@ def train_sasrec_command(
     fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
 ) -> None:
     """Train the SASRec sequential model (full catalog softmax, validation early stopping) on CPU;
-    resumes an unfinished run with the same options. See eval.train_sasrec."""
+    resumes an unfinished run with the same options. See eval.train.sasrec."""
     from pydantic import ValidationError
 
-    from eval.train_sasrec import SASRecTraining, train_sasrec
+    from eval.train.sasrec import SASRecTraining, train_sasrec
     from retrieval.sasrec import sasrec_dir
 
     try:
@@ -245,7 +245,7 @@ def train_eval_command(
     out: Annotated[Path, typer.Option(help="report folder")],
     dataset: Annotated[str, typer.Option(help="movielens-100k or movielens-1m")] = "movielens-100k",
     protocol: Annotated[str, typer.Option(help="full or sampled")] = "full",
-    pipelines: Annotated[str, typer.Option(help="comma-separated; see eval.trained_pipelines")] =
+    pipelines: Annotated[str, typer.Option(help="comma-separated; see eval.train.pipelines")] =
         "popularity,retrieval,retrieval+knn,retrieval+ranker",
     users: Annotated[int, typer.Option(help="seeded user sample (0 = all)")] = 0,
     split: Annotated[str, typer.Option(help="test or validation")] = "test",
@@ -267,12 +267,12 @@ def train_eval_command(
     from agent.settings import AgentSettings
     from eval.runner import run_eval
     from eval.settings import EvalSettings
-    from eval.trained_pipelines import TrainedAssets, trained_registry
+    from eval.train.pipelines import TrainedAssets, trained_registry
     from ui.commands_eval import passed_options
 
     passed = passed_options(ctx)
     if llm_ranker is not None and llm is None:
-        from eval.train_llm_ranker import load_llm_ranker
+        from eval.train.llm_ranker import load_llm_ranker
 
         try:
             llm = load_llm_ranker(llm_ranker).settings.llm  # the adapter's base model
@@ -336,7 +336,7 @@ def train_fusion_command(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Tune the cross-encoder + LLM fusion weight on the VALIDATION split and save it beside the ranker."""
-    from eval.trained_pipelines import tune_fusion_on_validation
+    from eval.train.pipelines import tune_fusion_on_validation
 
     try:
         tuning, path = tune_fusion_on_validation(dataset, ranker, users=users, llm=llm, llm_url=llm_url, seed=seed)
@@ -359,7 +359,7 @@ def train_lora_fusion_command(
 ) -> None:
     """Tune the weight (and source temperature) of <source>+llm-lora-fused on the VALIDATION split and
     save it beside the adapter."""
-    from eval.trained_pipelines import tune_lora_fusion_on_validation
+    from eval.train.pipelines import tune_lora_fusion_on_validation
 
     if protocol not in ("sampled", "full"):
         _fail(f"--protocol must be sampled or full, got {protocol!r}")
@@ -407,10 +407,10 @@ def train_llm_ranker_command(
     fresh: Annotated[bool, typer.Option(help="discard an unfinished run instead of resuming it")] = False,
 ) -> None:
     """LoRA-train the LLM verbalizer reranker on its exact prompt over the source's top list
-    (LlamaRec's recipe, validation split; see eval.train_llm_ranker); resumes an unfinished run."""
+    (LlamaRec's recipe, validation split; see eval.train.llm_ranker); resumes an unfinished run."""
     from pydantic import ValidationError
 
-    from eval.train_llm_ranker import LLMRankerTraining, default_name, llm_ranker_dir, train_llm_ranker
+    from eval.train.llm_ranker import LLMRankerTraining, default_name, llm_ranker_dir, train_llm_ranker
 
     try:
         settings = LLMRankerTraining(llm=llm, dataset=dataset, source=source, sasrec=sasrec, candidates=candidates,

@@ -48,7 +48,7 @@ class UIState:
     current list; ``notices`` messages to show above the cards (LLM unavailable, errors);
     ``status`` a progress line; ``busy`` is True while a turn runs."""
 
-    session: Any = None  # agent.session.Session
+    session: Any = None  # agent.sessions.session.Session
     chat: list[dict[str, str]] = field(default_factory=list)
     cards: list[CardView] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -497,7 +497,7 @@ class Served:
 def serve_in_background(agent: ChatAgent, concurrency_limit: int | None = None, port: int | None = None) -> Served:
     """Build the web chat over ``agent`` and serve it on 127.0.0.1 (a free port unless ``port``),
     without blocking (the load benchmark drives it over HTTP)."""
-    from agent.vllm_server import find_free_port  # noqa: PLC0415
+    from agent.llm.vllm_server import find_free_port  # noqa: PLC0415
 
     limit = concurrency_limit or default_concurrency(agent)
     app = build_app(agent, concurrency_limit=limit)

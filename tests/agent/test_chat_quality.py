@@ -119,7 +119,7 @@ def test_cards_fill_in_one_by_one_as_checked_llm_reasons_arrive(app):
 
 
 def test_words_that_describe_the_film_lead_the_ranking(ask):
-    """No constraint reads "boxer": the text must lead (agent.fusion.TEXT_LED_WEIGHT), not the
+    """No constraint reads "boxer": the text must lead (agent.ranking.fusion.TEXT_LED_WEIGHT), not the
     popularity prior, and a short "a movie about X" is a request, not a greeting to clarify."""
     reply, picks, _ = ask("a movie about a boxer")
     assert reply.intent == "recommend"

@@ -1,7 +1,7 @@
 """The audit records a reply carries keep the whole LLM exchange (for the "why?" view)."""
 
 from agent.conversation import _audit
-from agent.engine import LLMCall
+from agent.llm.engine import LLMCall
 
 
 def test_audit_keeps_messages_and_output():

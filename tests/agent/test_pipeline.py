@@ -4,10 +4,10 @@ import threading
 
 import pytest
 
-from agent.engine import LLMCall, audit_scope, record_in_scope
-from agent.explain import Explainer
+from agent.llm.engine import LLMCall, audit_scope, record_in_scope
+from agent.reasons.explain import Explainer
 from agent.pipeline import RecommendPipeline, TurnRequest
-from agent.rerank import RetrievalOrderRanker, VerbalizerRanker
+from agent.ranking.rerank import RetrievalOrderRanker, VerbalizerRanker
 from agent.settings import AgentSettings
 from agent.types import Turn
 from retrieval.retriever import Filters, Retriever
@@ -50,8 +50,8 @@ def test_llm_pipeline_only_names_candidates_and_audits_calls(retriever, vllm_eng
 
 @pytest.mark.slow
 def test_dead_server_degrades_to_retrieval_order(retriever):
-    from agent.http_engine import HttpEngine
-    from agent.vllm_server import find_free_port
+    from agent.llm.http_engine import HttpEngine
+    from agent.llm.vllm_server import find_free_port
 
     engine = HttpEngine(f"http://127.0.0.1:{find_free_port()}/v1", model="nobody", timeout_s=2, retries=0)
     settings = AgentSettings(max_candidates=6, permutations=2, explain_top_k=2)

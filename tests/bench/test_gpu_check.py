@@ -14,7 +14,7 @@ def test_qwen7b_architecture_has_qwen2_5_7b_parameter_count(tmp_path):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from agent.engines import resolve_model
+    from agent.llm.engines import resolve_model
 
     folder = model_dir("qwen2.5-7b", resolve_model("qwen2.5-coder-0.5b-instruct"), tmp_path / "m")
     assert (folder / "tokenizer.json").is_file()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from agent.settings import AgentSettings
 from eval.settings import EvalSettings
-from eval.trained_pipelines import TrainedAssets, require_checkpoints
+from eval.train.pipelines import TrainedAssets, require_checkpoints
 from ui.commands_eval import canonical_command, eval_registry, register
 
 from .helpers import toy_dataset

@@ -40,7 +40,7 @@ def test_report_md_is_rendered_from_results_json(path: Path):
 
 
 def test_shipped_chat_fusion_weights_are_the_committed_fit():
-    from agent.fusion import SHIPPED
+    from agent.ranking.fusion import SHIPPED
 
     doc = json.loads((RESULTS / "chat-fusion" / "fit.json").read_text(encoding="utf-8"))
     assert "recchat train chat-fusion" in doc["command"]

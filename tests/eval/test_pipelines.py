@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from agent.rerank import Ranker
+from agent.ranking.rerank import Ranker
 from agent.types import Context, RerankResult, ScoredCandidate
 from eval.data import load_dataset
 from eval.pipelines import UserRequest, default_registry

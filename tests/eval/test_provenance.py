@@ -42,7 +42,7 @@ def test_checkpoint_digest_covers_every_file_but_the_marker(tmp_path: Path):
 
 
 def test_llm_provenance(tmp_path: Path):
-    from agent.llm_assets import BUNDLED
+    from agent.llm.assets import BUNDLED
 
     name, spec = next(iter(BUNDLED.items()))
     bundled = llm_provenance(name)

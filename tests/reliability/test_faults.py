@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from agent.reasons import REASONS_NOTICE
-from agent.rerank import DEGRADED_NOTICE
+from agent.reasons.evidence import REASONS_NOTICE
+from agent.ranking.rerank import DEGRADED_NOTICE
 from tests.reliability.faults import FaultyLLM
 
 QUERY = "a tense crime thriller from the 90s"
 
 
 def http_engine(url: str, smollm2_dir: Path, timeout_s: float = 1.0):
-    from agent.http_engine import HttpEngine
+    from agent.llm.http_engine import HttpEngine
 
     return HttpEngine(url, model="smollm2", timeout_s=timeout_s, retries=0, tokenizer_path=smollm2_dir)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import pytest
 
-from agent.context import build_context, clean_text, item_line
-from agent.engine import Engine
-from agent.explain import Explainer
-from agent.rerank import VerbalizerRanker
+from agent.understanding.context import build_context, clean_text, item_line
+from agent.llm.engine import Engine
+from agent.reasons.explain import Explainer
+from agent.ranking.rerank import VerbalizerRanker
 from agent.settings import AgentSettings
 from agent.types import Turn
 from bench.injection import ATTACKS_FILE, BENIGN_FILE, CANARY, fingerprints, inject, leaked, load_lines, measure

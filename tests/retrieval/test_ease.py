@@ -1,5 +1,5 @@
 """EASE (retrieval.ease): the closed form against a direct per-item ridge solve, the interface it
-shares with item-kNN, and the file round trip (the real-data figures: tests/eval/test_tune_behaviour.py)."""
+shares with item-kNN, and the file round trip (the real-data figures: tests/eval/train/test_behaviour.py)."""
 
 from __future__ import annotations
 

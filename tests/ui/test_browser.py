@@ -53,7 +53,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def app_url(ml100k_store, vllm_engine, tmp_path_factory) -> Iterator[str]:
     """The app on a free port of 127.0.0.1 (real agent, real LLM)."""
-    from agent.vllm_server import find_free_port
+    from agent.llm.vllm_server import find_free_port
     from ui.web import build_app, launch
 
     agent = build_agent(ml100k_store, tmp_path_factory.mktemp("ui-sessions"), vllm_engine,

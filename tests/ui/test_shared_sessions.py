@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from tests.agent.test_session_store import PgCluster, _pg_bindir
+from tests.agent.sessions.test_store import PgCluster, _pg_bindir
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def shared_url(tmp_path_factory):
 
 def test_conversation_moves_between_replicas(make_agent, shared_url):
     from agent.conversation import ChatAgent
-    from agent.session_store import SessionStore
+    from agent.sessions.store import SessionStore
     from ui.web import ChatUI
 
     def replica() -> ChatUI:

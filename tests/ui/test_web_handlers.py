@@ -187,8 +187,8 @@ def test_turn_failure_is_a_message_not_a_traceback(make_agent, monkeypatch):
 
 @pytest.mark.slow
 def test_dead_llm_shows_notice_and_retrieval_results(make_agent):
-    from agent.http_engine import HttpEngine
-    from agent.vllm_server import find_free_port
+    from agent.llm.http_engine import HttpEngine
+    from agent.llm.vllm_server import find_free_port
 
     engine = HttpEngine(f"http://127.0.0.1:{find_free_port()}/v1", model="nobody", timeout_s=2, retries=0)
     agent = make_agent(engine, count_tokens=lambda text: len(text) // 4 + 1, max_candidates=6, permutations=1)
