@@ -22,15 +22,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.app import App
-from agent.understanding.profile import Constraints, InterestProfile, ItemRef
-from agent.understanding.profile_update import apply_extraction, edited_profile
+from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.sessions.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
-from agent.understanding.rules import Extraction, Understander, Vocabulary, unread_words, vocabulary_from_mirror, wished_genres
+from agent.understanding.extraction import Extraction
+from agent.understanding.genres import wished_genres
+from agent.understanding.profile import Constraints, InterestProfile, ItemRef
+from agent.understanding.profile_update import apply_extraction, edited_profile
+from agent.understanding.rules import unread_words
+from agent.understanding.understander import Understander
+from agent.understanding.vocabulary import Vocabulary, vocabulary_from_mirror
 from retrieval.items import Item
 from retrieval.titles import normalise_title
 

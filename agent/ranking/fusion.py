@@ -108,7 +108,7 @@ TEXT_LED_WEIGHT = 4.0
 
 
 #: Logit added to a film carrying a genre the request wishes for through a mood word ("something
-#: funny" -> Comedy; agent.understanding.rules.wished_genres): a wish, not a filter, so well-matched films
+#: funny" -> Comedy; agent.understanding.genres.wished_genres): a wish, not a filter, so well-matched films
 #: of other genres can still rank. Not learned (the simulated openings never use mood words).
 #: 2.0 was set by hand in the web chat: after "I loved The Matrix and Fight Club" + "from the 80s",
 #: "something funny instead" showed Predator, E.T. and Die Hard with one comedy among five picks

@@ -81,7 +81,7 @@ def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, beha
                wished: Sequence[str] = ()) -> list[Fact]:
     """The facts for ``item``, strongest first. ``liked`` are the person's liked or referenced
     films (most relevant first); ``constraints`` the hard constraints in force; ``wished`` the
-    genres a mood word asked for ("funny" -> Comedy, :func:`agent.understanding.rules.wished_genres`).
+    genres a mood word asked for ("funny" -> Comedy, :func:`agent.understanding.genres.wished_genres`).
     The behavioural fact cites the liked film (sharing a genre with ``item``) whose raters most
     often rated ``item`` too."""
     facts: list[Fact] = []

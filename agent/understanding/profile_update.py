@@ -12,8 +12,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+from agent.understanding.extraction import Extraction
+from agent.understanding.lexicon import SOFT_GENRE_WORDS
 from agent.understanding.profile import YEAR_HI, YEAR_LO, Constraints, InterestProfile, ItemRef, add_unique
-from agent.understanding.rules import SOFT_GENRE_WORDS, Extraction, Vocabulary
+from agent.understanding.vocabulary import Vocabulary
 from retrieval.items import Item
 
 #: ``ids -> {id: Item}`` for the ids that are in the catalog.
@@ -54,7 +56,7 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
 
     Taste is never dropped: liked and disliked items and attributes accumulate across requests
     (a disliked attribute removes the same liked one), except mood words that wish for a genre
-    ("funny", "scary", ...: :data:`agent.understanding.rules.SOFT_GENRE_WORDS`): like a genre list, a new
+    ("funny", "scary", ...: :data:`agent.understanding.lexicon.SOFT_GENRE_WORDS`): like a genre list, a new
     one replaces the standing ones ("something scary instead" after "something funny"). "more
     like the second one" likes that shown item; a recommend-intent message becomes the profile's
     intent and focus."""

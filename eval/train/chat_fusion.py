@@ -113,7 +113,7 @@ def train_chat_fusion(dataset: str = "movielens-1m", users: int = 600, eval_user
     from sklearn.metrics import roc_auc_score
     from tqdm.auto import tqdm
 
-    from agent.understanding.rules import vocabulary_from_mirror
+    from agent.understanding.vocabulary import vocabulary_from_mirror
     from eval.data import load_dataset
     from retrieval.behaviour import Behaviour
     from retrieval.retriever import Retriever

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.understanding.rules import GENRE_WORDS
+from agent.understanding.lexicon import GENRE_WORDS
 from eval.constraints import HardConstraints
 from eval.request_suite import (HAND_WRITTEN, KINDS, RequestOutcome, SuiteRequest, generated_requests, parse_matches,
                                 plot_by_kind, request_suite, resolve_reference_ids, run_suite)

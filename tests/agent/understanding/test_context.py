@@ -1,7 +1,7 @@
 import pytest
 
-from agent.understanding.context import build_context, clean_text, item_line
 from agent.types import Feedback, Turn
+from agent.understanding.context import build_context, clean_text, item_line
 from retrieval.items import Item
 
 

@@ -10,9 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from agent.understanding.extraction import Extraction
 from agent.understanding.profile import InterestProfile, ItemRef
 from agent.understanding.profile_update import apply_extraction, edited_profile, label_year
-from agent.understanding.rules import Extraction, parse_rules, vocabulary_from_mirror
+from agent.understanding.rules import parse_rules
+from agent.understanding.vocabulary import vocabulary_from_mirror
 from retrieval.items import Item
 
 ROWS = [("se7en", "Seven (Se7en)", 1995, ["Crime", "Thriller"]), ("matrix", "The Matrix", 1999, ["Action", "Sci-Fi"]),

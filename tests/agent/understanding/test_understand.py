@@ -9,8 +9,10 @@ import pytest
 
 from agent.llm.engine import EngineError
 from agent.understanding.profile import ItemRef
-from agent.understanding.rules import (Understander, merge, parse_rules, parse_years, validate_llm,
-                              vocabulary_from_mirror)
+from agent.understanding.rules import parse_rules
+from agent.understanding.understander import Understander, merge, validate_llm
+from agent.understanding.vocabulary import vocabulary_from_mirror
+from agent.understanding.years import parse_years
 
 ROWS = [("se7en", "Seven (Se7en)", 1995, ["Crime", "Thriller"]), ("matrix", "The Matrix", 1999, ["Action", "Sci-Fi"]),
         ("toy", "Toy Story", 1995, ["Animation", "Children's", "Comedy"]), ("heat", "Heat", 1995, ["Action", "Crime"]),
@@ -158,7 +160,8 @@ def test_llm_reading_past_its_budget_answers_with_the_rules(vocab):
 def test_kind_words_add_their_genres_to_the_focus_as_text(vocab):
     """"heist" is no catalog genre and no item text says it: the focus carries the genres such films
     have, as retrieval text only (no filter), and the word itself stays unread (text-led ranking)."""
-    from agent.understanding.rules import unread_words, with_kind_hints
+    from agent.understanding.genres import with_kind_hints
+    from agent.understanding.rules import unread_words
 
     ex = parse_rules("clever heist movies", vocab)
     assert ex.focus.endswith("; crime, thriller") and not ex.genres and not ex.genres_any
@@ -167,7 +170,7 @@ def test_kind_words_add_their_genres_to_the_focus_as_text(vocab):
 
 
 def test_mood_words_are_wished_genres():
-    from agent.understanding.rules import wished_genres
+    from agent.understanding.genres import wished_genres
 
     assert wished_genres(["funny", "tense", "scary", "funny"]) == ("Comedy", "Horror")
     assert wished_genres(["dark", "quirky"]) == ()

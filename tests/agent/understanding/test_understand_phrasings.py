@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from agent.understanding.rules import (Understander, merge, named_in, parse_rules, parse_years, validate_llm,
-                              vocabulary_from_mirror)
+from agent.understanding.rules import parse_rules
+from agent.understanding.understander import Understander, merge, named_in, validate_llm
+from agent.understanding.vocabulary import vocabulary_from_mirror
+from agent.understanding.years import parse_years
 
 ROWS = [
     ("se7en", "Seven (Se7en)", 1995, ["Crime", "Thriller"]), ("matrix", "Matrix, The", 1999, ["Action", "Sci-Fi", "Thriller"]),
