@@ -33,9 +33,13 @@ class EngineSettings(BaseModel):
     server_start_timeout_s: float = Field(300.0, gt=0, description="how long to wait for a local server's health check")
     max_model_len: int = Field(4096, ge=512, description="context window of the local server (tokens)")
     kv_cache_gib: float = Field(2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE for a local CPU server (GiB)")
-    dtype: str = Field("auto", description="weights dtype for local engines; auto = bfloat16 for the vLLM server, "
-                       "and for the transformers engine bfloat16 on a GPU or a CPU with native bf16 (AVX-512 BF16, "
-                       "AMX), float32 otherwise (bf16 is emulated there: 3x slower, measured; agent.llm.engines.local_dtype)")
+    dtype: str = Field("auto", description="weights dtype for local engines (vLLM server and transformers); auto = "
+                       "bfloat16 on a GPU or a CPU with native bf16 (AVX-512 BF16, AMX), float32 otherwise (bf16 is "
+                       "emulated there: prefill 3-4x slower, measured; agent.llm.engines.local_dtype)")
+    cpu_bind: str = Field("all", description="cores of a local vLLM-CPU model: 'all' = every core this process may "
+                          "use, none reserved for vLLM's server process (2-core prefill 434 vs 207 tokens/s, "
+                          "measured), 'auto' = vLLM's default (one core reserved), or a list such as '0-1'; "
+                          "VLLM_CPU_OMP_THREADS_BIND / VLLM_CPU_NUM_OF_RESERVED_CPU in the environment win")
     extra_server_args: list[str] = Field(default_factory=list, description="extra vLLM server flags, e.g. ['--tensor-parallel-size', '2']")
     max_logprobs: int = Field(32, ge=1, le=1024, description="--max-logprobs of the local server (>= labels for servers without logprob_token_ids)")
     max_concurrency: int = Field(16, ge=1, le=256, description="requests in flight from one engine call (vLLM batches them)")

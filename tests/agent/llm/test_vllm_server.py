@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from agent.llm.engine import EngineError, Message
-from agent.llm.vllm_server import ServerError, VllmServer, find_free_port, port_is_free
+from agent.llm.vllm_server import ServerError, VllmServer, cpu_bind_env, find_free_port, port_is_free
 
 FAKE = textwrap.dedent(
     """
@@ -111,6 +111,19 @@ def test_command_and_env(tmp_path: Path) -> None:
     assert server.env()["VLLM_CPU_KVCACHE_SPACE"] == "1.5"
     assert server.url == "http://127.0.0.1:8123/v1"
     assert server.log_path.parent == tmp_path
+
+
+def test_cpu_binding_uses_every_core_unless_the_person_set_one(tmp_path: Path, monkeypatch) -> None:
+    assert cpu_bind_env("all", cores={1, 0}) == {"VLLM_CPU_OMP_THREADS_BIND": "0,1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    assert cpu_bind_env("2-3")["VLLM_CPU_OMP_THREADS_BIND"] == "2-3" and cpu_bind_env("auto") == {}
+    monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
+    env = VllmServer(tmp_path, "m", log_dir=tmp_path).env()
+    assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in VllmServer(tmp_path, "m", log_dir=tmp_path, cpu_bind="auto").env()
+    monkeypatch.setenv("VLLM_CPU_NUM_OF_RESERVED_CPU", "1")  # the person's own setting wins
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in VllmServer(tmp_path, "m", log_dir=tmp_path).env()
 
 
 def test_start_and_close_kill_the_process_group(tmp_path: Path) -> None:
