@@ -1,4 +1,5 @@
-"""`recchat chat --no-llm` with piped stdin on the indexed default catalog, and `recchat sessions`."""
+"""`recchat chat --no-llm` with piped stdin on the real ML-100K index (the session's store, chosen
+through the same environment variables a person would set), and `recchat sessions`."""
 
 import pytest
 import typer
@@ -8,21 +9,16 @@ from ui.chat_cli import register
 
 
 @pytest.fixture
-def app(monkeypatch, tmp_path):
+def app(monkeypatch, tmp_path, ml100k_store, chroma_dir):
     monkeypatch.setenv("RECCHAT_AGENT_SESSIONS_URL", f"sqlite:///{tmp_path}/s.db")
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_CHROMA_PATH", str(chroma_dir))
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_CATALOG", "ml100k")
     app = typer.Typer()
     register(app)
     return app
 
 
 def test_piped_chat_and_sessions(app):
-    from retrieval.settings import RetrievalSettings
-    from retrieval.store import ChromaStore
-
-    try:
-        ChromaStore(RetrievalSettings()).active(RetrievalSettings().catalog)
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"default catalog not indexed: {exc}")
     runner = CliRunner()
     res = runner.invoke(app, ["chat", "--no-llm"], input="hi\na comedy from the 80s, not romance\n/not 1\n/profile\n/quit\n")
     assert res.exit_code == 0, res.output
