@@ -52,7 +52,7 @@ class RerankSettings(BaseModel):
     permutations: int = Field(
         1, ge=1, le=10,
         description="candidate orders scored and averaged (position-bias mitigation); 1 by measurement: on "
-        "100 ML-1M validation users Qwen2.5-0.5B scored NDCG@10 0.384 / 0.373 with P = 1 / 2 (README)",
+        "100 ML-1M validation users Qwen2.5-0.5B scored NDCG@10 0.384 / 0.373 with P = 1 / 2 (docs/results.md)",
     )
     rerank_layout: Literal["inline", "split", "titles"] = Field(
         "inline",
@@ -70,7 +70,7 @@ class RerankSettings(BaseModel):
         False,
         description="the LLM reorders the chat's candidates (verbalizer). Off by default, by measurement: "
         "zero-shot it lowers offline ranking (ML-1M sampled NDCG@10 0.404 vs 0.415 without) and on 2 CPU "
-        "cores one 20-candidate prompt costs 15-50 s; the learned fusion ranks instead (README)",
+        "cores one 20-candidate prompt costs 15-50 s; the learned fusion ranks instead (docs/results.md)",
     )
     fusion: bool = Field(True, description="when the catalog has interaction data: candidates from text + behaviour + "
                          "popularity, fused by learned weights (False = text retrieval alone)")
@@ -89,7 +89,7 @@ class ExplainSettings(BaseModel):
     llm_reasons: bool = Field(
         False,
         description="the LLM phrases the chat's reasons from the facts (checked; the data sentence otherwise). Off by "
-        "default, by measurement (README): on 2 CPU cores Qwen2.5-0.5B took 1,507 s for 20 turns of 3 reasons and 59 of 60 of its "
+        "default, by measurement (docs/results.md): on 2 CPU cores Qwen2.5-0.5B took 1,507 s for 20 turns of 3 reasons and 59 of 60 of its "
         "reasons failed the strict check, while the data sentences are 100% valid and instant",
     )
     explain_max_tokens: int = Field(400, ge=32, description="generation budget of the explanation request")

@@ -18,7 +18,7 @@ facts, and a reason that fails any check (or a failed, timed-out or cut-off requ
 by the data sentence. So every shown pick has a reason, nothing unchecked is shown, and
 ``Reason.source`` says which writer produced it. The LLM writer is off by default
 (``ExplainSettings.llm_reasons``): on 2 CPU cores it cost a minute per reason and its sentences
-rarely passed the check (README, issue 18).
+rarely passed the check (docs/results.md, issue 18).
 """
 
 from __future__ import annotations
