@@ -375,6 +375,10 @@ _ISO = {"english": "en", "french": "fr", "japanese": "ja", "italian": "it", "spa
         "chinese": "zh", "cantonese": "cn", "swedish": "sv", "russian": "ru", "korean": "ko", "hindi": "hi"}
 
 
+def _g(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
 def _check_acclaim(item: Item, rule: str, stats: RatingStats | None) -> tuple[list[str], list[str]]:
     meta, rt = _number(fact(item, "metacritic")), _number(fact(item, "rt_meter"))
     imdb, votes = _number(fact(item, "imdb_rating")), _number(fact(item, "imdb_votes"))
@@ -385,7 +389,7 @@ def _check_acclaim(item: Item, rule: str, stats: RatingStats | None) -> tuple[li
             return [], ["metacritic/rt_meter"]
         if (meta is not None and meta >= 75) or (rt is not None and rt >= 90):
             return [], []
-        return [f"critics: metacritic {meta}, rt {rt}"], []
+        return [f"critics: metacritic {_g(meta)}, rotten tomatoes {_g(rt)}"], []
     if rule == "underrated":
         if stats is None:
             return [], ["ratings"]
@@ -400,8 +404,8 @@ def _check_acclaim(item: Item, rule: str, stats: RatingStats | None) -> tuple[li
             tests.append(imdb >= 7.5)
         if not tests:
             return [], ["quality figure"]
-        return ([], []) if any(tests) else ([f"little-known but not rated highly (mean {mean}, metacritic {meta}, "
-                                              f"imdb {imdb})"], [])
+        return ([], []) if any(tests) else ([f"little-known but not rated highly (mean {_g(mean)}, metacritic "
+                                              f"{_g(meta)}, imdb {_g(imdb)})"], [])
     if rule == "top_rated":
         tests = []
         if stats is not None and mean is not None and count >= 100:
@@ -410,7 +414,7 @@ def _check_acclaim(item: Item, rule: str, stats: RatingStats | None) -> tuple[li
             tests.append(imdb >= 8.0)
         if not tests:
             return [], ["ratings"]
-        return ([], []) if any(tests) else ([f"not top rated (mean {mean}, imdb {imdb})"], [])
+        return ([], []) if any(tests) else ([f"not top rated (mean {_g(mean)} over {count} ratings, imdb {_g(imdb)})"], [])
     raise ValueError(f"unknown acclaim rule {rule!r}")
 
 
