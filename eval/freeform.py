@@ -669,7 +669,11 @@ def plot_freeform(results: Mapping[str, Any], path: Path) -> None:
                            (axes[1], "requests_3_of_5_share", "requests with >= 3 of 5 (%)")):
         for i, (name, run) in enumerate(runs.items()):
             xs = [g + (i - (len(runs) - 1) / 2) * width for g in range(len(groups))]
-            ax.bar(xs, [value(run, g, key) for g in groups], width=width, label=name)
+            values = [value(run, g, key) for g in groups]
+            ax.bar(xs, values, width=width, label=name)
+            for x, v in zip(xs, values):
+                if v != v:  # every request of the group skipped: its facts are not in the catalog
+                    ax.text(x, 2, "not checkable", rotation=90, ha="center", va="bottom", fontsize="x-small", color="grey")
         ax.set_ylim(0, 105)
         ax.set_ylabel(label)
     axes[0].set_title("Free-form suite: requests the chat is asked, by kind")
