@@ -17,6 +17,11 @@ dropped reason shown as none, to put the before and after side by side) answers 
 checked by :class:`agent.reasons.strict_check.StrictReasonChecker` against the pick's own structured
 metadata and the evidence it may cite (the request, the films the person named).
 
+``recchat eval --protocol freeform`` (:mod:`eval.freeform`): the free-form request suite (people,
+length, certificate, awards, acclaim, origin, plot/theme, mood/occasion requests) through the same
+paths as ``requests``; every shown pick is checked against the pick's facts or the request's
+hand-made relevant set; ``--limit-users N`` asks only the first N requests, one kind in turn.
+
 Each writes ``results.json``, ``report.md`` and plots into ``out`` and caches per-item results
 under ``out/cache`` (JSONL), so an interrupted run resumes where it stopped.
 """
@@ -131,19 +136,22 @@ def training_behaviour(prepared: Prepared) -> Behaviour:
 
 
 def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | None = None, command: str | None = None,
-                  progress: bool = True) -> dict[str, Any]:
-    """Run ``settings.protocol`` (one of the chat protocols), write the report, return results.json."""
+                  progress: bool = True, store: Any = None) -> dict[str, Any]:
+    """Run ``settings.protocol`` (one of the chat protocols), write the report, return results.json.
+    ``store``: an open :class:`retrieval.store.ChromaStore` with the catalog indexed as
+    ``settings.index_name`` (tests pass one; default: opened and indexed on first use)."""
     from agent.llm.signals import sigterm_raises
     from eval.runner import prepare
 
-    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "explanations": ("chat-llm", "chat-rules", "explainer-llm")}[settings.protocol]
+    known = {"conversation": CONVERSANTS, "requests": REQUEST_PATHS, "freeform": REQUEST_PATHS,
+             "explanations": ("chat-llm", "chat-rules", "explainer-llm")}[settings.protocol]
     unknown = [p for p in settings.pipelines if p not in known]
     if unknown:
         raise ValueError(f"unknown pipeline(s) {unknown} for the {settings.protocol} protocol; known: {', '.join(known)}")
     out = Path(out)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(settings, dataset=dataset, progress=progress)
+    prepared = prepare(settings, dataset=dataset, store=store, progress=progress)
     apps = Apps(prepared, f"sqlite:///{cache / 'sessions.db'}", list_k=10)
     git = git_state()  # the code that runs, recorded before it runs
     t0 = time.perf_counter()
@@ -153,6 +161,8 @@ def run_chat_eval(settings: EvalSettings, out: Path, *, dataset: EvalDataset | N
                 body = _conversation(settings, prepared, apps, cache, progress)
             elif settings.protocol == "requests":
                 body = _requests(settings, prepared, apps, cache, progress, out)
+            elif settings.protocol == "freeform":
+                body = _freeform(settings, prepared, apps, cache, progress, out)
             else:
                 body = _explanations(settings, prepared, apps, cache, progress, out)
     finally:
@@ -227,6 +237,32 @@ def _requests(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Pat
     plot_by_kind(results, out / "satisfaction_by_kind.png")
     return {"requests": len(suite), "hand_written": sum(r.hand_written for r in suite),
             "held_out": sum(r.held_out for r in suite), "paths": results}
+
+
+def _freeform(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Path, progress: bool,
+              out: Path) -> dict[str, Any]:
+    """The free-form suite (:mod:`eval.freeform`) through each path; ``limit_users`` = the first N
+    requests, one kind in turn. Relevant sets are resolved to this catalog's ids (by title and
+    year for another catalog); requests needing a fact the whole catalog lacks are skipped."""
+    from eval.freeform import RatingStats, available_facts, interleaved, load_suite, plot_freeform, resolve_relevant, \
+        run_freeform, suite_rules
+
+    full = load_suite()
+    suite = interleaved(full, settings.limit_users)
+    items = list(prepared.ctx.items.values())
+    stats = RatingStats.from_interactions(prepared.dataset.interactions)
+    relevant, missing = resolve_relevant(suite, items)
+    available = available_facts(items, stats)
+    results = {name: run_freeform(suite, _cached(_responder(name, apps, prepared, suite), cache / f"freeform-{name}.jsonl",
+                                                 prepared.ctx.items), stats, relevant, available, progress)
+               for name in settings.pipelines}
+    plot_freeform(results, out / "freeform_by_kind.png")
+    kinds: dict[str, int] = {}
+    for r in suite:
+        kinds[r.kind] = kinds.get(r.kind, 0) + 1
+    return {"requests": len(suite), "suite_requests": len(full), "held_out": sum(r.held_out for r in suite),
+            "kinds": kinds, "facts_available": sorted(available), "relevant_missing_in_catalog": missing,
+            "median_rating_count": stats.median_count, "rules": suite_rules(), "paths": results}
 
 
 def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],

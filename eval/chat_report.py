@@ -76,6 +76,8 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
         for name, r in doc["paths"].items():
             lines += [f"- {name}: {e}" for e in r["examples"][:8]]
         lines += ["", "Plot: `satisfaction_by_kind.png`."]
+    elif doc["protocol"] == "freeform":
+        lines += _freeform_lines(doc)
     else:
         s = doc["strict"]
         who = {"chat-rules": "without the LLM (every reason is the sentence built from the pick's facts)",
@@ -99,3 +101,46 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
         lines += [f"- {e['pick']} ({e.get('source') or 'none'}): {e['reason']!r} -> {', '.join(e['flags']) or 'valid'}"
                   for e in doc["examples"][:20]]
     return "\n".join(lines) + "\n"
+
+
+def _freeform_lines(doc: Mapping[str, Any]) -> list[str]:
+    """The free-form suite's part of report.md."""
+    lines = [f"{doc['requests']} free-form requests (of the suite's {doc['suite_requests']}; {doc['held_out']} held out of "
+             "every tuning), each through a fresh session, 5 picks shown. A pick satisfies a request when every "
+             "checkable part holds on its facts (people, runtime, certificate, Oscars, acclaim rule, language/country, "
+             "genres/years) or it is in the request's hand-made relevant set; a pick lacking a fact a part needs is "
+             "not checkable (and counts as not satisfying). Requests needing a fact the whole catalog lacks are skipped.",
+             "", "Facts available: " + (", ".join(doc["facts_available"]) or "none") + ".", "",
+             "| path | part | requests | checked | shown picks satisfying | among checkable picks | not checkable | "
+             "requests >= 3 of 5 | median popularity pct | empty lists | median s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in doc["paths"].items():
+        for part, g in [("all", r["overall"]), *sorted(r["by_split"].items())]:
+            lines.append(f"| {name} | {part} | {g['requests']} | {g['checked_requests']} | {_f(g['pick_satisfaction'])} | "
+                         f"{_f(g['pick_satisfaction_checkable'])} | {g['picks_not_checkable']} | "
+                         f"{g['requests_3_of_5']} ({_f(g['requests_3_of_5_share'])}) | "
+                         f"{_f(g['median_popularity_percentile'], 1)} | {g['empty_lists']} | {_f(g['median_seconds'], 2)} |")
+    lines += ["", "## By request kind", "",
+              "| path | kind | requests | checked | shown picks satisfying | among checkable | requests >= 3 of 5 | "
+              "median popularity pct |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in doc["paths"].items():
+        for kind, g in r["by_kind"].items():
+            lines.append(f"| {name} | {kind} | {g['requests']} | {g['checked_requests']} | {_f(g['pick_satisfaction'])} | "
+                         f"{_f(g['pick_satisfaction_checkable'])} | {g['requests_3_of_5']} | "
+                         f"{_f(g['median_popularity_percentile'], 1)} |")
+    for name, r in doc["paths"].items():
+        if r["skipped"]:
+            lines += ["", f"Skipped as not checkable ({name}): " + "; ".join(
+                f"{k} (no {', '.join(v)})" for k, v in r["skipped"].items())]
+        lines += ["", f"## Worst requests ({name})", ""]
+        for row in r["worst"]:
+            picks = "; ".join(f"{p['pick']} [{p['status'].replace('_', ' ')}"
+                              + (f": {', '.join(p['failed'] or p['missing'])}" if p["failed"] or p["missing"] else "") + "]"
+                              for p in row["picks"]) or "(nothing shown)"
+            lines.append(f"- {row['id']} {row['text']!r}: {row['n_satisfied']}/{row['n_shown']} - {picks}")
+    if doc.get("relevant_missing_in_catalog"):
+        lines += ["", f"Relevant-set films this catalog lacks (dropped): {len(doc['relevant_missing_in_catalog'])}."]
+    lines += ["", "Rules (as in `eval/freeform_suite.json`):", ""]
+    lines += [f"- {k}: {v}" for k, v in doc["rules"].items()]
+    lines += ["", "Plot: `freeform_by_kind.png`."]
+    return lines

@@ -10,9 +10,9 @@ from pydantic_settings import SettingsConfigDict
 from agent.settings import AgentSettings
 from retrieval.config import LayerSettings
 
-Protocol = Literal["full", "sampled", "conversation", "requests", "explanations"]
+Protocol = Literal["full", "sampled", "conversation", "requests", "explanations", "freeform"]
 #: Protocols that talk to the chat (eval.chat_protocols) rather than rank a history.
-CHAT_PROTOCOLS = ("conversation", "requests", "explanations")
+CHAT_PROTOCOLS = ("conversation", "requests", "explanations", "freeform")
 SplitName = Literal["test", "validation"]
 
 #: The fixed instruction turn every LLM pipeline sees in place of a chat message (offline
@@ -29,8 +29,9 @@ class EvalSettings(LayerSettings):
 
     dataset: str = Field("movielens-1m", description="movielens-100k, movielens-1m, or a name for a bring-your-own file")
     protocol: Protocol = Field("sampled", description="'full' (rank every item), 'sampled' (1 target + negatives), "
-                               "'conversation' (simulated person, hidden target), 'requests' (constraint suite) or "
-                               "'explanations' (strict check of the chat's reasons)")
+                               "'conversation' (simulated person, hidden target), 'requests' (constraint suite), "
+                               "'explanations' (strict check of the chat's reasons) or 'freeform' (free-form "
+                               "request suite)")
     pipelines: list[str] = Field(default_factory=lambda: ["popularity", "retrieval"], description="pipelines, same users")
     users: int | None = Field(200, ge=1, description="seeded user sample size; None = every eligible user")
     limit_users: int | None = Field(None, ge=1, description="evaluate only the first N users of the sample (quick runs)")

@@ -32,15 +32,18 @@ def eval_command(
     dataset: Annotated[str, typer.Option(help="movielens-100k, movielens-1m, or a name for --interactions/--catalog")] = "movielens-1m",
     protocol: Annotated[str, typer.Option(help="'sampled' (1 target + 19 frozen random items), 'full' (every item), "
                                                "'conversation' (simulated person, hidden target), 'requests' "
-                                               "(constraint suite) or 'explanations' (strict reason check)")] = "sampled",
+                                               "(constraint suite), 'explanations' (strict reason check) or "
+                                               "'freeform' (free-form request suite)")] = "sampled",
     pipelines: Annotated[str, typer.Option(help="comma-separated: popularity, retrieval, retrieval+llm, retrieval+order, "
                                                 "knn, retrieval+knn (item-kNN, no training); trained ones: recchat train eval. "
                                                 "conversation: popularity, retrieval, agent-rules, agent-llm; requests: "
-                                                "chat-rules, chat-llm, recommend-rules, recommend-llm; explanations: chat-llm")] = "popularity,retrieval",
+                                                "chat-rules, chat-llm, recommend-rules, recommend-llm; explanations: chat-llm; "
+                                                "freeform: as requests")] = "popularity,retrieval",
     users: Annotated[Optional[int], typer.Option(help="seeded user sample size (0 = every eligible user)")] = 200,
     seed: Annotated[int, typer.Option(help="seed of the user sample, candidates and random hold-out")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="report folder (results.json, report.md, PNGs, cache)")] = None,
-    limit_users: Annotated[Optional[int], typer.Option(help="evaluate only the first N sampled users (quick runs)")] = None,
+    limit_users: Annotated[Optional[int], typer.Option(help="evaluate only the first N sampled users (quick runs); "
+                                                          "freeform: the first N requests, one kind in turn")] = None,
     min_rating: Annotated[Optional[float], typer.Option(help="keep only interactions rated >= R")] = None,
     split: Annotated[str, typer.Option(help="held-out item: test (last) or validation (second-to-last)")] = "test",
     llm: Annotated[Optional[str], typer.Option(help="LLM of retrieval+llm: bundled name, HF id or folder")] = None,
@@ -126,7 +129,7 @@ def eval_command(
 
 
 def _chat_eval(settings: "EvalSettings", out: Path, passed: Mapping[str, Any], fresh: bool) -> None:
-    """``recchat eval --protocol conversation|requests|explanations`` (:mod:`eval.chat_protocols`)."""
+    """``recchat eval --protocol conversation|requests|explanations|freeform`` (:mod:`eval.chat_protocols`)."""
     import shutil
 
     from eval.chat_protocols import LeakError, run_chat_eval
@@ -221,7 +224,7 @@ def canonical_command(settings: "EvalSettings", out: Path, interactions: Path | 
         "interactions": interactions if interactions is not None and catalog is not None else None,
         "catalog": catalog if interactions is not None and catalog is not None else None,
     }
-    if settings.protocol in ("conversation", "requests", "explanations"):
+    if settings.protocol in ("conversation", "requests", "explanations", "freeform"):
         resolved |= {"turns": settings.turns if settings.protocol == "conversation" else None,
                      "starts": ",".join(settings.starts) if settings.protocol == "conversation" else None,
                      "explain_sample": settings.explain_sample or None}
