@@ -85,6 +85,9 @@ FACT_FIELDS: dict[str, tuple[str, ...]] = {
     "country": ("country", "countries"),
 }
 
+SHORT_CAST = 8
+"""A catalog whose cast lists never exceed this many names has no checkable cast."""
+
 #: The acclaim rules, stated once (also in the suite file's ``rules``).
 ACCLAIM_RULES: dict[str, str] = {
     "critics": "Metacritic >= 75 or Rotten Tomatoes meter >= 90 (not checkable when both are missing)",
@@ -490,14 +493,12 @@ def check_pick(expected: Expected, item: Item, stats: RatingStats | None = None,
 
 def available_facts(items: Iterable[Item], stats: RatingStats | None = None) -> set[str]:
     """The facts (:data:`FACT_FIELDS` names, ``ratings``) at least one item of the catalog has.
-    ``cast`` counts only when some item lists more than :data:`retrieval.enrichment.CAST_LIMIT`
-    names: the bokeh enrichment keeps the first 8 names of an ALPHABETICAL full cast, where a
-    star is missing as often as not, so a name not found there proves nothing."""
-    from retrieval.enrichment import CAST_LIMIT
-
+    ``cast`` counts only when some item lists more than :data:`SHORT_CAST` names: a short cast
+    list (the first 8 names of an alphabetical cast, as an older enrichment kept) misses a star
+    as often as not, so a name not found there proves nothing."""
     items = list(items)
     out = {name for name in FACT_FIELDS if any(fact(i, name) is not None for i in items)}
-    if "cast" in out and not any(len(_names(fact(i, "cast"))) > CAST_LIMIT for i in items):
+    if "cast" in out and not any(len(_names(fact(i, "cast"))) > SHORT_CAST for i in items):
         out.discard("cast")
     if stats is not None and stats.counts:
         out.add("ratings")

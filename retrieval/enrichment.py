@@ -1,71 +1,124 @@
-"""Film metadata enrichment from bokeh-sampledata's ``movies.db`` (Wikidata-derived, CC0).
+"""Film facts for catalog items, joined from the packaged sources of :mod:`retrieval.fact_sources`.
 
-``bokeh_sampledata/_data/movies.db`` is SQLite with tables ``omdb`` and ``tomatoes``; ``omdb``
-holds 17,472 films (1940-2014) with ``Title, Year, Director, Writer, "Cast", Language,
-Country``. Items are joined on normalised title + year: the main title, the full title and each
-parenthesised alternative title are tried, with and without a leading article; exact year
-first, then year +- 1. Among several films with the same key the one with most IMDb votes wins.
+Matching (per source): an item's keys are its normalised title, its main title (before " ("),
+each parenthesised alternative title, each also without a leading article; a record's keys are
+its title and alternative titles the same way. The exact year is tried first, then year +- 1
+(both sides at once). A match needs exactly ONE record of the source at the first year step that
+has any: two different records (a remake, two films sharing a title) make the item *ambiguous*
+and it gets nothing from that source. An item without a year gets nothing.
 
-Added ``Item.extra`` fields (lists of strings, only when non-empty): ``director``, ``writer``
-(at most :data:`WRITER_LIMIT` names), ``cast`` (at most ``cast_limit`` names; NOTE the source
-lists cast alphabetically, not by billing), ``country``, ``language``.
+Merging: each fact comes from the first source in :data:`FIELD_PRIORITY` (else
+:data:`retrieval.fact_sources.SOURCES` order) that has it; the item's own ``extra`` wins over all.
+
+``Item.extra`` names (only when known): ``director``, ``writer`` (at most 4), ``cast`` (the FULL
+cast: billing order from TMDB 5000 where matched, else bokeh's alphabetical list re-ordered by
+prominence: first the number of TMDB 5000 films (any, matched or not) that bill the person in
+the first :data:`LEAD_BILLING` places, then the summed rating counts of the person's catalog
+films, then the name),
+``country``, ``language``, ``original_language`` (ISO 639-1 code), ``runtime_min`` (int, minutes),
+``certificate`` (MPAA: G, PG, PG-13, R, NC-17 and the older GP, M, M/PG, X), ``oscars_won`` and
+``oscar_nominations`` (ints, from the OMDb awards text), ``awards`` (that text), ``metacritic``
+(0-100), ``rt_meter`` (Rotten Tomatoes meter, 0-100), ``imdb_rating`` (1-10) and ``imdb_votes``
+(ggplot2movies, IMDb as of 2005), ``overview``, ``tagline``, ``keywords`` (TMDB).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sqlite3
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+from retrieval.assets import AssetError
+from retrieval.fact_sources import SOURCES, FilmRecord, read_source
 from retrieval.items import Item
 from retrieval.titles import normalise_title
 
-INSTALL_HINT = "pip install bokeh-sampledata"
-CAST_LIMIT = 8
-WRITER_LIMIT = 4
+INSTALL_HINT = "pip install bokeh-sampledata==2026.1"
 _LEADING_ARTICLE = re.compile(r"^(the|a|an|il|la|le|les|l|el|los|las|das|der|die|de|un|une)\s+")
+
+FIELD_PRIORITY: dict[str, tuple[str, ...]] = {
+    "cast": ("tmdb5000", "bokeh"),
+    "director": ("bokeh", "tmdb5000"),
+    "writer": ("bokeh", "tmdb5000"),
+    "overview": ("tmdb5000", "movienight"),
+    "certificate": ("bokeh", "ggplot2movies"),
+    "runtime_min": ("bokeh", "tmdb5000", "ggplot2movies"),
+}
+"""Which source a fact is taken from first, where several hold it."""
+
+BILLED_SOURCES = ("tmdb5000",)
+"""Sources whose cast lists are in billing order."""
+LEAD_BILLING = 3
+"""A person billed in the first this-many places of a billed source's film counts as a lead there."""
+
+COVERED_FACTS = ("cast", "director", "runtime_min", "certificate", "oscar_nominations", "metacritic", "rt_meter",
+                 "imdb_rating", "overview", "tagline", "keywords")
+"""The facts whose coverage :class:`EnrichmentReport` lists."""
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """How many items (and what share of the rating weight, in [0, 1]) have something."""
+
+    films: int
+    rating_share: float
+
+
+@dataclass
 class EnrichmentReport:
-    """How many catalog items were matched to a film record (``rate`` in [0, 1])."""
+    """What enrichment matched: per source (with ambiguous and year +- 1 counts) and per fact."""
 
     items: int
-    matched: int
-    matched_off_by_one_year: int
+    matched: int = 0
+    sources: dict[str, Coverage] = field(default_factory=dict)
+    ambiguous: dict[str, int] = field(default_factory=dict)
+    off_by_one_year: dict[str, int] = field(default_factory=dict)
+    facts: dict[str, Coverage] = field(default_factory=dict)
+    missing_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         return self.matched / self.items if self.items else 0.0
 
+    def lines(self) -> list[str]:
+        """Human-readable coverage, one line per source and one for the facts."""
+        out = [f"facts for {self.matched:,} of {self.items:,} items ({self.rate:.1%})"]
+        for name, cov in self.sources.items():
+            out.append(f"  {name} ({SOURCES[name].requirement}): {cov.films:,} films, {cov.rating_share:.1%} of ratings"
+                       f" ({self.off_by_one_year.get(name, 0)} with year +-1, {self.ambiguous.get(name, 0)} ambiguous"
+                       " left out)")
+        for name, why in self.missing_sources.items():
+            out.append(f"  {name}: not used ({why})")
+        out.append("  per fact: " + ", ".join(f"{k} {c.films:,} ({c.rating_share:.0%} of ratings)"
+                                             for k, c in self.facts.items()))
+        return out
+
     def __str__(self) -> str:
-        return (f"enriched {self.matched}/{self.items} items ({self.rate:.1%}; "
-                f"{self.matched_off_by_one_year} matched with year +-1) from bokeh-sampledata movies.db")
+        return "\n".join(self.lines())
+
+    @classmethod
+    def from_json(cls, data: dict) -> "EnrichmentReport":
+        return cls(items=data["items"], matched=data["matched"],
+                   sources={k: Coverage(**v) for k, v in data["sources"].items()}, ambiguous=data["ambiguous"],
+                   off_by_one_year=data["off_by_one_year"], facts={k: Coverage(**v) for k, v in data["facts"].items()},
+                   missing_sources=data["missing_sources"])
+
+    def to_json(self) -> dict:
+        return {"items": self.items, "matched": self.matched,
+                "sources": {k: vars(v) for k, v in self.sources.items()}, "ambiguous": self.ambiguous,
+                "off_by_one_year": self.off_by_one_year, "facts": {k: vars(v) for k, v in self.facts.items()},
+                "missing_sources": self.missing_sources}
 
 
-def movies_db_path() -> Path | None:
-    """Path of ``movies.db`` inside the installed bokeh-sampledata, or None if not installed."""
-    spec = importlib.util.find_spec("bokeh_sampledata")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "_data" / "movies.db"
-    return path if path.is_file() else None
-
-
-def enrichment_available() -> bool:
-    """True when bokeh-sampledata (with ``movies.db``) is installed."""
-    return movies_db_path() is not None
-
-
-def _keys(title: str) -> list[str]:
-    """Join keys of a title: full, main (before ' ('), each alternative, each without leading article."""
+def title_keys(title: str, alternatives: Sequence[str] = ()) -> list[str]:
+    """Join keys of a title: full, main (before ' ('), each parenthesised or given alternative,
+    each also without a leading article."""
     main = title.split(" (", 1)[0]
-    alternatives = re.findall(r"\(([^()]*)\)", title)
+    variants = (title, main, *re.findall(r"\(([^()]*)\)", title), *alternatives)
     keys: list[str] = []
-    for variant in (title, main, *alternatives):
+    for variant in variants:
         norm = normalise_title(variant)
         for key in (norm, _LEADING_ARTICLE.sub("", norm)):
             if key and key not in keys:
@@ -73,59 +126,97 @@ def _keys(title: str) -> list[str]:
     return keys
 
 
-def _names(value: str | None, limit: int | None = None) -> list[str]:
-    names = [n.strip() for n in (value or "").split(",") if n.strip() and n.strip() != "N/A"]
-    return names[:limit] if limit else names
+class FilmIndex:
+    """Records of one source by ``(key, year)``; :meth:`match` applies the ambiguity rule."""
 
-
-def load_film_index(db_path: Path, cast_limit: int = CAST_LIMIT) -> dict[tuple[str, int], dict[str, list[str]]]:
-    """``(normalised title key, year) -> extra fields`` for every film in ``omdb``."""
-    index: dict[tuple[str, int], tuple[int, dict[str, list[str]]]] = {}
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        rows = conn.execute('SELECT Title, Year, Director, Writer, "Cast", Country, Language, imdbVotes FROM omdb')
-        for title, year, director, writer, cast, country, language, votes in rows:
-            if not title or year is None:
+    def __init__(self, records: Sequence[FilmRecord]) -> None:
+        self.records = list(records)
+        self._by_key: dict[tuple[str, int], set[int]] = defaultdict(set)
+        for i, record in enumerate(self.records):
+            if record.year is None:
                 continue
-            extra = {
-                "director": _names(director),
-                "writer": _names(writer, WRITER_LIMIT),
-                "cast": _names(cast, cast_limit),
-                "country": _names(country),
-                "language": _names(language),
-            }
-            extra = {k: v for k, v in extra.items() if v}
-            norm = normalise_title(title)
-            for key in {norm, _LEADING_ARTICLE.sub("", norm)}:
-                previous = index.get((key, int(year)))
-                if previous is None or (votes or 0) > previous[0]:
-                    index[(key, int(year))] = (votes or 0, extra)
-    return {key: extra for key, (_, extra) in index.items()}
+            for key in title_keys(record.title, record.alt_titles):
+                self._by_key[(key, record.year)].add(i)
+
+    def match(self, title: str, year: int | None) -> tuple[FilmRecord | None, str]:
+        """(record, how): how is ``exact``, ``near`` (year +- 1), ``ambiguous`` or ``none``."""
+        if year is None:
+            return None, "none"
+        keys = title_keys(title)
+        for deltas, how in (((0,), "exact"), ((-1, 1), "near")):
+            found = {i for d in deltas for k in keys for i in self._by_key.get((k, year + d), ())}
+            ids = {self.records[i].source_id for i in found}
+            if len(ids) == 1:
+                return self.records[min(found)], how
+            if len(ids) > 1:
+                return None, "ambiguous"
+        return None, "none"
 
 
-def enrich_items(items: list[Item], cast_limit: int = CAST_LIMIT) -> tuple[list[Item], EnrichmentReport | None]:
-    """Return ``items`` with film metadata merged into ``extra`` where matched, and a match report.
+def enrich_items(
+    items: list[Item],
+    weights: Mapping[str, float] | None = None,
+    sources: Sequence[str] = tuple(SOURCES),
+    records: Mapping[str, Sequence[FilmRecord]] | None = None,
+) -> tuple[list[Item], EnrichmentReport]:
+    """Return ``items`` with facts merged into ``extra`` where matched, and a coverage report.
 
-    Items keep their order and ids; existing ``extra`` keys win. Without bokeh-sampledata the
-    items are returned unchanged with a warning naming ``pip install bokeh-sampledata``.
+    ``weights`` (item id -> rating count) give the ratings shares and the cast prominence order
+    (every item weighs 1 without them). ``records`` supplies source records directly (tests);
+    otherwise each source is read (fetched once). A source that cannot be had is skipped with a
+    warning saying how to get it. Items keep their order and ids; existing ``extra`` keys win.
     """
-    db_path = movies_db_path()
-    if db_path is None:
-        warnings.warn(f"film enrichment skipped: bokeh-sampledata is not installed ({INSTALL_HINT})", stacklevel=2)
-        return items, None
-    index = load_film_index(db_path, cast_limit)
+    weight = {i.id: float((weights or {}).get(i.id, 0.0 if weights else 1.0)) for i in items}
+    total = sum(weight.values()) or 1.0
+    report = EnrichmentReport(items=len(items))
+    found: dict[str, dict[str, FilmRecord]] = {}
+    leads: dict[str, int] = defaultdict(int)
+    for name in sources:
+        try:
+            index = FilmIndex(records[name] if records is not None else read_source(name))
+        except AssetError as exc:
+            hint = INSTALL_HINT if name == "bokeh" else f"recchat pull ({exc})"
+            warnings.warn(f"film facts from {name} skipped: {hint}", stacklevel=2)
+            report.missing_sources[name] = str(exc).splitlines()[0]
+            continue
+        matches: dict[str, FilmRecord] = {}
+        for item in items:
+            record, how = index.match(item.title, item.year)
+            if record is not None:
+                matches[item.id] = record
+                report.off_by_one_year[name] = report.off_by_one_year.get(name, 0) + (how == "near")
+            elif how == "ambiguous":
+                report.ambiguous[name] = report.ambiguous.get(name, 0) + 1
+        found[name] = matches
+        report.sources[name] = Coverage(len(matches), sum(weight[i] for i in matches) / total)
+        if name in BILLED_SOURCES:
+            for record in index.records:
+                for person in record.facts.get("cast", [])[:LEAD_BILLING]:  # type: ignore[index]
+                    leads[person] += 1
+
+    rated: dict[str, float] = defaultdict(float)
+    for item_id, record in found.get("bokeh", {}).items():
+        for person in record.facts.get("cast", []):  # type: ignore[union-attr]
+            rated[person] += weight[item_id]
+
     out: list[Item] = []
-    matched = off_by_one = 0
     for item in items:
-        found = None
-        if item.year is not None:
-            keys = _keys(item.title)
-            for delta in (0, -1, 1):
-                found = next((index[(k, item.year + delta)] for k in keys if (k, item.year + delta) in index), None)
-                if found is not None:
-                    off_by_one += delta != 0
+        matched = {name: found[name][item.id] for name in found if item.id in found[name]}
+        facts: dict[str, object] = {}
+        origin: dict[str, str] = {}
+        for key in sorted({k for record in matched.values() for k in record.facts}):
+            first = FIELD_PRIORITY.get(key, ())
+            for name in (*first, *(n for n in SOURCES if n not in first)):
+                if name in matched and key in matched[name].facts:
+                    facts[key], origin[key] = matched[name].facts[key], name
                     break
-        if found:
-            matched += 1
-            item = Item.model_validate({**item.model_dump(), "extra": {**found, **item.extra}})
+        if origin.get("cast") == "bokeh":
+            facts["cast"] = sorted(facts["cast"], key=lambda n: (-leads[n], -rated[n], n))  # type: ignore[arg-type]
+        if facts:
+            report.matched += 1
+            item = Item.model_validate({**item.model_dump(), "extra": {**facts, **item.extra}})
         out.append(item)
-    return out, EnrichmentReport(items=len(items), matched=matched, matched_off_by_one_year=off_by_one)
+    for key in COVERED_FACTS:
+        having = [i.id for i in out if key in i.extra]
+        report.facts[key] = Coverage(len(having), sum(weight[i] for i in having) / total)
+    return out, report

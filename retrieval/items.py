@@ -16,6 +16,14 @@ ExtraValue = Union[str, int, float, bool, list[str]]
 # Metadata keys reserved by recchat in the vector store.
 RESERVED_KEYS = frozenset({"title", "year", "genres", "content_hash", "text"})
 
+#: ``extra`` fields embedded first, in this order (see :meth:`Item.document`).
+DOCUMENT_FIRST: tuple[str, ...] = ("overview", "tagline", "keywords", "director", "cast", "writer")
+#: How many cast names (the most prominent: billing or prominence order) the document carries.
+DOCUMENT_CAST = 4
+#: Fact fields that are filtered and checked on, never embedded (numbers and codes).
+NOT_EMBEDDED = frozenset({"runtime_min", "certificate", "oscars_won", "oscar_nominations", "metacritic", "rt_meter",
+                          "imdb_rating", "imdb_votes", "original_language"})
+
 
 class Item(BaseModel):
     """One catalog entry.
@@ -69,15 +77,28 @@ class Item(BaseModel):
         return display_title(self.title, self.year)
 
     def document(self) -> str:
-        """The text that is embedded for this item: title, year, genres, description, enrichment."""
+        """The text that is embedded for this item: what describes the film, not every fact.
+
+        Title (year), genres, description, then the describing ``extra`` fields in
+        :data:`DOCUMENT_FIRST` order (the overview, tagline, keywords, director, the first
+        :data:`DOCUMENT_CAST` cast names, writer), then any other field sorted by name as
+        ``"Key: value."``. Numeric facts (:data:`NOT_EMBEDDED`: runtime, certificate, scores,
+        Oscar counts) are filtered on, not embedded.
+        """
         parts = [self.label]
         if self.genres:
             parts.append("Genres: " + ", ".join(self.genres) + ".")
         if self.text:
             parts.append(self.text)
-        for key, value in sorted(self.extra.items()):
-            shown = ", ".join(value) if isinstance(value, list) else str(value)
-            parts.append(f"{key.replace('_', ' ').capitalize()}: {shown}.")
+        rest = sorted(k for k in self.extra if k not in DOCUMENT_FIRST and k not in NOT_EMBEDDED)
+        for key in (*(k for k in DOCUMENT_FIRST if k in self.extra), *rest):
+            value = self.extra[key]
+            if key == "overview":
+                parts.append(str(value))
+                continue
+            values = value[:DOCUMENT_CAST] if key == "cast" and isinstance(value, list) else value
+            shown = ", ".join(values) if isinstance(values, list) else str(values)
+            parts.append(f"{key.replace('_', ' ').capitalize()}: {shown.rstrip('.')}.")
         return " ".join(parts)
 
     def metadata(self) -> dict[str, ExtraValue]:

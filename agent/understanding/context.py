@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from agent.types import Context, Feedback, Turn
-from retrieval.items import Item
+from retrieval.items import NOT_EMBEDDED, Item
 from retrieval.titles import display_title
 
 _LABEL_LIKE = re.compile(r"\(\s*[A-Z]\s*\)|^\s*[A-Z]\s*[).:]\s+")
@@ -36,6 +36,7 @@ _TAG_LIKE = re.compile(r"</?\s*[A-Za-z_][\w\- ]{0,30}>")
 # tokenizer turns them into real special tokens, so catalog text could open a fake system turn
 _SPECIAL_TOKEN_LIKE = re.compile(r"<\|[^<>|]{0,40}\|>|\[\s*/?\s*INST\s*\]|<<\s*/?\s*SYS\s*>>", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
+_NOT_IN_LINE = frozenset({"awards", "overview", "tagline"})  # the overview is the description
 _FEEDBACK_WORDS = {"like": "liked", "dislike": "disliked", "not_this": "rejected (not this)", "seen": "already seen"}
 
 
@@ -66,16 +67,21 @@ def item_title(item: Item) -> str:
 
 
 def item_line(item: Item, max_chars: int = 400, text_chars: int = 160) -> str:
-    """One sanitised line describing ``item`` for the LLM: title, year, genres, description,
-    extra fields (e.g. director, cast). At most ``max_chars`` characters."""
+    """One sanitised line describing ``item`` for the LLM: title, year, genres, the describing
+    extra fields sorted by name (e.g. cast: its first 4, director, keywords), then the
+    description (``text``, else the overview). Numeric facts (runtime, certificate, scores:
+    :data:`retrieval.items.NOT_EMBEDDED`) and the awards text stay out. At most ``max_chars``."""
     parts = [item_title(item)]
     if item.genres:
         parts.append("genres: " + ", ".join(clean_text(g, 30) for g in item.genres))
     for key, value in sorted(item.extra.items()):
+        if key in NOT_EMBEDDED or key in _NOT_IN_LINE:
+            continue
         shown = ", ".join(str(v) for v in value[:4]) if isinstance(value, list) else str(value)
         parts.append(f"{clean_text(key.replace('_', ' '), 30)}: {clean_text(shown, 120)}")
-    if item.text:
-        parts.append(clean_text(item.text, text_chars))
+    description = item.text or str(item.extra.get("overview") or "")
+    if description:
+        parts.append(clean_text(description, text_chars))
     return clean_text("; ".join(parts), max_chars)
 
 

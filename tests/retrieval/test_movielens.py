@@ -1,4 +1,4 @@
-"""retrieval.movielens / enrichment on the real RecBole files (fetched once into the recchat home)."""
+"""retrieval.movielens on the real RecBole files (fetched once into the recchat home)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import enrichment, movielens
+from retrieval import movielens
 from retrieval.assets import AssetError, is_published, read_marker
 from retrieval.movielens import DatasetSpec, clean_title, fetch_dataset, load_catalog, load_interactions
 
@@ -50,25 +50,6 @@ def test_ml100k_catalog(ml100k: list) -> None:
     assert by_id["1412"].year == 1995  # year only in the title
     assert by_id["267"].title == "unknown" and by_id["267"].genres == ()
     assert all(g != "unknown" for i in ml100k for g in i.genres)
-
-
-def test_ml100k_enrichment(ml100k: list) -> None:
-    matched = [i for i in ml100k if "director" in i.extra]
-    assert len(matched) / len(ml100k) > 0.75
-    seven = next(i for i in ml100k if i.id == "11")
-    assert seven.extra["director"] == ["David Fincher"] and "Brad Pitt" in seven.extra["cast"]
-    assert all(len(i.extra.get("cast", [])) <= enrichment.CAST_LIMIT for i in ml100k)
-    assert all(isinstance(v, list) and v for i in matched for v in i.extra.values())
-
-
-def test_enrichment_missing_warns(monkeypatch: pytest.MonkeyPatch, ml100k: list) -> None:
-    monkeypatch.setattr(enrichment, "movies_db_path", lambda: None)
-    with pytest.warns(UserWarning, match="pip install bokeh-sampledata"):
-        items, report = enrichment.enrich_items(ml100k[:3])
-    assert report is None and items == ml100k[:3]
-    with pytest.warns(UserWarning, match="pip install bokeh-sampledata"):
-        plain = load_catalog("movielens-100k", enrich=True)
-    assert len(plain) == 1682 and not any(i.extra for i in plain)
 
 
 def test_ml100k_interactions(ml100k: list) -> None:

@@ -208,7 +208,8 @@ def test_no_claim(checker, catalog):
 @pytest.mark.parametrize("title, reason, bad", [
     ("Bad Boys", "You wanted something tense, and this 1995 film is a crime thriller.", {"crime", "thriller"}),
     ("Toy Story", "You asked for a comedy: this one was directed by Steven Spielberg.", {"Steven Spielberg"}),
-    ("Seven (Se7en)", "You liked crime thrillers, and this one won eleven Oscars.", {"Oscars"}),
+    # Se7en was nominated for an Oscar (its facts say so): the false count is what fails
+    ("Seven (Se7en)", "You liked crime thrillers, and this one won eleven Oscars.", {"eleven"}),
     ("Mary Shelley's Frankenstein", "You will enjoy this classic children's film, around for over 100 years.",
      {"children's", "100"}),
     ("Seven (Se7en)", "You want the 80s, and this 1987 thriller fits.", {"80s", "1987"}),

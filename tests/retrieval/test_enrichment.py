@@ -1,0 +1,95 @@
+"""retrieval.enrichment: film facts joined from the packaged sources, on the real files."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval import enrichment, fact_sources
+from retrieval.enrichment import FilmIndex, enrich_items
+from retrieval.fact_sources import FilmRecord
+from retrieval.items import DOCUMENT_CAST, Item
+from retrieval.movielens import catalog_coverage, load_catalog
+
+
+@pytest.fixture(scope="module")
+def ml1m() -> dict[str, Item]:
+    return {i.id: i for i in load_catalog("movielens-1m")}
+
+
+def test_forrest_gump_has_its_facts(ml1m: dict[str, Item]) -> None:
+    gump = ml1m["Forrest Gump (1994)"].extra
+    assert gump["cast"][0] == "Tom Hanks"  # billing order (TMDB 5000), not alphabetical
+    assert gump["runtime_min"] == 142 and gump["certificate"] == "PG-13"
+    assert "low IQ" in gump["overview"] and "vietnam war" in gump["keywords"]
+    assert gump["director"] == ["Robert Zemeckis"] and gump["oscars_won"] >= 1
+    assert gump["oscar_nominations"] >= gump["oscars_won"]
+    assert 0 <= gump["metacritic"] <= 100 and 0 <= gump["rt_meter"] <= 100 and 1 <= gump["imdb_rating"] <= 10
+
+
+def test_alphabetical_cast_is_reordered_by_prominence(ml1m: dict[str, Item]) -> None:
+    # Heat is not in TMDB 5000: its cast is bokeh's alphabetical list, put in prominence order.
+    heat = ml1m["Heat (1995)"].extra
+    assert heat["cast"][:2] == ["Robert De Niro", "Al Pacino"]
+    assert "Obsessive master thief" in heat["overview"]  # from movienight
+    assert len(heat["cast"]) > 20  # the full cast is searchable
+
+
+def test_unmatched_and_ambiguous_titles_get_nothing(ml1m: dict[str, Item]) -> None:
+    # bokeh and ggplot2movies both hold a "Boys" and a "The Boys" of 1997: ambiguous, so nothing.
+    assert not ml1m["Boys, The (1997)"].extra.get("cast")
+    items, report = enrich_items([Item(id="x", title="A Film Nobody Made", year=1994),
+                                  Item(id="y", title="Forrest Gump", year=None)])
+    assert items[0].extra == {} and items[1].extra == {} and report.matched == 0
+
+
+def test_film_index_rules() -> None:
+    rec = lambda sid, title, year: FilmRecord(sid, title, year, {"runtime_min": 90})  # noqa: E731
+    index = FilmIndex([rec("1", "Heat", 1995), rec("2", "Heat", 1986), rec("3", "Twins", 1988),
+                       rec("4", "The Twins", 1988), rec("5", "Sabrina", 1995)])
+    assert index.match("Heat", 1995)[0].source_id == "1"
+    assert index.match("Heat", 1996) == (index.records[0], "near")
+    assert index.match("Twins", 1988) == (None, "ambiguous")  # "twins" is both records' key
+    assert index.match("Sabrina", 1954) == (None, "none")
+    assert index.match("Heat (Chaleur)", 1987)[0].source_id == "2"  # main title, year +- 1
+
+
+def test_field_priority_and_own_fields_win() -> None:
+    item = Item(id="m", title="Heat", year=1995, extra={"country": ["Mine"]})
+    records = {"bokeh": [FilmRecord("b", "Heat", 1995, {"cast": ["B Actor", "A Actor"], "country": ["USA"],
+                                                        "runtime_min": 170})],
+               "tmdb5000": [FilmRecord("t", "Heat", 1995, {"cast": ["Lead", "Second"], "runtime_min": 171})]}
+    (out,), report = enrich_items([item], sources=("bokeh", "tmdb5000"), records=records)
+    assert out.extra["cast"] == ["Lead", "Second"]  # billing order wins for cast
+    assert out.extra["runtime_min"] == 170  # bokeh first for runtime
+    assert out.extra["country"] == ["Mine"]
+    assert report.sources["bokeh"].films == 1 and report.facts["cast"].films == 1
+
+
+def test_missing_source_warns_and_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fact_sources, "bokeh_db_path", lambda: None)
+    with pytest.warns(UserWarning, match="pip install bokeh-sampledata"):
+        _, report = enrich_items([Item(id="x", title="Heat", year=1995)], sources=("bokeh",))
+    assert "bokeh" in report.missing_sources and report.matched == 0
+    assert enrichment.INSTALL_HINT in str(report) or "bokeh" in str(report)
+
+
+def test_document_embeds_what_describes_the_film(ml1m: dict[str, Item]) -> None:
+    gump = ml1m["Forrest Gump (1994)"]
+    doc = gump.document()
+    assert "low IQ" in doc and "Tagline:" in doc and "Keywords:" in doc and "Tom Hanks" in doc
+    assert gump.extra["cast"][DOCUMENT_CAST] not in doc  # only the prominent people
+    assert "142" not in doc and "PG-13" not in doc  # facts are filtered on, not embedded
+
+
+def test_oscar_counts() -> None:
+    assert fact_sources.oscar_counts("Won 4 Oscars. Nominated for 10 Oscars.", 4) == (4, 10)
+    assert fact_sources.oscar_counts("Nominated for 1 Oscar.", 0) == (0, 1)
+    assert fact_sources.oscar_counts("Won 2 Oscars. Another 5 wins.", 2) == (2, 2)
+    assert fact_sources.oscar_counts(None, 0) == (None, None)
+
+
+def test_coverage_is_recorded(ml1m: dict[str, Item]) -> None:
+    report = catalog_coverage("movielens-1m")
+    assert report is not None and report.items == 3883
+    assert report.sources["tmdb5000"].films > 1000 and report.facts["overview"].rating_share > 0.6
+    assert any("tmdb5000" in line for line in report.lines())
