@@ -18,6 +18,7 @@ import json
 import re
 import sqlite3
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -280,9 +281,15 @@ def read_source(name: str, home: Path | None = None) -> list[FilmRecord]:
 
 
 
-def available_sources(home: Path | None = None, fetch: bool = True) -> tuple[list[str], dict[str, str]]:
-    """The sources that can be read now (fetching the downloaded ones first when ``fetch``), in
-    :data:`SOURCES` order, and for each one that cannot: why, and what to run."""
+RETRY_AFTER_S = 24 * 3600
+"""A failed download is not retried by :func:`available_sources` for this long (``recchat pull`` retries)."""
+
+
+def available_sources(home: Path | None = None, fetch: bool = True, retry: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The sources that can be read now, in :data:`SOURCES` order, and for each one that cannot:
+    why, and what to run. With ``fetch`` a missing source is downloaded; a download that failed
+    less than :data:`RETRY_AFTER_S` ago is not tried again unless ``retry`` (its error is kept in
+    ``<facts_dir>/<name>.failed``), so an offline machine does not wait on pip at every load."""
     ready, missing = [], {}
     for name in SOURCES:
         if name == "bokeh":
@@ -291,12 +298,23 @@ def available_sources(home: Path | None = None, fetch: bool = True) -> tuple[lis
             else:
                 ready.append(name)
             continue
+        failed = facts_dir(home) / f"{name}.failed"
+        attempted = False
         try:
-            if fetch:
-                fetch_source(name, home)
-            elif not is_published(facts_dir(home) / name):
-                raise AssetError("not fetched yet: recchat pull")
+            if is_published(facts_dir(home) / name):
+                ready.append(name)
+                continue
+            recent = failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_AFTER_S
+            if not fetch or (recent and not retry):
+                raise AssetError(failed.read_text(encoding="utf-8") if recent else "not fetched yet: run `recchat pull`")
+            attempted = True
+            fetch_source(name, home)
+            failed.unlink(missing_ok=True)
             ready.append(name)
         except AssetError as exc:
-            missing[name] = str(exc).splitlines()[0]
+            why = str(exc).splitlines()[0]
+            if attempted:
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                failed.write_text(f"{why} (retry: recchat pull)", encoding="utf-8")
+            missing[name] = why
     return ready, missing

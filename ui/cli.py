@@ -57,7 +57,7 @@ def pull(
         if dataset:
             from retrieval.fact_sources import SOURCES, available_sources, facts_dir
 
-            ready, missing = available_sources()
+            ready, missing = available_sources(retry=True)
             console.print(f"film facts: {', '.join(SOURCES[n].requirement for n in ready)} -> {facts_dir()}")
             for source, why in missing.items():
                 console.print(f"[yellow]film facts from {source} not available:[/] {why}")

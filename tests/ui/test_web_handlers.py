@@ -289,3 +289,13 @@ def test_ui_command_loads_the_catalog_metadata_before_serving(ml100k_store, chro
     assert "catalog ready: 1,682 items" in res.output, res.output
     assert served and built and built[0]._vocab is not None, "the vocabulary was not built before serving"
     assert res.output.index("catalog ready") < res.output.index("serving on")
+
+
+def test_forrest_gumps_card_shows_its_stars():
+    """The card names the most prominent cast (billing order from the real facts), not the
+    first names of an alphabetical list."""
+    from retrieval.movielens import load_catalog
+
+    gump = next(i for i in load_catalog("movielens-1m") if i.id == "Forrest Gump (1994)")
+    html = render_card(CardView(Recommendation(item=gump, rank=1, score=0.5, reason="", grounded=True)))
+    assert "with Tom Hanks, Robin Wright" in html and "Aaron Izbicki" not in html
