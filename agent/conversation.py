@@ -102,6 +102,11 @@ class AgentReply:
 OnRanked = Callable[[list[Recommendation]], None]
 
 
+def _wished(profile: InterestProfile) -> list[str]:
+    """Genres the request wishes for: from its mood words, then from the LLM's wish reading."""
+    return list(dict.fromkeys([*wished_genres(profile.liked_attributes), *profile.soft_genres]))
+
+
 def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Constraints) -> str | None:
     """A notice when a mood word's genres ("something scary" -> Horror) are in none of the main
     picks: the wish is soft, so the list holds the closest films, and the person should know
@@ -132,7 +137,7 @@ class ChatAgent:
         self.catalog: str = app.catalog
         engine = app.engine if self.settings.understand_with_llm else None
         self.understander = Understander(engine, self.settings.understand_max_tokens,
-                                         self.settings.understand_budget_s)
+                                         self.settings.understand_budget_s, self.settings.llm_reading)
         self.reasons = ReasonWriter(app.engine, self.settings)
         self.llm_error: str | None = app.llm_error
         self._vocab: tuple[Any, Vocabulary] | None = None
@@ -319,8 +324,9 @@ class ChatAgent:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
                               filters=filters, exclude=sorted(banned), k=k, query=query,
-                              text_led=bool(unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)),
-                              wished_genres=wished_genres(profile.liked_attributes))
+                              text_led=bool(profile.about or unread_words(profile.focus, self.vocabulary(),
+                                                                          profile.liked_attributes)),
+                              wished_genres=_wished(profile), avoid_genres=profile.avoid_genres)
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
 
@@ -346,7 +352,7 @@ class ChatAgent:
         recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
         recs = recs[: k - len(extra)]
         recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
-        unmet = _unmet_wish(recs, request.wished_genres, profile.constraints)
+        unmet = _unmet_wish(recs, wished_genres(profile.liked_attributes), profile.constraints)
         if unmet:
             notices.append(unmet)
         from agent.llm.engine import audit_scope

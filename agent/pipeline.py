@@ -37,6 +37,7 @@ class TurnRequest:
     mmr_lambda: float | None = None
     text_led: bool = False  # the words describe the film beyond the constraints (agent.ranking.fusion.TEXT_LED_WEIGHT)
     wished_genres: Sequence[str] = ()  # genres a mood word hints at ("funny"): raised, not required
+    avoid_genres: Sequence[str] = ()  # genres the wish reading says would spoil it: lowered, not excluded
 
 
 @dataclass
@@ -81,7 +82,8 @@ class RecommendPipeline:
             if self.sources is not None:
                 candidates = self.sources.candidates(user_text or None, list(request.history), request.filters,
                                                      list(request.exclude), k, text_led=request.text_led,
-                                                     wished_genres=request.wished_genres)
+                                                     wished_genres=request.wished_genres,
+                                                     avoid_genres=request.avoid_genres)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,

@@ -105,6 +105,9 @@ class ChatSettings(BaseModel):
     exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
     understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
+    llm_reading: Literal["wish", "full"] = Field("wish", description="what the LLM reads: 'wish' = the mood, occasion or "
+                                                 "theme the rules left unread, as genre and text preferences "
+                                                 "(agent.understanding.wish); 'full' = the whole extraction schema")
     understand_budget_s: float | None = Field(3.0, gt=0, description="seconds the LLM reading of a message may take; "
                                               "past it the request is cancelled and the rules' reading answers "
                                               "(None = the engine's request timeout)")

@@ -240,10 +240,12 @@ class CandidateSources:
         return np.where(self._seq_rows >= 0, p[np.maximum(self._seq_rows, 0)], 0.0).astype(np.float32)
 
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
-                   k: int, text_led: bool = False, wished_genres: Sequence[str] = ()) -> list[Candidate]:
+                   k: int, text_led: bool = False, wished_genres: Sequence[str] = (),
+                   avoid_genres: Sequence[str] = ()) -> list[Candidate]:
         """The fused top ``k`` (score = logistic score, 0..1), best first. ``text_led``: the
         request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`;
-        films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit."""
+        films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit,
+        films with one of ``avoid_genres`` get it subtracted."""
         pool = self.pool(text, history, filters, exclude)
         if not pool.items:
             return []
@@ -254,6 +256,9 @@ class CandidateSources:
         if wished_genres:
             wished = set(wished_genres)
             logits = logits + WISHED_GENRE_WEIGHT * np.array([bool(wished & set(i.genres)) for i in pool.items])
+        if avoid_genres:
+            avoid = set(avoid_genres)
+            logits = logits - WISHED_GENRE_WEIGHT * np.array([bool(avoid & set(i.genres)) for i in pool.items])
         scores = 1.0 / (1.0 + np.exp(-logits))
         order = np.argsort(-logits, kind="stable")[:k]
         return [Candidate(item=pool.items[n], score=float(scores[n]), rank=r, sources=pool.sources[n])

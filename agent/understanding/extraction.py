@@ -8,8 +8,6 @@ from typing import Literal
 from agent.understanding.profile import ItemRef
 
 TurnIntent = Literal["recommend", "refine", "question", "clarify", "chitchat"]
-
-TurnIntent = Literal["recommend", "refine", "question", "clarify", "chitchat"]
 INTENTS: tuple[str, ...] = ("recommend", "refine", "question", "clarify", "chitchat")
 
 
@@ -40,11 +38,16 @@ class Extraction:
     follow_up: bool = False
     complete: bool = False  # the rules accounted for every word: an LLM reading has nothing to add
     new_ask: bool = False   # phrased as a fresh ask for a kind of film ("a heist film with ...")
+    # the LLM's wish reading (agent.understanding.wish): preferences, never filters
+    soft_genres: list[str] = field(default_factory=list)  # raised ("cheer me up" -> Comedy)
+    avoid_genres: list[str] = field(default_factory=list)  # lowered ("no violence" -> War)
+    about: str = ""  # one sentence + keywords describing the wanted film: retrieval text
 
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
                     or self.genres or self.genres_any or self.exclude_genres or self.year_min is not None or self.year_max is not None
-                    or self.fields or self.soft or self.refine or self.refers_to)
+                    or self.fields or self.soft or self.refine or self.refers_to or self.soft_genres
+                    or self.avoid_genres or self.about)
 
     def states_request(self) -> bool:
         """True when the message states what it wants on its own: genres (an audience included),

@@ -83,6 +83,10 @@ class InterestProfile:
     soft: list[str] = field(default_factory=list)
     intent: str = ""
     focus: str = ""
+    # the LLM's reading of the current wish (agent.understanding.wish): preferences, not filters
+    soft_genres: list[str] = field(default_factory=list)
+    avoid_genres: list[str] = field(default_factory=list)
+    about: str = ""
 
     # ------------------------------------------------------------------ use
     def to_filters(self) -> Filters:
@@ -92,14 +96,14 @@ class InterestProfile:
     def is_empty(self) -> bool:
         c = self.constraints
         return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.soft or self.intent or c.genres or c.genres_any or c.exclude_genres or c.fields
+                    or self.soft or self.intent or self.about or self.soft_genres or c.genres or c.genres_any or c.exclude_genres or c.fields
                     or c.year_min is not None or c.year_max is not None)
 
     def query_text(self) -> str:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,
         they act through filters, exclusion and the reranker's context)."""
         parts = [self.focus] if self.focus else []
-        parts += self.liked_attributes + self.soft + self.constraints.genres + self.constraints.genres_any
+        parts += self.liked_attributes + self.soft + [self.about] + self.constraints.genres + self.constraints.genres_any
         return ". ".join(dict.fromkeys(p for p in parts if p))
 
     def summary(self) -> str:
@@ -117,6 +121,10 @@ class InterestProfile:
             lines.append("I only show films " + _join(rules) + ".")
         if self.soft:
             lines.append("I also keep in mind: " + _join([f'"{s}"' for s in self.soft]) + ".")
+        if self.soft_genres or self.avoid_genres:
+            leans = ([f"towards {_join([g.lower() for g in self.soft_genres])}"] if self.soft_genres else []) + \
+                    ([f"away from {_join([g.lower() for g in self.avoid_genres])}"] if self.avoid_genres else [])
+            lines.append("From how you put it, I lean " + " and ".join(leans) + ".")
         if self.intent:
             lines.append(f'Right now you asked for: "{self.intent}".')
         return " ".join(lines)
@@ -151,6 +159,9 @@ class InterestProfile:
             soft=list(data.get("soft", [])),
             intent=str(data.get("intent", "")),
             focus=str(data.get("focus", "")),
+            soft_genres=list(data.get("soft_genres", [])),
+            avoid_genres=list(data.get("avoid_genres", [])),
+            about=str(data.get("about", "")),
         )
 
     # helpers used by the agent --------------------------------------------

@@ -83,6 +83,9 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     p.liked_attributes = [a for a in add_unique(p.liked_attributes, ex.liked_attributes) if a.lower() not in disliked_now]
     p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
     p.soft = add_unique(p.soft, ex.soft)
+    if ex.about or ex.soft_genres or ex.avoid_genres or (ex.intent == "recommend" and not ex.follow_up):
+        # the wish reading describes the current ask: a new reading (or a new ask) replaces it
+        p.soft_genres, p.avoid_genres, p.about = list(ex.soft_genres), list(ex.avoid_genres), ex.about
     if ex.genres:
         c.genres = list(dict.fromkeys(ex.genres))
         c.exclude_genres = [g for g in c.exclude_genres if g not in ex.genres]

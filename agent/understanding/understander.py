@@ -193,10 +193,13 @@ def merge(rules: Extraction, llm: Extraction) -> Extraction:
 
 
 class Understander:
-    """Reads messages with an optional engine (``None`` = rules only). Stateless across sessions."""
+    """Reads messages with an optional engine (``None`` = rules only). Stateless across sessions.
+    ``reading`` = what the LLM is asked: ``"wish"`` (:mod:`agent.understanding.wish`: mood,
+    occasion, theme -> genre and text preferences) or ``"full"`` (the whole extraction schema)."""
 
-    def __init__(self, engine: Any | None, max_tokens: int = 200, budget_s: float | None = None) -> None:
-        self.engine, self.max_tokens, self.budget_s = engine, max_tokens, budget_s
+    def __init__(self, engine: Any | None, max_tokens: int = 200, budget_s: float | None = None,
+                 reading: str = "wish") -> None:
+        self.engine, self.max_tokens, self.budget_s, self.reading = engine, max_tokens, budget_s, reading
 
     def messages(self, message: str, vocab: Vocabulary, profile_summary: str, shown: Sequence[ItemRef]) -> list[Any]:
         from agent.llm.engine import Message
@@ -217,6 +220,12 @@ class Understander:
         from agent.llm.engine import EngineTimeout
 
         try:
+            if self.reading == "wish":
+                from agent.understanding.wish import merge_wish, validate_wish, wish_messages, wish_schema
+
+                raw = self.engine.generate_json(wish_messages(message, vocab), wish_schema(vocab.genres),
+                                                max_tokens=self.max_tokens, timeout_s=self.budget_s)
+                return merge_wish(rules, validate_wish(raw, message, vocab, rules)), None
             raw = self.engine.generate_json(self.messages(message, vocab, profile_summary, shown),
                                             extraction_schema(vocab.genres), max_tokens=self.max_tokens,
                                             timeout_s=self.budget_s)

@@ -158,7 +158,7 @@ class Vocabulary:
         return max((y for y in self.titles.years if y), default=None)
 
 
-def vocabulary_from_mirror(mirror: Any, field_names: Sequence[str] = ("director", "language", "country", "cast")) -> Vocabulary:
+def vocabulary_from_mirror(mirror: Any, field_names: Sequence[str] = ("director", "language", "country", "cast", "keywords")) -> Vocabulary:
     """The :class:`Vocabulary` of a :class:`retrieval.store.MetaMirror` (genres, chosen fields, titles)."""
     counts: dict[str, int] = {}
     fields: dict[str, dict[str, str]] = {f: {} for f in field_names}

@@ -102,7 +102,7 @@ def test_llm_hallucinations_dropped(vocab):
 @pytest.mark.parametrize("raw", [None, "not json", [1, 2], {"intent": "dance"}, {"liked_titles": "x"},
                                  {"intent": "recommend", "genres": "Comedy", "year_min": "abc", "liked_titles": [3, None]}])
 def test_malformed_outputs(vocab, raw):
-    understander = Understander(FakeEngine(raw))
+    understander = Understander(FakeEngine(raw), reading="full")
     ex, notice = understander.understand("a comedy from the 80s about a road trip", vocab)  # "road trip": LLM asked
     assert ex.genres == ["Comedy"] and (ex.year_min, ex.year_max) == (1980, 1989)
     if not isinstance(raw, dict) or raw.get("intent") not in ("recommend",):
@@ -110,7 +110,7 @@ def test_malformed_outputs(vocab, raw):
 
 
 def test_engine_error_falls_back(vocab):
-    ex, notice = Understander(FakeEngine(EngineError("down"))).understand("not horror, like Heat, with a heist", vocab)
+    ex, notice = Understander(FakeEngine(EngineError("down")), reading="full").understand("not horror, like Heat, with a heist", vocab)
     assert ex.source == "rules" and ex.exclude_genres == ["Horror"] and [r.item_id for r in ex.liked_items] == ["heat"]
     assert "simple rules" in notice
 
@@ -151,7 +151,7 @@ def test_llm_reading_past_its_budget_answers_with_the_rules(vocab):
             seen.append(timeout_s)
             raise EngineTimeout("LLM request timed out after 2.5 s")
 
-    ex, notice = Understander(SlowEngine(), budget_s=2.5).understand("not horror, like Heat, with a heist", vocab)
+    ex, notice = Understander(SlowEngine(), budget_s=2.5, reading="full").understand("not horror, like Heat, with a heist", vocab)
     assert seen == [2.5]
     assert ex.source == "rules" and ex.exclude_genres == ["Horror"] and [r.item_id for r in ex.liked_items] == ["heat"]
     assert "longer than 2.5 s" in notice

@@ -258,7 +258,7 @@ def test_an_invented_reference_is_rejected(vocab):
     message = "I only want movies from the 1980s."
     ex = validate_llm(raw(liked_titles=["The Matrix"], year_min=1980, year_max=1989), message, vocab)
     assert not ex.liked_items and "liked_titles:The Matrix" in ex.rejected
-    merged, _ = Understander(FakeEngine(raw(liked_titles=["The Matrix"]))).understand(message, vocab)
+    merged, _ = Understander(FakeEngine(raw(liked_titles=["The Matrix"])), reading="full").understand(message, vocab)
     assert not merged.liked_items and (merged.year_min, merged.year_max) == (1980, 1989)
     # a named one passes, typo included
     assert [r.item_id for r in validate_llm(raw(liked_titles=["The Matrix"]), "like the matrx", vocab).liked_items] == ["matrix"]
@@ -285,7 +285,7 @@ def test_the_llm_cannot_turn_for_kids_into_an_exclusion(vocab):
 
 def test_the_rules_win_on_the_direction_of_a_bound(vocab):
     message = "A war movie, but nothing made after 1970"
-    out, _ = Understander(FakeEngine(raw(genres=["War"], year_min=1971))).understand(message, vocab)
+    out, _ = Understander(FakeEngine(raw(genres=["War"], year_min=1971)), reading="full").understand(message, vocab)
     assert (out.year_min, out.year_max) == (None, 1970) and out.genres == ["War"]
 
 
@@ -310,7 +310,7 @@ class CountingEngine(FakeEngine):
 def test_the_llm_reading_is_skipped_only_when_the_rules_read_every_word(vocab, message, complete):
     assert parse_rules(message, vocab).complete is complete
     engine = CountingEngine(raw())
-    Understander(engine).understand(message, vocab)
+    Understander(engine, reading="full").understand(message, vocab)
     assert engine.calls == (0 if complete or message == "hello there" else 1)
 
 
