@@ -50,16 +50,23 @@ class Filters:
     exclude_genres: tuple[str, ...] = ()
     fields: Mapping[str, Scalar] = field(default_factory=dict)
     genres_any: tuple[str, ...] = ()
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    """Numeric extra field -> inclusive (min, max), either side None: ``{"runtime_min": (None, 89)}``.
+    An item without the field fails."""
+    one_of: Mapping[str, tuple[Scalar, ...]] = field(default_factory=dict)
+    """Extra field -> allowed values: ``{"certificate": ("G", "PG")}``. An item without it fails."""
 
     def is_empty(self) -> bool:
         return (self.year_min is None and self.year_max is None and not self.genres
-                and not self.exclude_genres and not self.fields and not self.genres_any)
+                and not self.exclude_genres and not self.fields and not self.genres_any
+                and not self.ranges and not self.one_of)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (lists for tuples); ``Filters(**{k: tuple(v) ...})`` reads it back."""
         return {"year_min": self.year_min, "year_max": self.year_max, "genres": list(self.genres),
                 "exclude_genres": list(self.exclude_genres), "fields": dict(self.fields),
-                "genres_any": list(self.genres_any)}
+                "genres_any": list(self.genres_any), "ranges": {k: list(v) for k, v in self.ranges.items()},
+                "one_of": {k: list(v) for k, v in self.one_of.items()}}
 
     def to_where(self) -> dict[str, Any] | None:
         """The equivalent Chroma ``where`` clause (None when empty)."""
@@ -76,6 +83,11 @@ class Filters:
             clauses.append({"$or": [{"genres": {"$contains": g}} for g in self.genres_any]})
         for key, value in self.fields.items():
             clauses.append({key: {"$eq": value}})
+        for key, (low, high) in self.ranges.items():
+            clauses += [{key: {"$gte": low}}] if low is not None else []
+            clauses += [{key: {"$lte": high}}] if high is not None else []
+        for key, values in self.one_of.items():
+            clauses.append({key: {"$in": list(values)}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -98,7 +110,12 @@ class Filters:
             have = meta.get(key)
             if not (value in have if isinstance(have, list) else have == value):
                 return False
-        return True
+        for key, (low, high) in self.ranges.items():
+            have = meta.get(key)
+            if not isinstance(have, (int, float)) or isinstance(have, bool) or \
+                    (low is not None and have < low) or (high is not None and have > high):
+                return False
+        return all(meta.get(key) in values for key, values in self.one_of.items())
 
     def matches_item(self, item: Item) -> bool:
         return self.matches(item.metadata())
@@ -123,9 +140,10 @@ class Filters:
         for g in self.exclude_genres:
             if g in mirror.genre_vocab:
                 keep &= (mirror.genre_bits & np.uint64(1 << mirror.genre_vocab[g])) == 0
-        if slow or self.fields:
+        if slow or self.fields or self.ranges or self.one_of:
             rest = Filters(genres=tuple(g for g in self.genres if g in slow),
-                           exclude_genres=tuple(g for g in self.exclude_genres if g in slow), fields=self.fields)
+                           exclude_genres=tuple(g for g in self.exclude_genres if g in slow), fields=self.fields,
+                           ranges=self.ranges, one_of=self.one_of)
             for row in np.flatnonzero(keep):
                 keep[row] = rest.matches(mirror.metas[row])
         return keep

@@ -46,11 +46,15 @@ class Constraints:
     exclude_genres: list[str] = field(default_factory=list)
     fields: dict[str, Scalar] = field(default_factory=dict)
     genres_any: list[str] = field(default_factory=list)
+    ranges: dict[str, list[int | None]] = field(default_factory=dict)  # field -> [min, max], inclusive
+    one_of: dict[str, list[str]] = field(default_factory=dict)  # field -> allowed values
 
     def to_filters(self) -> Filters:
         return Filters(year_min=self.year_min, year_max=self.year_max, genres=tuple(self.genres),
                        exclude_genres=tuple(self.exclude_genres), fields=dict(self.fields),
-                       genres_any=tuple(self.genres_any))
+                       genres_any=tuple(self.genres_any),
+                       ranges={k: (v[0], v[1]) for k, v in self.ranges.items()},
+                       one_of={k: tuple(v) for k, v in self.one_of.items()})
 
     def describe(self) -> list[str]:
         out: list[str] = []
@@ -66,8 +70,18 @@ class Constraints:
             out.append("genre " + " or ".join(self.genres_any))
         if self.exclude_genres:
             out.append("no " + ", no ".join(self.exclude_genres))
-        out += [f"{k} = {v}" for k, v in self.fields.items()]
+        out += [f"{_FIELD_WORDS[k]} {v}" if k in _FIELD_WORDS else f"{k} = {v}" for k, v in self.fields.items()]
+        for key, (low, high) in self.ranges.items():
+            what = _RANGE_WORDS.get(key, key.replace("_", " "))
+            out.append(f"{what} {low}" if low == high else f"{what} {low} to {high}" if low is not None and high is not None
+                       else f"{what} at least {low}" if low is not None else f"{what} at most {high}")
+        out += [f"{key.replace('_', ' ')} {' or '.join(values)}" for key, values in self.one_of.items()]
         return out
+
+
+_RANGE_WORDS = {"runtime_min": "running minutes", "oscars_won": "Oscars won", "oscar_nominations": "Oscar nominations"}
+_FIELD_WORDS = {"cast": "with", "director": "directed by", "writer": "written by", "language": "in",
+                "country": "from"}
 
 
 @dataclass
@@ -96,7 +110,7 @@ class InterestProfile:
     def is_empty(self) -> bool:
         c = self.constraints
         return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.soft or self.intent or self.about or self.soft_genres or c.genres or c.genres_any or c.exclude_genres or c.fields
+                    or self.soft or self.intent or self.about or self.soft_genres or c.genres or c.ranges or c.one_of or c.genres_any or c.exclude_genres or c.fields
                     or c.year_min is not None or c.year_max is not None)
 
     def query_text(self) -> str:

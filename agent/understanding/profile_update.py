@@ -68,8 +68,10 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
             year_min=None if years_stated else c.year_min, year_max=None if years_stated else c.year_max,
             genres=[] if ex.genres else list(c.genres), genres_any=[] if ex.genres_any else list(c.genres_any),
             exclude_genres=[g for g in c.exclude_genres if g not in ex.exclude_genres],
-            fields={k: v for k, v in c.fields.items() if k not in ex.fields}).describe()
-        c.genres, c.genres_any, c.exclude_genres, c.fields = [], [], [], {}
+            fields={k: v for k, v in c.fields.items() if k not in ex.fields},
+            ranges={k: v for k, v in c.ranges.items() if k not in ex.ranges},
+            one_of={k: v for k, v in c.one_of.items() if k not in ex.one_of}).describe()
+        c.genres, c.genres_any, c.exclude_genres, c.fields, c.ranges, c.one_of = [], [], [], {}, {}, {}
         c.year_min = c.year_max = None
     for r in ex.liked_items:
         p.like_item(r)
@@ -83,6 +85,8 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     p.liked_attributes = [a for a in add_unique(p.liked_attributes, ex.liked_attributes) if a.lower() not in disliked_now]
     p.disliked_attributes = add_unique(p.disliked_attributes, ex.disliked_attributes)
     p.soft = add_unique(p.soft, ex.soft)
+    c.ranges.update({k: list(v) for k, v in ex.ranges.items()})
+    c.one_of.update({k: list(v) for k, v in ex.one_of.items()})
     if ex.about or ex.soft_genres or ex.avoid_genres or (ex.intent == "recommend" and not ex.follow_up):
         # the wish reading describes the current ask: a new reading (or a new ask) replaces it
         p.soft_genres, p.avoid_genres, p.about = list(ex.soft_genres), list(ex.avoid_genres), ex.about

@@ -48,6 +48,8 @@ import re
 from collections.abc import Mapping, Sequence
 
 from agent.understanding.extraction import Extraction, TurnIntent
+from agent.understanding.facets import read_facets
+from agent.understanding.people import find_people
 from agent.understanding.genres import AUDIENCE_RE, genre_mentions, read_genres, with_kind_hints
 from agent.understanding.lexicon import GENRE_RE
 from agent.understanding.negation import is_negated, negation_scopes
@@ -112,9 +114,11 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         ex.intent = "chitchat"
         return ex
     low = lower_same_length(text)
-    titles = read_liked_titles(text, low, vocab)
+    facets = read_facets(low)  # before titles: "an Oscar winner" is not the film "Oscar"
+    ex.ranges, ex.one_of = dict(facets.ranges), dict(facets.one_of)
+    titles = read_liked_titles(mask_spans(text, facets.spans), mask_spans(low, facets.spans), vocab)
     ex.liked_items = titles.liked
-    masked = mask_spans(low, titles.spans)
+    masked = mask_spans(low, titles.spans + facets.spans)
     scopes = negation_scopes(masked)
     # a negated title ("not Heat", "no more Children of the Corn") is a disliked item
     disliked_spans: list[tuple[int, int]] = []
@@ -132,7 +136,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
                 ex.disliked_items.append(ref)
             disliked_spans.append((offset, offset + length))
     masked = mask_spans(masked, disliked_spans)
-    removed = titles.spans + titles.cues + disliked_spans
+    removed = titles.spans + titles.cues + disliked_spans + facets.spans
     years = read_years(masked, scopes, vocab.latest_year)
     ex.year_min, ex.year_max, ex.refine = years.year_min, years.year_max, years.refine
     ex.refers_to = parse_ordinal(text, len(shown))
@@ -156,6 +160,10 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         name = _field_match(m.group(1), directors)
         if name:
             ex.fields["director"] = name
+    # people named by full name: "with Tom Hanks", "a Kathryn Bigelow film" (one per role)
+    for person in find_people(masked, vocab.people):
+        if not is_negated(person.start, scopes) and ex.fields.setdefault(person.role, person.name) == person.name:
+            removed.append((person.start, person.end))
     langs = vocab.fields.get("language", {})
     m = re.search(r"\bin ([A-Z][a-z]+)\b", text)
     if m and langs and m.group(1).lower() in langs and m.group(1).lower() != "english":

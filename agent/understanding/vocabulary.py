@@ -142,6 +142,9 @@ class Vocabulary:
     fields: Mapping[str, Mapping[str, str]]
     titles: TitleIndex
     genre_counts: Mapping[str, int] = field(default_factory=dict)
+    people: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Normalised full name ("robert de niro") -> {role: canonical name} for the catalog's
+    directors, writers and leading cast (the first :data:`LEAD_CAST` names of a film's cast)."""
 
     def genre(self, word: str) -> str | None:
         """Catalog genre for a user word (synonyms included), or None."""
@@ -173,7 +176,29 @@ def vocabulary_from_mirror(mirror: Any, field_names: Sequence[str] = ("director"
         year = meta.get("year")
         rows.append((item_id, str(meta.get("title", item_id)), int(year) if isinstance(year, (int, float)) else None))
     genres = tuple(sorted(counts, key=lambda g: -counts[g]))
-    return Vocabulary(genres, {f: v for f, v in fields.items() if v}, TitleIndex.build(rows), counts)
+    return Vocabulary(genres, {f: v for f, v in fields.items() if v}, TitleIndex.build(rows), counts,
+                      people_index(mirror.metas))
+
+
+LEAD_CAST = 5
+"""How many names of a film's cast (billing or prominence order) count as its leading cast."""
+
+
+def people_index(metas: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """The :attr:`Vocabulary.people` gazetteer of item metadata. Only names of two or more words
+    that do not start with an article ("The Rock" reads as words), so a phrase of a message
+    matches a person only when it is that person's full name."""
+    people: dict[str, dict[str, str]] = {}
+    for meta in metas:
+        for role, limit in (("director", None), ("writer", None), ("cast", LEAD_CAST)):
+            value = meta.get(role)
+            names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+            for name in names[:limit]:
+                key = normalise_title(re.sub(r"\([^)]*\)", " ", str(name)))
+                words = key.split()
+                if len(words) >= 2 and words[0] not in ("the", "a", "an"):
+                    people.setdefault(key, {}).setdefault(role, str(name))
+    return people
 
 
 def title_keys(title: str) -> list[str]:

@@ -1,0 +1,45 @@
+"""agent.understanding.people: catalog people named by full name in a message."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from agent.understanding.people import find_people
+from agent.understanding.profile import Constraints
+from agent.understanding.rules import parse_rules
+from agent.understanding.vocabulary import people_index, vocabulary_from_mirror
+
+METAS = [
+    {"title": "Forrest Gump", "year": 1994, "genres": ["Comedy", "Drama"], "director": ["Robert Zemeckis"],
+     "cast": ["Tom Hanks", "Robin Wright", "Gary Sinise", "Mykelti Williamson", "Sally Field", "Haley Joel Osment"]},
+    {"title": "Unforgiven", "year": 1992, "genres": ["Western"], "director": ["Clint Eastwood"],
+     "cast": ["Clint Eastwood", "Gene Hackman"], "writer": ["David Webb Peoples"]},
+    {"title": "The Rock", "year": 1996, "genres": ["Action"], "cast": ["Sean Connery", "Nicolas Cage", "The Rock"]},
+]
+MIRROR = SimpleNamespace(ids=["g", "u", "r"], metas=METAS)
+
+
+def test_gazetteer_holds_full_names_of_leads_directors_and_writers() -> None:
+    people = people_index(METAS)
+    assert people["tom hanks"] == {"cast": "Tom Hanks"}
+    assert people["clint eastwood"] == {"director": "Clint Eastwood", "cast": "Clint Eastwood"}
+    assert "haley joel osment" not in people  # sixth-billed: not a lead
+    assert "the rock" not in people  # an article-led name reads as words
+
+
+def test_roles_follow_the_words_before_the_name() -> None:
+    people = people_index(METAS)
+    assert [(p.name, p.role) for p in find_people("movies with tom hanks's best roles", people)] == [("Tom Hanks", "cast")]
+    assert find_people("directed by clint eastwood", people)[0].role == "director"
+    assert find_people("clint eastwood westerns", people)[0].role == "cast"
+    assert find_people("written by david webb peoples", people)[0].role == "writer"
+    assert find_people("a tom and jerry cartoon", people) == []
+
+
+def test_rules_read_a_person_as_a_filter_and_not_a_negated_one() -> None:
+    vocab = vocabulary_from_mirror(MIRROR)
+    ex = parse_rules("movies with Tom Hanks from the 90s", vocab)
+    assert ex.fields == {"cast": "Tom Hanks"} and (ex.year_min, ex.year_max) == (1990, 1999)
+    assert "hanks" not in ex.focus.lower()
+    assert parse_rules("a western, but not with Clint Eastwood", vocab).fields == {}
+    assert Constraints(fields={"cast": "Tom Hanks"}).describe() == ["with Tom Hanks"]
