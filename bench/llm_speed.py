@@ -9,6 +9,8 @@ Per combination, after loading (seconds recorded) and one small warm-up request:
   tokens/s = (generated - 1) / (time of the last token - time of the first);
 - one real reading call: the understander's ``generate_json`` (its prompt, schema and token
   budget) on a free-form message, seconds;
+- ``load1m``: the 1-minute load average before the row; above the core count, other work
+  shared the cores and the figures understate the machine;
 - one real reason call: the chat's per-pick reason request (``ReasonWriter``'s prompt,
   ``REASON_SCHEMA``, ``reason_max_tokens``), seconds.
 
@@ -18,7 +20,7 @@ names the GGUF's type) and ``transformers`` (optional). ``dtype`` applies to vll
 (``auto`` = :func:`agent.llm.engines.local_dtype`).
 
 Run: ``recchat bench llm-speed [--backends vllm,llamacpp] [--models smollm2-135m,qwen2.5-coder-0.5b]
-[--with-1.5b] [--transformers] [--dtypes auto] [--out DIR]``; writes ``DIR/results.json``.
+[--with-1.5b] [--transformers] [--dtypes auto] [--threads N] [--out DIR]``; writes ``DIR/results.json``.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class Row:
     reason_tokens: tuple[int, int] | None = None
     reason_error: str | None = None
     physics: dict[str, Any] = field(default_factory=dict)
+    threads: int | None = None  # llamacpp: threads used
+    loadavg_1m: tuple[float, float] | None = None  # 1-minute load average before, after (other work on the cores)
     error: str | None = None
 
 
@@ -233,7 +237,7 @@ def timed_json(engine: Any, spec: tuple[list[Any], dict[str, Any], int]) -> tupl
 
 
 def measure(backend: str, model: str, dtype: str, *, prompt_tokens: int, decode_tokens: int, cpu_bind: str,
-            bandwidth_gbs: float, peak: float) -> Row:
+            bandwidth_gbs: float, peak: float, threads: int | None = None) -> Row:
     """One :class:`Row` (errors recorded in it, never raised)."""
     from agent.llm.engines import local_dtype
     from agent.settings import EngineSettings
@@ -243,9 +247,13 @@ def measure(backend: str, model: str, dtype: str, *, prompt_tokens: int, decode_
     row = Row(backend, model, dtype if backend != "llamacpp" else "gguf")
     stream = {"vllm": stream_http, "llamacpp": stream_llamacpp, "transformers": stream_transformers}[backend]
     engine = None
+    load_before = os.getloadavg()[0]
     try:
         t0 = time.perf_counter()
         engine = make_bench_engine(backend, MODELS.get(model, model), dtype, cpu_bind)
+        if backend == "llamacpp":
+            engine.n_threads = threads or engine.n_threads  # weights are not loaded yet
+            row.threads = engine.n_threads
         weight_bytes, params, label = model_size(engine, backend, dtype)
         engine.count_tokens("warm up")
         stream(engine, speed_prompt(engine.count_tokens, 32), 4)  # warm-up (first request pays set-up)
@@ -266,6 +274,7 @@ def measure(backend: str, model: str, dtype: str, *, prompt_tokens: int, decode_
     finally:
         if engine is not None:
             engine.close()
+        row.loadavg_1m = (load_before, os.getloadavg()[0])
     return row
 
 
@@ -293,7 +302,7 @@ def _versions() -> dict[str, str | None]:
 
 
 def run(backends: Sequence[str], models: Sequence[str], dtypes: Sequence[str], out: Path | None, *,
-        prompt_tokens: int = 600, decode_tokens: int = 128, cpu_bind: str = "all",
+        prompt_tokens: int = 600, decode_tokens: int = 128, cpu_bind: str = "all", threads: int | None = None,
         command: str | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure every combination; returns (and writes to ``out/results.json``) the report."""
     cpu = cpu_info()
@@ -309,13 +318,14 @@ def run(backends: Sequence[str], models: Sequence[str], dtypes: Sequence[str], o
             for dtype in (dtypes if backend != "llamacpp" else ("gguf",)):
                 echo(f"measuring {backend} {model} {dtype} ...")
                 row = measure(backend, model, dtype, prompt_tokens=prompt_tokens, decode_tokens=decode_tokens,
-                              cpu_bind=cpu_bind, bandwidth_gbs=bandwidth, peak=peak)
+                              cpu_bind=cpu_bind, bandwidth_gbs=bandwidth, peak=peak, threads=threads)
                 rows.append(row)
                 echo(table_lines([row])[-1])
     report = {
         "benchmark": "llm-speed",
         "command": command or "recchat bench llm-speed " + shlex.join(sys.argv[3:] if sys.argv[1:3] == ["bench", "llm-speed"] else sys.argv[1:]),
-        "agent_config": {"llm": list(models), "backends": list(backends), "dtypes": list(dtypes), "cpu_bind": cpu_bind},
+        "agent_config": {"llm": list(models), "backends": list(backends), "dtypes": list(dtypes), "cpu_bind": cpu_bind,
+                         "llamacpp_threads": threads},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": _git(),
         "versions": _versions(),
@@ -342,7 +352,7 @@ def _f(value: float | None, fmt: str) -> str:
 def table_lines(rows: Sequence[Row | dict[str, Any]]) -> list[str]:
     """A fixed-width table: speeds, call seconds and the share of the physical ceilings."""
     head = (f"{'backend':<9} {'model':<19} {'dtype':<9} {'load s':>6} {'prompt':>6} {'TTFT s':>6} {'prefill/s':>9} "
-            f"{'decode/s':>8} {'read s':>6} {'reason s':>8} {'MB/token':>8} {'dec ceil':>8} {'pre ceil':>8}")
+            f"{'decode/s':>8} {'read s':>6} {'reason s':>8} {'MB/token':>8} {'dec ceil':>8} {'pre ceil':>8} {'load1m':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
         d = r if isinstance(r, dict) else asdict(r)
@@ -357,7 +367,8 @@ def table_lines(rows: Sequence[Row | dict[str, Any]]) -> list[str]:
             f"{d['backend']:<9} {d['model']:<19} {d['dtype']:<9} {_f(d.get('load_s'), '.1f'):>6} "
             f"{d.get('prompt_tokens') or '-':>6} {_f(d.get('ttft_s'), '.2f'):>6} {_f(d.get('prefill_tps'), '.0f'):>9} "
             f"{_f(d.get('decode_tps'), '.1f'):>8} {read:>6} {reason:>8} {_f(mb, '.0f'):>8} "
-            f"{_f(p.get('decode_ceiling_tps'), '.0f'):>8} {_f(p.get('prefill_ceiling_tps'), '.0f'):>8}")
+            f"{_f(p.get('decode_ceiling_tps'), '.0f'):>8} {_f(p.get('prefill_ceiling_tps'), '.0f'):>8} "
+            f"{_f((d.get('loadavg_1m') or [None])[0], '.1f'):>6}")
     return lines
 
 
