@@ -213,7 +213,8 @@ def model_size(engine: Any, backend: str, dtype: str) -> tuple[float, float, str
     """(weight bytes read per decoded token, parameters, dtype label) of a loaded engine."""
     if backend == "llamacpp":
         desc = engine.llama()._model.desc()  # e.g. "llama 135M Q4_1"
-        return float(engine.weight_bytes()), float(engine.n_params()), desc.split()[-1] if desc else "gguf"
+        label = desc.split(" ", 2)[-1].replace(" - ", "_") if desc.count(" ") >= 2 else "gguf"
+        return float(engine.weight_bytes()), float(engine.n_params()), label
     folder = Path(getattr(engine, "tokenizer_path", None) or getattr(engine, "model_dir", ""))
     stored = sum(p.stat().st_size for p in folder.glob("*.safetensors"))  # saved in bfloat16
     params = stored / 2

@@ -206,3 +206,20 @@ def test_grammar_schema_turns_integer_ranges_into_enums() -> None:
     assert out["properties"]["n"]["enum"] == [0, 1, 2, 3]
     assert "enum" not in out["properties"]["y"] and "enum" not in out["properties"]["big"]
     assert "enum" not in schema["properties"]["n"]  # the input is not mutated
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spinning OpenMP threads collapse under a busy neighbour (measured 0.4 vs 16 tokens/s)."""
+    from agent.llm.install_hints import require_llama_cpp
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the import fails after the environment is set
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(MissingDependencyError):
+        require_llama_cpp()
+    import os
+
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with pytest.raises(MissingDependencyError):
+        require_llama_cpp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
