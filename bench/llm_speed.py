@@ -332,6 +332,8 @@ def run(backends: Sequence[str], models: Sequence[str], dtypes: Sequence[str], o
         "versions": _versions(),
         "python": platform.python_version(),
         "cpu": cpu,
+        "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "VLLM_CPU_OMP_THREADS_BIND",
+                                              "VLLM_CPU_KVCACHE_SPACE")},
         "loadavg_before_after": [list(load_before), list(os.getloadavg())],
         "physics": {"bandwidth_gbs": bandwidth, "fp32_flops_per_cycle_per_core": fpc, "peak_gflops": peak,
                     "assumption": "one FMA per core per cycle at the widest vector width (avx512f 32, avx2+fma 16, "
