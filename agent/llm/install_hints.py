@@ -56,12 +56,18 @@ def require_llama_cpp() -> object:
     """The ``llama_cpp`` module; :class:`MissingDependencyError` with the install line when it is
     missing or its native library does not load."""
     # OpenMP threads that spin at barriers collapse when another process takes a core (2 cores,
-    # Qwen-0.5B decode measured 1.3-3 tokens/s spinning vs 16-22 passive under the same load);
-    # read when libgomp loads, i.e. at this import. The user's environment wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Qwen-0.5B decode measured 0.4-3 tokens/s spinning vs 16-22 passive under the same load).
+    # libgomp reads the policy when it loads, i.e. at this import; it is set only for the import
+    # (child processes such as a vLLM server keep their own default). The user's setting wins.
+    unset = "OMP_WAIT_POLICY" not in os.environ
+    if unset:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
         import llama_cpp
     except (ImportError, OSError) as exc:
         raise MissingDependencyError(f"the llamacpp backend needs llama-cpp-python ({type(exc).__name__}: {exc}): "
                                      f"{llamacpp_install_hint()}") from exc
+    finally:
+        if unset:
+            os.environ.pop("OMP_WAIT_POLICY", None)
     return llama_cpp

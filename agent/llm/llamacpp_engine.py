@@ -23,7 +23,7 @@ Hugging Face conversion, weights stay quantized: Q4_1 / Q4_K_M / ...). Same sema
 
 Threads: ``n_threads`` (default: every core this process may use) for both prefill and decode
 (llama-cpp-python's own default is half the cores for decode). ``OMP_WAIT_POLICY`` defaults to
-PASSIVE (set before llama_cpp is imported, :func:`agent.llm.install_hints.require_llama_cpp`):
+PASSIVE (set for the import of llama_cpp only, :func:`agent.llm.install_hints.require_llama_cpp`):
 with spinning OpenMP threads a busy neighbour process on one of 2 cores cut Qwen-0.5B decode
 to 0.4-3 tokens/s; passive threads kept 16-22 (40 on a quiet machine). All model work is
 serialised by a lock (the engine is thread-safe; concurrent callers queue).

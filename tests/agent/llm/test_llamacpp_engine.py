@@ -208,18 +208,20 @@ def test_grammar_schema_turns_integer_ranges_into_enums() -> None:
     assert "enum" not in schema["properties"]["n"]  # the input is not mutated
 
 
-def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Spinning OpenMP threads collapse under a busy neighbour (measured 0.4 vs 16 tokens/s)."""
-    from agent.llm.install_hints import require_llama_cpp
-
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the import fails after the environment is set
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    with pytest.raises(MissingDependencyError):
-        require_llama_cpp()
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """Spinning OpenMP threads collapse under a busy neighbour (measured 0.4 vs 16 tokens/s): the
+    import sees PASSIVE, the environment (inherited by child processes) is left as it was."""
     import os
 
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    from agent.llm.install_hints import require_llama_cpp
+
+    (tmp_path / "llama_cpp.py").write_text("import os\nSEEN = os.environ.get('OMP_WAIT_POLICY')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "llama_cpp", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert require_llama_cpp().SEEN == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.delitem(sys.modules, "llama_cpp")
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    with pytest.raises(MissingDependencyError):
-        require_llama_cpp()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert require_llama_cpp().SEEN == "ACTIVE"
