@@ -68,7 +68,7 @@ def default_concurrency(agent: ChatAgent) -> int:
     engine = agent.app.engine
     if engine is None:
         return 8
-    if engine.backend == "transformers":
+    if engine.backend in ("transformers", "llamacpp"):
         return 1
     return max(1, min(4, agent.settings.max_concurrency))
 

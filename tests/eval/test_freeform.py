@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from agent.understanding.lexicon import GENRE_WORDS
-from eval.constraints import HardConstraints
 from eval.freeform import (ACCLAIM_RULES, HELD_OUT_EVERY, KINDS, NOT_CHECKABLE, NOT_SATISFIED, SATISFIED, Expected,
-                           FreeformRequest, RatingStats, available_facts, check_pick, fact, interleaved, judge,
+                           FreeformRequest, RatingStats, available_facts, check_pick, interleaved, judge,
                            load_suite, plot_freeform, resolve_relevant, run_freeform, suite_rules, unchecked_facts)
 from eval.request_suite import RequestOutcome
 from retrieval.items import Item
