@@ -155,3 +155,17 @@ class CallLog:
             self._calls.append(call)
         record_in_scope(call)
         return call
+
+
+def scoring_prompts(engine: Any, conversations: list[list[Message]], labels: list[str],
+                    prefill: str) -> tuple[list[int], list[Any]]:
+    """(label token ids, one encoded prompt per conversation) for an in-process engine's
+    ``score_choices`` (it has ``label_token_ids`` and ``encode_chat``); any failure becomes an
+    :class:`EngineError`."""
+    try:
+        ids = engine.label_token_ids(labels, conversations[0], prefill)
+        return ids, [engine.encode_chat(conv, prefill) for conv in conversations]
+    except EngineError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise EngineError(f"cannot build the scoring prompts: {type(exc).__name__}: {exc}") from exc

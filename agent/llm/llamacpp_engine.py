@@ -48,6 +48,7 @@ from agent.llm._common import (
     cached_label_ids,
     parse_json,
     renormalise,
+    scoring_prompts,
     with_prefill,
 )
 from agent.llm.engine import Engine, EngineError, EngineTimeout, LLMCall, Message
@@ -248,13 +249,7 @@ class LlamaCppEngine(Engine):
         forward pass (seconds)."""
         if not conversations:
             return []
-        try:
-            ids = self.label_token_ids(labels, conversations[0], prefill)
-            prompts = [self.encode_chat(conv, prefill) for conv in conversations]
-        except EngineError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise EngineError(f"cannot build the scoring prompts: {type(exc).__name__}: {exc}") from exc
+        ids, prompts = scoring_prompts(self, conversations, labels, prefill)
         results: list[dict[str, float]] = []
         for conv, prompt in zip(conversations, prompts):
             msgs = as_dicts(conv) + ([{"role": "assistant", "content": prefill}] if prefill else [])

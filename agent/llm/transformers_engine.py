@@ -38,6 +38,7 @@ from agent.llm._common import (
     parse_json,
     render_chat,
     renormalise,
+    scoring_prompts,
 )
 from agent.llm.engine import Engine, EngineError, EngineTimeout, LLMCall, Message
 
@@ -142,13 +143,7 @@ class TransformersEngine(Engine):
         the conversation was in."""
         if not conversations:
             return []
-        try:
-            ids = self.label_token_ids(labels, conversations[0], prefill)
-            prompts = [self.encode_chat(conv, prefill) for conv in conversations]
-        except EngineError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise EngineError(f"cannot build the scoring prompts: {type(exc).__name__}: {exc}") from exc
+        ids, prompts = scoring_prompts(self, conversations, labels, prefill)
         results: list[dict[str, float]] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]
