@@ -35,7 +35,7 @@ from agent.understanding.profile_update import apply_extraction, edited_profile
 from agent.understanding.rules import unread_words
 from agent.understanding.understander import Understander
 from agent.understanding.vocabulary import Vocabulary, vocabulary_from_mirror
-from retrieval.items import Item
+from retrieval.items import DOCUMENT_CAST, Item
 from retrieval.titles import normalise_title
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
@@ -527,9 +527,18 @@ def describe_item(item: Item) -> str:
     for key in ("director", "writer", "cast", "country", "language"):
         v = item.extra.get(key)
         if v:
-            parts.append(f"{key.capitalize()}: {', '.join(v) if isinstance(v, list) else v}.")
-    if item.text:
-        parts.append(item.text[:400])
+            names = v[:DOCUMENT_CAST] + [f"{len(v) - DOCUMENT_CAST} more"] if key == "cast" and len(v) > DOCUMENT_CAST \
+                else v if isinstance(v, list) else [v]
+            parts.append(f"{key.capitalize()}: {', '.join(map(str, names))}.")
+    if isinstance(item.extra.get("runtime_min"), int):
+        parts.append(f"Runtime: {item.extra['runtime_min']} minutes.")
+    if item.extra.get("certificate"):
+        parts.append(f"Rated {item.extra['certificate']}.")
+    if item.extra.get("awards"):
+        parts.append(f"Awards: {str(item.extra['awards']).rstrip('.')}.")
+    description = item.text or str(item.extra.get("overview") or "")
+    if description:
+        parts.append(("Overview: " if not item.text else "") + description[:400])
     if len(parts) == 1:
         parts.append("The catalog has no more details about it.")
     return " ".join(parts) + " (from the catalog)"

@@ -41,3 +41,15 @@ def test_length_and_certificate(agent):
     assert all(i.extra["runtime_min"] < 90 for i in shown(agent, "a comedy under 90 minutes"))
     assert all(i.extra["certificate"] in ("G", "PG", "GP", "M", "M/PG", "PG-13")
                for i in shown(agent, "a thriller, nothing R-rated"))
+
+
+def test_a_question_about_a_pick_names_its_stars_not_its_whole_cast(agent):
+    from agent.conversation import describe_item
+
+    s = agent.new_session()
+    agent.respond(s, "movies with Tom Hanks from the 90s")
+    answer = agent.respond(s, "tell me about the first one").text
+    item = next(i for i in shown(agent, "movies with Tom Hanks from the 90s"))
+    text = describe_item(item)
+    assert "Tom Hanks" in text and "more." in text and item.extra["cast"][-1] not in text
+    assert f"Runtime: {item.extra['runtime_min']} minutes." in text and answer
