@@ -70,7 +70,7 @@ def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, se
     sources = None
     if behaviour is not None and settings.fusion:
         sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog),
-                                   sequence=sequence)
+                                   sequence=sequence, lexical_weight=settings.lexical_weight)
     if engine is not None and settings.llm_rerank:
         from agent.ranking.rerank import VerbalizerRanker
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from agent.app import App
+from agent.ranking.acclaim import item_passes
 from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
 from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
 from agent.sessions.session import Session
@@ -326,7 +327,8 @@ class ChatAgent:
                               filters=filters, exclude=sorted(banned), k=k, query=query,
                               text_led=bool(profile.about or unread_words(profile.focus, self.vocabulary(),
                                                                           profile.liked_attributes)),
-                              wished_genres=_wished(profile), avoid_genres=profile.avoid_genres)
+                              wished_genres=_wished(profile), avoid_genres=profile.avoid_genres,
+                              acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
 
@@ -432,7 +434,10 @@ class ChatAgent:
             hist_items = list(self.store.get_items(self.catalog, history[-20:]).values())
             known = known_genres(context_items + hist_items, top=8)
             taken = banned | {r.item.id for r in recs} | set(session.explored) | set(history)
-            return pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour)
+            rule = session.profile.constraints.acclaim
+            accept = (lambda item: item_passes(rule, item, self.app.behaviour)) if rule else None
+            return pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
+                                    accept=accept)
         except Exception:  # noqa: BLE001 - exploration is optional
             return None
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from agent.understanding.context import build_context
 from agent.llm.engine import LLMCall, audit_scope
 from agent.reasons.explain import Explainer
+from agent.ranking.acclaim import passes
 from agent.ranking.fusion import CandidateSources
 from agent.ranking.rerank import Ranker
 from agent.settings import RerankSettings
@@ -38,6 +39,7 @@ class TurnRequest:
     text_led: bool = False  # the words describe the film beyond the constraints (agent.ranking.fusion.TEXT_LED_WEIGHT)
     wished_genres: Sequence[str] = ()  # genres a mood word hints at ("funny"): raised, not required
     avoid_genres: Sequence[str] = ()  # genres the wish reading says would spoil it: lowered, not excluded
+    acclaim: str | None = None  # an agent.ranking.acclaim rule every pick must meet ("critics", ...)
 
 
 @dataclass
@@ -83,12 +85,16 @@ class RecommendPipeline:
                 candidates = self.sources.candidates(user_text or None, list(request.history), request.filters,
                                                      list(request.exclude), k, text_led=request.text_led,
                                                      wished_genres=request.wished_genres,
-                                                     avoid_genres=request.avoid_genres)
+                                                     avoid_genres=request.avoid_genres,
+                                                     acclaim=request.acclaim)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,
                     filters=request.filters, exclude=list(request.exclude), mmr_lambda=request.mmr_lambda,
                 )
+                if request.acclaim:  # no rating data: the rule on the facts alone (no count: not little-known)
+                    candidates = [c for c in candidates
+                                  if passes(request.acclaim, c.item.metadata(), 0.0, None, 0.0)]
             timings["retrieve_s"] = time.perf_counter() - t0
             # Hard constraints hold whatever happens later (defence in depth).
             banned = set(request.exclude) | set(request.history)

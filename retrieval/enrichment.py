@@ -19,7 +19,8 @@ films, then the name),
 ``certificate`` (MPAA: G, PG, PG-13, R, NC-17 and the older GP, M, M/PG, X), ``oscars_won`` and
 ``oscar_nominations`` (ints, from the OMDb awards text), ``awards`` (that text), ``metacritic``
 (0-100), ``rt_meter`` (Rotten Tomatoes meter, 0-100), ``imdb_rating`` (1-10) and ``imdb_votes``
-(ggplot2movies, IMDb as of 2005), ``overview``, ``tagline``, ``keywords`` (TMDB).
+(ggplot2movies, IMDb as of 2005), ``overview``, ``tagline``, ``keywords`` (TMDB), and the derived
+``primary_language`` (:func:`primary_language`: what "a French film" and "not in English" filter on).
 """
 
 from __future__ import annotations
@@ -52,6 +53,29 @@ BILLED_SOURCES = ("tmdb5000",)
 """Sources whose cast lists are in billing order."""
 LEAD_BILLING = 3
 """A person billed in the first this-many places of a billed source's film counts as a lead there."""
+
+#: ISO 639-1 codes of the sources' ``original_language`` -> the language names of ``language``
+#: (TMDB writes "cn" for Cantonese, "zh" for Mandarin; "xx" = no language).
+LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "it": "Italian", "ja": "Japanese",
+                  "es": "Spanish", "cn": "Cantonese", "zh": "Mandarin", "nl": "Dutch", "fa": "Persian",
+                  "pt": "Portuguese", "da": "Danish", "ru": "Russian", "ko": "Korean", "sv": "Swedish",
+                  "hi": "Hindi", "no": "Norwegian", "pl": "Polish", "cs": "Czech", "hu": "Hungarian",
+                  "he": "Hebrew", "ar": "Arabic", "el": "Greek", "tr": "Turkish", "fi": "Finnish", "th": "Thai"}
+
+
+def primary_language(facts: Mapping[str, object]) -> str | None:
+    """The language a film is *in*, by a stated rule (the free-form suite's): its original
+    language where a source gives one; else, from its list of spoken languages, English when
+    English is among them, else the first listed (OMDb lists the main language first); None
+    when neither is known or the code has no name here."""
+    code = facts.get("original_language")
+    if isinstance(code, str) and code:
+        return LANGUAGE_NAMES.get(code.lower())
+    spoken = facts.get("language")
+    if isinstance(spoken, list) and spoken:
+        return "English" if "English" in spoken else str(spoken[0])
+    return None
+
 
 COVERED_FACTS = ("cast", "director", "runtime_min", "certificate", "oscar_nominations", "metacritic", "rt_meter",
                  "imdb_rating", "overview", "tagline", "keywords")
@@ -210,6 +234,8 @@ def enrich_items(
                 if name in matched and key in matched[name].facts:
                     facts[key], origin[key] = matched[name].facts[key], name
                     break
+        if (language := primary_language({**facts, **item.extra})) and "primary_language" not in item.extra:
+            facts["primary_language"] = language
         if origin.get("cast") == "bokeh":
             facts["cast"] = sorted(facts["cast"], key=lambda n: (-leads[n], -rated[n], n))  # type: ignore[arg-type]
         if facts:

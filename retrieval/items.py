@@ -22,7 +22,8 @@ DOCUMENT_FIRST: tuple[str, ...] = ("overview", "tagline", "keywords", "director"
 DOCUMENT_CAST = 4
 #: Fact fields that are filtered and checked on, never embedded (numbers and codes).
 NOT_EMBEDDED = frozenset({"runtime_min", "certificate", "oscars_won", "oscar_nominations", "metacritic", "rt_meter",
-                          "imdb_rating", "imdb_votes", "original_language"})
+                          "imdb_rating", "imdb_votes", "original_language",
+                          "primary_language"})
 
 
 class Item(BaseModel):

@@ -55,18 +55,22 @@ class Filters:
     An item without the field fails."""
     one_of: Mapping[str, tuple[Scalar, ...]] = field(default_factory=dict)
     """Extra field -> allowed values: ``{"certificate": ("G", "PG")}``. An item without it fails."""
+    none_of: Mapping[str, tuple[Scalar, ...]] = field(default_factory=dict)
+    """Extra field -> excluded values: ``{"primary_language": ("English",)}``. An item without it fails
+    (unknown is not "not English")."""
 
     def is_empty(self) -> bool:
         return (self.year_min is None and self.year_max is None and not self.genres
                 and not self.exclude_genres and not self.fields and not self.genres_any
-                and not self.ranges and not self.one_of)
+                and not self.ranges and not self.one_of and not self.none_of)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (lists for tuples); ``Filters(**{k: tuple(v) ...})`` reads it back."""
         return {"year_min": self.year_min, "year_max": self.year_max, "genres": list(self.genres),
                 "exclude_genres": list(self.exclude_genres), "fields": dict(self.fields),
                 "genres_any": list(self.genres_any), "ranges": {k: list(v) for k, v in self.ranges.items()},
-                "one_of": {k: list(v) for k, v in self.one_of.items()}}
+                "one_of": {k: list(v) for k, v in self.one_of.items()},
+                "none_of": {k: list(v) for k, v in self.none_of.items()}}
 
     def to_where(self) -> dict[str, Any] | None:
         """The equivalent Chroma ``where`` clause (None when empty)."""
@@ -88,6 +92,8 @@ class Filters:
             clauses += [{key: {"$lte": high}}] if high is not None else []
         for key, values in self.one_of.items():
             clauses.append({key: {"$in": list(values)}})
+        for key, values in self.none_of.items():  # $nin alone would pass an item without the field
+            clauses += [{key: {"$nin": list(values)}}, {key: {"$ne": ""}}]
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -115,7 +121,9 @@ class Filters:
             if not isinstance(have, (int, float)) or isinstance(have, bool) or \
                     (low is not None and have < low) or (high is not None and have > high):
                 return False
-        return all(meta.get(key) in values for key, values in self.one_of.items())
+        if not all(meta.get(key) in values for key, values in self.one_of.items()):
+            return False
+        return all(meta.get(key) not in (None, "", *values) for key, values in self.none_of.items())
 
     def matches_item(self, item: Item) -> bool:
         return self.matches(item.metadata())
@@ -140,10 +148,10 @@ class Filters:
         for g in self.exclude_genres:
             if g in mirror.genre_vocab:
                 keep &= (mirror.genre_bits & np.uint64(1 << mirror.genre_vocab[g])) == 0
-        if slow or self.fields or self.ranges or self.one_of:
+        if slow or self.fields or self.ranges or self.one_of or self.none_of:
             rest = Filters(genres=tuple(g for g in self.genres if g in slow),
                            exclude_genres=tuple(g for g in self.exclude_genres if g in slow), fields=self.fields,
-                           ranges=self.ranges, one_of=self.one_of)
+                           ranges=self.ranges, one_of=self.one_of, none_of=self.none_of)
             for row in np.flatnonzero(keep):
                 keep[row] = rest.matches(mirror.metas[row])
         return keep

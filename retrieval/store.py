@@ -98,6 +98,8 @@ class MetaMirror:
     checked_at: float = 0.0
     vectors: np.ndarray | None = None
     """Row ``i`` = stored vector of ``ids[i]`` (float32, unit norm); loaded on demand."""
+    lexical: Any = None
+    """:class:`retrieval.lexical.LexicalIndex` over the same rows; built on demand."""
 
 
 @dataclass
@@ -477,6 +479,20 @@ class ChromaStore:
         mirror = MetaMirror(opened.key, ids, {i: r for r, i in enumerate(ids)}, year, bits, vocab, metas, now)
         self._mirrors[catalog] = mirror
         return mirror
+
+    def mirror_lexical(self, catalog: str) -> tuple[MetaMirror, Any]:
+        """The mirror with its BM25 index (:class:`retrieval.lexical.LexicalIndex`, rows aligned
+        with ``mirror.ids``) over each item's document without its title (a theme word in a
+        title is not the theme: "con artists" is not Con Air); built once per mirror (so rebuilt
+        when the index changes)."""
+        mirror = self.mirror(catalog)
+        if mirror.lexical is None:
+            from retrieval.lexical import LexicalIndex
+
+            items = [Item.from_metadata(i, m) for i, m in zip(mirror.ids, mirror.metas)]
+            docs = [it.document()[len(it.label):] for it in items]
+            mirror.lexical = LexicalIndex.build(mirror.ids, docs, mirror.key)
+        return mirror, mirror.lexical
 
     def mirror_vectors(self, catalog: str) -> tuple[MetaMirror, np.ndarray]:
         """The mirror with every stored vector loaded (``len(ids) x dim`` float32, aligned with

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -76,17 +76,19 @@ def known_genres(items: Sequence[Item], top: int = 6) -> list[str]:
 
 def pick_exploration(
     retriever: Any, seeds: Sequence[Item], known: Sequence[str], filters: Filters, banned: set[str],
-    fetch: int = 60, behaviour: Behaviour | None = None,
+    fetch: int = 60, behaviour: Behaviour | None = None, accept: Callable[[Item], bool] | None = None,
 ) -> ExplorationPick | None:
     """See the module doc. ``seeds`` newest first (at most 3 are tried); None when nothing fits.
     With ``behaviour`` a seed's neighbours are the films its raters also rated (item-kNN,
     ``similarity`` = that score); without, or for a seed it does not know, the nearest items
-    by embedding (``similarity`` = cosine)."""
+    by embedding (``similarity`` = cosine). ``accept``: a further test every pick must pass (an
+    acclaim wish, :func:`agent.ranking.acclaim.item_passes`)."""
     allowed = set(filters.genres)
     avoid = set(known) - allowed
 
     def fits(item: Item | None) -> bool:
-        return item is not None and bool(item.genres) and filters.matches_item(item) and not set(item.genres) & avoid
+        return (item is not None and bool(item.genres) and filters.matches_item(item) and not set(item.genres) & avoid
+                and (accept is None or accept(item)))
 
     for seed in list(seeds)[:3]:
         if behaviour is not None and seed.id in behaviour.knn.pos:

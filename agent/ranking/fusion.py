@@ -10,7 +10,14 @@ Sources, each honouring the hard filters exactly and never returning an excluded
 - ``sequence``: a trained sequential model's (SASRec, :mod:`retrieval.sasrec`) best next films
   for the same films in their order, when one was trained for the catalog (``recchat train
   sasrec``; 0.158 vs EASE's 0.129 NDCG@10 on ML-1M full ranking);
-- ``popularity``: the most interacted-with films within the filters (a quality prior).
+- ``popularity``: the most interacted-with films within the filters (a quality prior);
+- ``lexical``: for a text-led request, the films whose overview, keywords, tagline, people and
+  genres match its words under BM25 (:mod:`retrieval.lexical`); their BM25 score divided by the
+  turn's best, times ``lexical_weight``, is added to the fused logit (a hand-set weight like
+  :data:`TEXT_LED_WEIGHT`, chosen on the tuning part of the free-form suite);
+- ``acclaim``: for an acclaim wish ("the critics loved", "a hidden gem"), the best regarded films
+  that meet its rule (:mod:`agent.ranking.acclaim`); the rule then holds for every source's
+  candidates, like a filter.
 
 Every candidate of the union gets the features of :data:`FEATURES` (each 0..1): text cosine to
 the request, item-kNN score and EASE score (each divided by the best score of the turn; EASE's
@@ -32,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.ranking.acclaim import acclaim_scores, catalog_stats
 from retrieval.behaviour import Behaviour
 from retrieval.candidates import Candidate
 from retrieval.config import recchat_home
@@ -115,6 +123,13 @@ TEXT_LED_WEIGHT = 4.0
 #: without it, and Ghostbusters, Lethal Weapon, The Princess Bride, Ferris Bueller (+ Predator) with it.
 WISHED_GENRE_WEIGHT = 2.0
 
+#: Logit added per unit of :func:`agent.ranking.acclaim.quality` (0..1) when the request has an
+#: acclaim wish, so the best regarded of the passing films rank first ("underrated ranks by
+#: quality among the less rated"). Not learned (no simulated opening asks for acclaim): 6.0 puts
+#: a film 0.1 better in quality one popularity-percentile-weight ahead; for ``underrated`` the
+#: popularity weight is also set to 0 (the wish is the opposite of popularity).
+ACCLAIM_WEIGHT = 6.0
+
 
 def weights_path(catalog: str, home: Path | None = None) -> Path:
     return (home or recchat_home()) / "models" / "chat-fusion" / f"{catalog}.json"
@@ -146,6 +161,8 @@ class SourcePool:
     items: list[Item]
     features: np.ndarray
     sources: list[tuple[str, ...]]
+    quality: np.ndarray | None = None  # per item, agent.ranking.acclaim.quality (0..1) under an acclaim rule
+    lexical: np.ndarray | None = None  # per item, BM25 score / the turn's best (0..1; 0 = no match)
 
 
 class CandidateSources:
@@ -154,8 +171,9 @@ class CandidateSources:
     ranks); its item ids must be the catalog's."""
 
     def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionModel, depth: int = 100,
-                 sequence: ItemScorer | None = None) -> None:
+                 sequence: ItemScorer | None = None, lexical_weight: float = 0.0) -> None:
         self.retriever, self.behaviour, self.weights, self.depth = retriever, behaviour, weights, depth
+        self.lexical_weight = lexical_weight
         self.sequence = sequence
         # behaviour row -> sequence model row (-1: the sequence model does not know the film)
         self._seq_rows = (np.array([sequence.pos.get(i, -1) for i in behaviour.knn.ids], dtype=np.int64)
@@ -167,6 +185,7 @@ class CandidateSources:
         lo, hi = (float(known.min()), float(known.max())) if len(known) else (0.0, 1.0)
         rating = np.where(np.isfinite(rating), rating, float(known.mean()) if len(known) else lo)
         self._pop = pct.astype(np.float32)
+        self._acclaim_stats = catalog_stats(behaviour.counts, behaviour.mean_rating.astype(np.float64))
         self._rating = ((rating - lo) / max(hi - lo, 1e-9)).astype(np.float32)
 
     def _mirror_rows(self) -> tuple[Any, np.ndarray, dict[str, int]]:
@@ -179,8 +198,11 @@ class CandidateSources:
                              {i: n for n, i in enumerate(mirror.ids)})
         return self._aligned
 
-    def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str]) -> SourcePool:
-        """Every source's top ``depth`` candidates (filters and exclusions applied) with features."""
+    def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
+             acclaim: str | None = None, lexical: bool = False) -> SourcePool:
+        """Every source's top ``depth`` candidates (filters, exclusions and the ``acclaim`` rule
+        applied) with features; ``SourcePool.quality`` holds each one's acclaim quality (0 without
+        a rule), ``SourcePool.lexical`` its BM25 score / the best (with ``lexical`` and a text)."""
         mirror, rows, index = self._mirror_rows()
         beh_all = self.behaviour.knn.scores(list(history))  # zeros without history; computed once per turn
         ease = self.behaviour.ease
@@ -190,8 +212,19 @@ class CandidateSources:
         banned = set(exclude) | set(history)
         keep = filters.mask(mirror) & (rows >= 0)  # behaviour / popularity sources: items with interactions
         keep &= np.array([i not in banned for i in mirror.ids], dtype=bool)
+        quality: dict[str, float] = {}
+        if acclaim:
+            rows_now = np.flatnonzero(keep)
+            counts = self.behaviour.counts[rows[rows_now]]
+            means = self.behaviour.mean_rating[rows[rows_now]].astype(np.float64)
+            ok, q = acclaim_scores(acclaim, [mirror.metas[r] for r in rows_now], counts, means, self._acclaim_stats)
+            keep[rows_now[~ok]] = False
+            quality = {mirror.ids[r]: float(v) for r, v in zip(rows_now[ok], q[ok])}
         passing = np.flatnonzero(keep)
         found: dict[str, list[str]] = {}
+        if quality:
+            for i in sorted(quality, key=lambda i: -quality[i])[: self.depth]:
+                found.setdefault(i, []).append("acclaim")
         if len(passing):
             for name, scores in (("behaviour", beh_all), ("ease", ease_all), ("sequence", seq_all)):
                 values = scores[rows[passing]]
@@ -200,9 +233,18 @@ class CandidateSources:
                         found.setdefault(mirror.ids[r], []).append(name)
             for r in passing[np.argsort(-self._pop[rows[passing]], kind="stable")[: self.depth]]:
                 found.setdefault(mirror.ids[r], []).append("popularity")
+        bm25: dict[str, float] = {}
+        if lexical and text:
+            _, index_ = self.retriever.store.mirror_lexical(self.retriever.catalog)
+            if index_.key == mirror.key:  # the same rows as the mirror (a re-index in between: skip this turn)
+                for r, _score, share in index_.search(text, self.depth, keep):
+                    bm25[mirror.ids[r]] = share
+                    found.setdefault(mirror.ids[r], []).append("lexical")
         text_cos: dict[str, float] = {}
         if text:
             for c in self.retriever.retrieve(text, k=self.depth, filters=filters, exclude=sorted(banned)):
+                if acclaim and c.item.id not in quality:
+                    continue
                 found.setdefault(c.item.id, []).append("text")
                 text_cos[c.item.id] = c.score
         ids = list(found)
@@ -224,7 +266,9 @@ class CandidateSources:
                              np.where(known, self._rating[safe], float(self._rating.mean())), eas, seq],
                             axis=1).astype(np.float32)
         items = [Item.from_metadata(i, mirror.metas[index[i]]) for i in ids]
-        return SourcePool(items, features, [tuple(found[i]) for i in ids])
+        return SourcePool(items, features, [tuple(found[i]) for i in ids],
+                          np.array([quality.get(i, 0.0) for i in ids], dtype=np.float32),
+                          np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
 
     def _sequence_scores(self, history: Sequence[str], n: int) -> np.ndarray:
         """The sequence model's next-item probabilities (softmax over its items) per behaviour
@@ -241,18 +285,27 @@ class CandidateSources:
 
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
                    k: int, text_led: bool = False, wished_genres: Sequence[str] = (),
-                   avoid_genres: Sequence[str] = ()) -> list[Candidate]:
+                   avoid_genres: Sequence[str] = (), acclaim: str | None = None) -> list[Candidate]:
         """The fused top ``k`` (score = logistic score, 0..1), best first. ``text_led``: the
         request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`;
         films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit,
-        films with one of ``avoid_genres`` get it subtracted."""
-        pool = self.pool(text, history, filters, exclude)
+        films with one of ``avoid_genres`` get it subtracted; under an ``acclaim`` rule only films
+        meeting it are candidates, and :data:`ACCLAIM_WEIGHT` x quality is added; a text-led
+        request adds ``lexical_weight`` x its BM25 share (the lexical source)."""
+        lexical = text_led and self.lexical_weight > 0
+        pool = self.pool(text, history, filters, exclude, acclaim, lexical)
         if not pool.items:
             return []
         w = self.weights.for_history(history, self.sequence is not None)
         if text_led and w.text < TEXT_LED_WEIGHT:
             w = replace(w, text=TEXT_LED_WEIGHT)
+        if acclaim == "underrated":
+            w = replace(w, popularity=0.0)
         logits = pool.features @ w.vector() + w.bias
+        if acclaim and pool.quality is not None:
+            logits = logits + ACCLAIM_WEIGHT * pool.quality
+        if lexical and pool.lexical is not None:
+            logits = logits + self.lexical_weight * pool.lexical
         if wished_genres:
             wished = set(wished_genres)
             logits = logits + WISHED_GENRE_WEIGHT * np.array([bool(wished & set(i.genres)) for i in pool.items])

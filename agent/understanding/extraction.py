@@ -31,6 +31,8 @@ class Extraction:
     fields: dict[str, str] = field(default_factory=dict)
     ranges: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # agent.understanding.facets
     one_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"certificate": ("G", "PG")}
+    none_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"primary_language": ("English",)}
+    acclaim: str | None = None  # agent.understanding.facets: "critics", "underrated", "top_rated"
     soft: list[str] = field(default_factory=list)
     refine: Literal["older", "newer"] | None = None
     refers_to: int = 0
@@ -48,7 +50,8 @@ class Extraction:
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
                     or self.genres or self.genres_any or self.exclude_genres or self.year_min is not None or self.year_max is not None
-                    or self.fields or self.ranges or self.one_of or self.soft or self.refine or self.refers_to or self.soft_genres
+                    or self.fields or self.ranges or self.one_of or self.none_of or self.acclaim or self.soft or self.refine
+                    or self.refers_to or self.soft_genres
                     or self.avoid_genres or self.about)
 
     def states_request(self) -> bool:

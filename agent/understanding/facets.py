@@ -1,12 +1,16 @@
 """Facts a person asks for in so many words, read exactly: length ("under 90 minutes", "short",
-"over three hours"), certificate ("nothing R-rated", "PG for my 10 year old") and Oscars ("an
-Oscar winner", "won several Oscars", "Oscar-nominated"). Each becomes a hard filter on a fact
-field of :mod:`retrieval.enrichment` (``runtime_min``, ``certificate``, ``oscars_won``,
-``oscar_nominations``); a film lacking the fact does not pass.
+"over three hours"), certificate ("nothing R-rated", "PG for my 10 year old"), Oscars ("an
+Oscar winner", "won several Oscars", "Oscar-nominated"), language and country ("a French film",
+"a British comedy", "something from Hong Kong", "not in English") and acclaim ("the critics
+loved", "a hidden gem", "one of the highest rated"). Each becomes a hard filter on a fact field
+of :mod:`retrieval.enrichment` (``runtime_min``, ``certificate``, ``oscars_won``,
+``oscar_nominations``, ``primary_language``, ``country``) or an acclaim rule
+(:mod:`agent.ranking.acclaim`); a film lacking the fact does not pass.
 
 The phrase meanings are the stated rules of the free-form suite (``eval/freeform_suite.json``):
 short <= 95 min, long >= 140, "under N" < N, "N max" / "no longer than N" <= N, "over N" > N;
-several Oscars >= 3, a lot >= 5; a child's film G or PG.
+several Oscars >= 3, a lot >= 5; a child's film G or PG; "a French film" = in French (its
+``primary_language``), "a British film" = made in the United Kingdom (among its ``country`` list).
 """
 
 from __future__ import annotations
@@ -39,6 +43,53 @@ _WON = re.compile(r"\b(?:oscar|academy award)[- ]winn(?:er|ing)\b|\bwon\s+(?:an?
                   r"\baward[- ]winning\b|\bwinners?\s+of\s+(?:an?\s+)?(?:oscar|academy award)")
 _AT_LEAST_NOMS = re.compile(r"\b(?:at least|more than|over)\s+(\d+)\s+(?:oscar\s+)?nominations\b")
 
+#: Adjective or name -> the ``primary_language`` values it allows ("a French film", "in Spanish").
+LANGUAGES: dict[str, tuple[str, ...]] = {
+    "french": ("French",), "italian": ("Italian",), "german": ("German",), "spanish": ("Spanish",),
+    "japanese": ("Japanese",), "chinese": ("Mandarin", "Cantonese", "Chinese", "Standard Chinese", "Putonghua"),
+    "mandarin": ("Mandarin", "Standard Chinese", "Putonghua"), "cantonese": ("Cantonese",), "korean": ("Korean",),
+    "russian": ("Russian",), "swedish": ("Swedish",), "danish": ("Danish",), "norwegian": ("Norwegian",),
+    "dutch": ("Dutch",), "portuguese": ("Portuguese",), "persian": ("Persian",), "farsi": ("Persian",),
+    "hindi": ("Hindi",), "arabic": ("Arabic",), "czech": ("Czech",), "polish": ("Polish",), "greek": ("Greek",),
+    "hungarian": ("Hungarian",), "hebrew": ("Hebrew",), "turkish": ("Turkish",), "finnish": ("Finnish",)}
+#: Adjective or name -> the production country ("a British comedy", "from Hong Kong").
+COUNTRIES: dict[str, str] = {
+    "british": "United Kingdom", "english-made": "United Kingdom", "uk": "United Kingdom", "u.k.": "United Kingdom",
+    "united kingdom": "United Kingdom", "britain": "United Kingdom", "england": "United Kingdom",
+    "hong kong": "Hong Kong", "australian": "Australia", "australia": "Australia", "canadian": "Canada",
+    "canada": "Canada", "irish": "Ireland", "ireland": "Ireland", "new zealand": "New Zealand", "kiwi": "New Zealand",
+    "scottish": "United Kingdom", "scotland": "United Kingdom", "mexican": "Mexico", "mexico": "Mexico",
+    "indian": "India", "india": "India", "bollywood": "India", "american": "United States", "hollywood": "United States",
+    "france": "France", "italy": "Italy", "germany": "Germany", "spain": "Spain", "japan": "Japan", "china": "People's Republic of China",
+    "south african": "South Africa", "belgian": "Belgium", "swiss": "Switzerland"}
+_LANGUAGE_WORDS = "|".join(sorted(map(re.escape, LANGUAGES), key=len, reverse=True))
+_COUNTRY_WORDS = "|".join(sorted(map(re.escape, COUNTRIES), key=len, reverse=True))
+_NOT_ENGLISH = re.compile(r"\b(?:not|nothing|no)\s+in\s+english\b|\bnon[- ]english\b|\bforeign(?:[- ]language)?\b|"
+                          r"\bsubtitled\b|\bwith subtitles\b")
+# "a French film", "in Spanish", "Spanish-language", "something Japanese" (an adjective before a film
+# word, after "in", before "-language", or closing "something ...")
+_LANGUAGE = re.compile(rf"\b(?:in\s+(?P<in>{_LANGUAGE_WORDS})\b|(?P<lang>{_LANGUAGE_WORDS})(?:[- ]language)?"
+                       rf"(?=\s+(?:[\w'-]+\s+){{0,2}}?(?:films?|movies?|cinema|comed(?:y|ies)|dramas?|thrillers?|"
+                       rf"classics?|horror|animation|anime|westerns?|romance|picture|flicks?)\b|[- ]language\b)|"
+                       rf"\bsomething\s+(?P<some>{_LANGUAGE_WORDS})\b)")
+_COUNTRY = re.compile(rf"\b(?:from|made in|set and made in|produced in)\s+(?:the\s+)?(?P<from>{_COUNTRY_WORDS})\b|"
+                      rf"(?<![\w-])(?P<adj>{_COUNTRY_WORDS})(?=\s+(?:[\w'-]+\s+){{0,2}}?(?:films?|movies?|cinema|"
+                      rf"comed(?:y|ies)|dramas?|thrillers?|classics?|horror|westerns?|romance|picture|flicks?|"
+                      rf"production)\b)|\bsomething\s+(?P<some>{_COUNTRY_WORDS})\b")
+
+#: Acclaim phrases -> the rule of :mod:`agent.ranking.acclaim` (the free-form suite's stated rules).
+_UNDERRATED = re.compile(r"\b(?:underrated|under-rated|hidden gems?|little[- ]known|lesser[- ]known|obscure|"
+                         r"overlooked|under the radar|(?:probably\s+)?never heard of|not (?:very )?well[- ]known|"
+                         r"unknown gems?|forgotten (?:gems?|classics?)|undiscovered|off the beaten track|underseen|"
+                         r"under-seen|slipped under)\b")
+_CRITICS = re.compile(r"\b(?:critics?'?\s+(?:loved|love|liked|adored|praised|favou?rites?|picks?|darling)|"
+                      r"critically[- ](?:acclaimed|praised|lauded)|(?<!un)acclaimed|rave reviews|great reviews|"
+                      r"good reviews|well[- ]reviewed|(?:loved|praised) by (?:the )?critics|certified fresh|"
+                      r"high(?:ly)? (?:on )?(?:rotten tomatoes|metacritic))\b")
+_TOP_RATED = re.compile(r"\b(?:(?:the\s+)?(?:highest|best|top)[- ]rated|highly[- ]rated|all[- ]time greats?|"
+                        r"best (?:films?|movies?) (?:ever|of all time)|greatest (?:films?|movies?)|of all time|"
+                        r"masterpieces?|rated (?:very )?highly)\b")
+
 #: Certificates allowed for "nothing R-rated" and for children (MPAA, with the old GP/M as PG).
 UP_TO_PG13 = ("G", "PG", "GP", "M", "M/PG", "PG-13")
 UP_TO_PG = ("G", "PG", "GP", "M", "M/PG")
@@ -50,6 +101,9 @@ class Facets:
 
     ranges: dict[str, Range] = field(default_factory=dict)
     one_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    none_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)
+    acclaim: str | None = None
     spans: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -120,4 +174,30 @@ def read_facets(low: str) -> Facets:
             out.spans.append(m.span())
         if re.search(r"\bwon none\b|\bwithout winning\b|\bnever won\b", low):
             out.ranges["oscars_won"] = (0, 0)
+    _read_origin(low, out)
+    _read_acclaim(low, out)
     return out
+
+
+def _read_origin(low: str, out: Facets) -> None:
+    """Language ("a French film", "not in English") and country ("a British comedy")."""
+    for m in _NOT_ENGLISH.finditer(low):
+        out.none_of["primary_language"] = ("English",)
+        out.spans.append(m.span())
+    if m := _COUNTRY.search(low):
+        out.fields["country"] = COUNTRIES[m.group("from") or m.group("adj") or m.group("some")]
+        out.spans.append(m.span("from") if m.group("from") else m.span())
+    elif m := _LANGUAGE.search(low):
+        out.one_of["primary_language"] = LANGUAGES[m.group("in") or m.group("lang") or m.group("some")]
+        out.spans.append(m.span())
+
+
+def _read_acclaim(low: str, out: Facets) -> None:
+    """One acclaim rule, obscurity first ("little-known but highly rated" = underrated); every
+    acclaim phrase of the message is read (its span kept out of the retrieval text)."""
+    for name, pattern in (("underrated", _UNDERRATED), ("critics", _CRITICS), ("top_rated", _TOP_RATED)):
+        for m in pattern.finditer(low):
+            out.acclaim = out.acclaim or name
+            out.spans.append(m.span())
+    if out.acclaim == "underrated":  # "... that's actually good": the quality half of the same wish
+        out.spans += [m.span() for m in re.finditer(r"\b(?:(?:that'?s|but|yet)\s+)?(?:actually|really|still)\s+good\b", low)]

@@ -48,13 +48,16 @@ class Constraints:
     genres_any: list[str] = field(default_factory=list)
     ranges: dict[str, list[int | None]] = field(default_factory=dict)  # field -> [min, max], inclusive
     one_of: dict[str, list[str]] = field(default_factory=dict)  # field -> allowed values
+    none_of: dict[str, list[str]] = field(default_factory=dict)  # field -> excluded values
+    acclaim: str | None = None  # agent.ranking.acclaim rule name: "critics", "underrated", "top_rated"
 
     def to_filters(self) -> Filters:
         return Filters(year_min=self.year_min, year_max=self.year_max, genres=tuple(self.genres),
                        exclude_genres=tuple(self.exclude_genres), fields=dict(self.fields),
                        genres_any=tuple(self.genres_any),
                        ranges={k: (v[0], v[1]) for k, v in self.ranges.items()},
-                       one_of={k: tuple(v) for k, v in self.one_of.items()})
+                       one_of={k: tuple(v) for k, v in self.one_of.items()},
+                       none_of={k: tuple(v) for k, v in self.none_of.items()})
 
     def describe(self) -> list[str]:
         out: list[str] = []
@@ -75,13 +78,25 @@ class Constraints:
             what = _RANGE_WORDS.get(key, key.replace("_", " "))
             out.append(f"{what} {low}" if low == high else f"{what} {low} to {high}" if low is not None and high is not None
                        else f"{what} at least {low}" if low is not None else f"{what} at most {high}")
-        out += [f"{key.replace('_', ' ')} {' or '.join(values)}" for key, values in self.one_of.items()]
+        out += [f"{_FIELD_WORDS.get(key, key.replace('_', ' '))} {' or '.join(values)}"
+                for key, values in self.one_of.items()]
+        out += [f"not {_FIELD_WORDS.get(key, key.replace('_', ' '))} {' or '.join(values)}"
+                for key, values in self.none_of.items()]
+        if self.acclaim:
+            out.append(ACCLAIM_WORDS.get(self.acclaim, self.acclaim))
         return out
+
+    def is_empty(self) -> bool:
+        return not (self.genres or self.ranges or self.one_of or self.none_of or self.acclaim or self.genres_any
+                    or self.exclude_genres or self.fields or self.year_min is not None or self.year_max is not None)
 
 
 _RANGE_WORDS = {"runtime_min": "running minutes", "oscars_won": "Oscars won", "oscar_nominations": "Oscar nominations"}
 _FIELD_WORDS = {"cast": "with", "director": "directed by", "writer": "written by", "language": "in",
-                "country": "from"}
+                "primary_language": "in", "country": "from", "certificate": "certificate"}
+#: How each acclaim rule (agent.ranking.acclaim.ACCLAIM_RULES) reads in "What I think you like".
+ACCLAIM_WORDS = {"critics": "loved by critics", "underrated": "little-known but well rated",
+                 "top_rated": "among the best rated"}
 
 
 @dataclass
@@ -110,8 +125,7 @@ class InterestProfile:
     def is_empty(self) -> bool:
         c = self.constraints
         return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.soft or self.intent or self.about or self.soft_genres or c.genres or c.ranges or c.one_of or c.genres_any or c.exclude_genres or c.fields
-                    or c.year_min is not None or c.year_max is not None)
+                    or self.soft or self.intent or self.about or self.soft_genres or not c.is_empty())
 
     def query_text(self) -> str:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,

@@ -70,8 +70,11 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
             exclude_genres=[g for g in c.exclude_genres if g not in ex.exclude_genres],
             fields={k: v for k, v in c.fields.items() if k not in ex.fields},
             ranges={k: v for k, v in c.ranges.items() if k not in ex.ranges},
-            one_of={k: v for k, v in c.one_of.items() if k not in ex.one_of}).describe()
+            one_of={k: v for k, v in c.one_of.items() if k not in ex.one_of},
+            none_of={k: v for k, v in c.none_of.items() if k not in ex.none_of},
+            acclaim=None if ex.acclaim else c.acclaim).describe()
         c.genres, c.genres_any, c.exclude_genres, c.fields, c.ranges, c.one_of = [], [], [], {}, {}, {}
+        c.none_of, c.acclaim = {}, None
         c.year_min = c.year_max = None
     for r in ex.liked_items:
         p.like_item(r)
@@ -87,6 +90,8 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     p.soft = add_unique(p.soft, ex.soft)
     c.ranges.update({k: list(v) for k, v in ex.ranges.items()})
     c.one_of.update({k: list(v) for k, v in ex.one_of.items()})
+    c.none_of.update({k: list(v) for k, v in ex.none_of.items()})
+    c.acclaim = ex.acclaim or c.acclaim
     if ex.about or ex.soft_genres or ex.avoid_genres or (ex.intent == "recommend" and not ex.follow_up):
         # the wish reading describes the current ask: a new reading (or a new ask) replaces it
         p.soft_genres, p.avoid_genres, p.about = list(ex.soft_genres), list(ex.avoid_genres), ex.about

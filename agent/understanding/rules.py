@@ -115,7 +115,9 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         return ex
     low = lower_same_length(text)
     facets = read_facets(low)  # before titles: "an Oscar winner" is not the film "Oscar"
-    ex.ranges, ex.one_of = dict(facets.ranges), dict(facets.one_of)
+    ex.ranges, ex.one_of, ex.none_of = dict(facets.ranges), dict(facets.one_of), dict(facets.none_of)
+    ex.fields.update(facets.fields)
+    ex.acclaim = facets.acclaim
     titles = read_liked_titles(mask_spans(text, facets.spans), mask_spans(low, facets.spans), vocab)
     ex.liked_items = titles.liked
     masked = mask_spans(low, titles.spans + facets.spans)
@@ -164,10 +166,6 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     for person in find_people(masked, vocab.people):
         if not is_negated(person.start, scopes) and ex.fields.setdefault(person.role, person.name) == person.name:
             removed.append((person.start, person.end))
-    langs = vocab.fields.get("language", {})
-    m = re.search(r"\bin ([A-Z][a-z]+)\b", text)
-    if m and langs and m.group(1).lower() in langs and m.group(1).lower() != "english":
-        ex.fields["language"] = langs[m.group(1).lower()]
     # mood words kept as soft text: "tense", "feel-good", "slow", ...
     for m in re.finditer(r"\b(tense|dark|light|feel[- ]good|uplifting|sad|slow|fast[- ]paced|violent|gory|quirky|"
                          r"smart|clever|cozy|epic|classic|cult|indie|twisty|mind[- ]bending|heartwarming|gritty|"

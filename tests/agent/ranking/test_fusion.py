@@ -110,3 +110,27 @@ def test_weights_file_keeps_the_sequence_set(tmp_path):
     model = FusionModel(w, w, FusionWeights(0.1, 1.0, 0.2, 0.3, ease=0.4, sequence=2.5, bias=-4.0))
     model.save(weights_path("films", tmp_path))
     assert load_weights("films", tmp_path) == model
+
+
+def test_an_acclaim_rule_holds_for_every_source_and_ranks_by_quality(sources, ml100k_store):
+    from agent.ranking.acclaim import catalog_stats, passes
+
+    median, _ = catalog_stats(sources.behaviour.counts, sources.behaviour.mean_rating.astype(np.float64))
+    star_wars = find(ml100k_store, "Star Wars")
+    pool = sources.pool("space adventure", [star_wars], Filters(), [], acclaim="underrated")
+    assert pool.items and "acclaim" in {s for srcs in pool.sources for s in srcs}
+    for item in pool.items:  # obscure AND good, whichever source found it
+        assert passes("underrated", item.metadata(), sources.behaviour.raters(item.id),
+                      sources.behaviour.mean(item.id), median)
+    top = sources.candidates(None, [], Filters(), [], k=5, acclaim="underrated")
+    assert all(sources.behaviour.raters(c.item.id) < median for c in top)
+
+
+def test_the_lexical_source_finds_the_theme_word_for_a_text_led_request(ml100k_store, sources):
+    lexical = CandidateSources(sources.retriever, sources.behaviour, UNTRAINED, lexical_weight=3.0)
+    pool = lexical.pool("heist", [], Filters(), [], lexical=True)
+    found = [i for i, srcs in zip(pool.items, pool.sources) if "lexical" in srcs]
+    assert found, "BM25 found no film whose facts say 'heist'"
+    assert all("heist" in i.document().lower() for i in found[:5])
+    assert pool.lexical is not None and pool.lexical.max() == 1.0
+    assert sources.pool("heist", [], Filters(), []).lexical.max() == 0.0  # off unless asked

@@ -43,3 +43,46 @@ def test_filters_hold_on_facts_and_fail_without_them():
     assert Filters(**{**f.to_dict(), "genres": (), "exclude_genres": (), "genres_any": ()}).matches(
         {"runtime_min": 80, "certificate": "G"})
     assert Constraints(ranges={"runtime_min": [None, 89]}).describe() == ["running minutes at most 89"]
+
+
+@pytest.mark.parametrize("said, one_of, none_of, fields", [
+    ("a french film", {"primary_language": ("French",)}, {}, {}),
+    ("something japanese", {"primary_language": ("Japanese",)}, {}, {}),
+    ("a spanish-language film", {"primary_language": ("Spanish",)}, {}, {}),
+    ("anything in german please", {"primary_language": ("German",)}, {}, {}),
+    ("a chinese martial arts movie", {"primary_language": ("Mandarin", "Cantonese", "Chinese", "Standard Chinese",
+                                                           "Putonghua")}, {}, {}),
+    ("a british comedy", {}, {}, {"country": "United Kingdom"}),
+    ("something from hong kong", {}, {}, {"country": "Hong Kong"}),
+    ("a foreign film, not in english", {}, {"primary_language": ("English",)}, {}),
+    ("an american werewolf in london", {}, {}, {}),  # a title, not an origin
+    ("a film about the french revolution", {}, {}, {}),  # a theme, not a language
+])
+def test_origin_phrases(said, one_of, none_of, fields):
+    facets = read_facets(said)
+    assert (facets.one_of, facets.none_of, facets.fields) == (one_of, none_of, fields)
+
+
+@pytest.mark.parametrize("said, rule", [
+    ("a film the critics loved", "critics"), ("a critically acclaimed horror film", "critics"),
+    ("an acclaimed war film from before 1970", "critics"), ("a critics' favourite from the 90s", "critics"),
+    ("little-known but highly rated", "underrated"), ("a hidden gem i've probably never heard of", "underrated"),
+    ("an obscure 70s film that's actually good", "underrated"), ("something overlooked from the 80s", "underrated"),
+    ("one of the highest rated films of all time", "top_rated"), ("a top-rated war movie", "top_rated"),
+    ("an unacclaimed mess", None), ("a film about a critic", None),
+])
+def test_acclaim_phrases(said, rule):
+    facets = read_facets(said)
+    assert facets.acclaim == rule
+    if rule == "underrated" and "good" in said:  # the quality half is read with it, not left as retrieval text
+        assert any(said[a:b].endswith("good") for a, b in facets.spans)
+
+
+def test_none_of_fails_without_the_field_and_describes_itself():
+    c = Constraints(none_of={"primary_language": ["English"]}, acclaim="underrated")
+    f = c.to_filters()
+    assert f.matches({"primary_language": "French"})
+    assert not f.matches({"primary_language": "English"})
+    assert not f.matches({})  # unknown is not "not in English"
+    assert c.describe() == ["not in English", "little-known but well rated"]
+    assert not c.is_empty() and Constraints().is_empty()
