@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -92,11 +92,23 @@ class Filters:
             clauses += [{key: {"$lte": high}}] if high is not None else []
         for key, values in self.one_of.items():
             clauses.append({key: {"$in": list(values)}})
-        for key, values in self.none_of.items():  # $nin alone would pass an item without the field
-            clauses += [{key: {"$nin": list(values)}}, {key: {"$ne": ""}}]
+        for key, values in self.none_of.items():  # NB: Chroma's $nin also passes an item WITHOUT the field
+            clauses.append({key: {"$nin": list(values)}})  # (exact: :meth:`closed` first)
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def closed(self, metas: Sequence[Mapping[str, Any]]) -> "Filters":
+        """The same filter with each ``none_of`` turned into the ``one_of`` of the values the
+        catalog (``metas``) has for that field minus the excluded ones, so that :meth:`to_where`
+        is exact in Chroma too (whose ``$nin`` passes an item lacking the field)."""
+        if not self.none_of:
+            return self
+        one_of = dict(self.one_of)
+        for key, values in self.none_of.items():
+            have = {m[key] for m in metas if isinstance(m.get(key), (str, int, float)) and m.get(key) != ""}
+            one_of[key] = tuple(sorted(v for v in have - set(values) if v in set(one_of.get(key, have))))
+        return replace(self, one_of=one_of, none_of={})
 
     def matches(self, meta: Mapping[str, Any]) -> bool:
         """Python twin of :meth:`to_where` on one item's metadata."""
@@ -357,7 +369,7 @@ class Retriever:
             if len(kept) >= min(k, passing) or len(raw) >= len(mask):
                 return SearchResult(tuple(Hit(h.id, h.score, mirror.metas[mirror.position[h.id]], h.embedding)
                                           for h in kept), "post-filter")
-        hits = self.store.query(self.catalog, vector, k + len(banned), filters.to_where(), with_emb)
+        hits = self.store.query(self.catalog, vector, k + len(banned), filters.closed(mirror.metas).to_where(), with_emb)
         return SearchResult(tuple(h for h in hits if h.id not in banned)[:k], "chroma-filter")
 
     def _exact_scan(

@@ -109,3 +109,12 @@ def test_a_failed_download_is_not_retried_at_every_load(monkeypatch: pytest.Monk
     assert len(calls) == 3 and ready2 == ready and "recchat pull" in missing2["tmdb5000"]
     fact_sources.available_sources(tmp_path, retry=True)  # `recchat pull` tries again
     assert len(calls) == 6
+
+
+def test_primary_language_follows_the_stated_rule():
+    from retrieval.enrichment import primary_language
+
+    assert primary_language({"original_language": "fr", "language": ["English", "French"]}) == "French"
+    assert primary_language({"language": ["French", "English"]}) == "English"  # English spoken: counted English
+    assert primary_language({"language": ["Japanese"]}) == "Japanese"
+    assert primary_language({"original_language": "xx"}) is None and primary_language({}) is None

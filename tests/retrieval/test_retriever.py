@@ -211,3 +211,19 @@ def test_the_path_comes_with_the_result_and_the_retriever_keeps_no_call_state(ml
         t.join(timeout=120)
     assert seen == {"scan": "exact-scan", "plain": "unfiltered"}
     assert vars(shared) == before and not hasattr(shared, "last_path")
+
+
+def test_none_of_is_exact_in_chroma_once_closed_over_the_catalog():
+    """Chroma's $nin passes an item WITHOUT the field; ``Filters.closed`` makes the where clause
+    agree with ``matches`` (unknown is not "not English")."""
+    import chromadb
+
+    collection = chromadb.EphemeralClient().get_or_create_collection("none-of-test")
+    metas = [{"primary_language": "French"}, {"primary_language": "English"}, {"year": 1990},
+             {"primary_language": "German"}]
+    collection.add(ids=["a", "b", "c", "d"], embeddings=[[1, 0], [0, 1], [1, 1], [1, 2]], metadatas=metas)
+    flt = Filters(none_of={"primary_language": ("English",)})
+    assert set(collection.get(where=flt.to_where())["ids"]) == {"a", "c", "d"}  # the raw $nin: too many
+    closed = flt.closed(metas)
+    assert set(collection.get(where=closed.to_where())["ids"]) == {"a", "d"}
+    assert [flt.matches(m) for m in metas] == [closed.matches(m) for m in metas] == [True, False, False, True]
