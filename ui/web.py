@@ -274,7 +274,8 @@ class ChatUI:
 
     def apply_profile(self, state: UIState, liked_items: Sequence[str] | None, disliked_items: Sequence[str] | None,
                       liked_attributes: str, disliked_attributes: str, soft: str, year_min: Any, year_max: Any,
-                      genres: Sequence[str] | None, exclude_genres: Sequence[str] | None) -> tuple[UIState, bool]:
+                      genres: Sequence[str] | None, exclude_genres: Sequence[str] | None,
+                      wishes: Sequence[str] | None = None) -> tuple[UIState, bool]:
         """Apply the person's edits of "what I think you like" and the filters. Returns (state,
         changed); invalid input leaves the profile as it was and says why in ``notices``."""
         if state.session is None:
@@ -284,6 +285,8 @@ class ChatUI:
                      "liked_attributes": _csv(liked_attributes), "disliked_attributes": _csv(disliked_attributes),
                      "soft": _csv(soft), "year_min": _year(year_min), "year_max": _year(year_max),
                      "genres": list(genres or []), "exclude_genres": list(exclude_genres or [])}
+            if wishes is not None:
+                edits["wishes"] = list(wishes)
             before = state.session.profile.to_form()
             self.agent.update_profile(state.session, edits)
         except (ValueError, TypeError) as exc:
@@ -318,6 +321,7 @@ class ChatUI:
             "soft": ", ".join(p.soft),
             "year_min": c.year_min, "year_max": c.year_max,
             "genres": list(c.genres), "exclude_genres": list(c.exclude_genres),
+            "wishes": ([(words, key) for key, words in c.wishes()], [key for key, _ in c.wishes()]),
         }
 
     def card_html(self, state: UIState) -> list[str]:
@@ -408,9 +412,11 @@ def build_app(agent: ChatAgent, title: str = "recchat", concurrency_limit: int |
                         genres = gr.Dropdown(genre_choices, multiselect=True, label="Only these genres", elem_id="genres")
                         exclude = gr.Dropdown(genre_choices, multiselect=True, label="Never these genres",
                                               elem_id="exclude-genres")
+                    wishes = gr.Dropdown([], multiselect=True, label="Also required (remove one to drop it)",
+                                         elem_id="wishes")
                     apply = gr.Button("Apply", elem_id="apply-profile", size="sm")
 
-        form = [liked_items, disliked_items, liked_attrs, disliked_attrs, soft, year_min, year_max, genres, exclude]
+        form = [liked_items, disliked_items, liked_attrs, disliked_attrs, soft, year_min, year_max, genres, exclude, wishes]
         outputs = [state, chatbot, notices, status, history, link, session_id, summary, *form, *card_cols, *card_htmls]
 
         def view(st: UIState) -> list[Any]:
@@ -426,6 +432,7 @@ def build_app(agent: ChatAgent, title: str = "recchat", concurrency_limit: int |
                 gr.update(choices=f["disliked_items"][0], value=f["disliked_items"][1]),
                 f["liked_attributes"], f["disliked_attributes"], f["soft"], f["year_min"], f["year_max"],
                 f["genres"], f["exclude_genres"],
+                gr.update(choices=f["wishes"][0], value=f["wishes"][1]),
                 *[gr.update(visible=bool(h)) for h in cards], *cards,
             ]
 

@@ -86,6 +86,24 @@ class Constraints:
             out.append(ACCLAIM_WORDS.get(self.acclaim, self.acclaim))
         return out
 
+    def wishes(self) -> list[tuple[str, str]]:
+        """The fact wishes beyond genres and years, as (key, words) pairs: the key names one
+        wish (``"fields:cast"``, ``"ranges:runtime_min"``, ``"one_of:certificate"``,
+        ``"none_of:primary_language"``, ``"acclaim"``) for :meth:`keep_wishes`."""
+        one = Constraints
+        out = [(f"fields:{k}", one(fields={k: v}).describe()[0]) for k, v in self.fields.items()]
+        out += [(f"ranges:{k}", one(ranges={k: v}).describe()[0]) for k, v in self.ranges.items()]
+        out += [(f"one_of:{k}", one(one_of={k: v}).describe()[0]) for k, v in self.one_of.items()]
+        out += [(f"none_of:{k}", one(none_of={k: v}).describe()[0]) for k, v in self.none_of.items()]
+        return out + ([("acclaim", one(acclaim=self.acclaim).describe()[0])] if self.acclaim else [])
+
+    def keep_wishes(self, keys: set[str]) -> None:
+        """Drop every wish of :meth:`wishes` whose key is not in ``keys``."""
+        for kind in ("fields", "ranges", "one_of", "none_of"):
+            setattr(self, kind, {k: v for k, v in getattr(self, kind).items() if f"{kind}:{k}" in keys})
+        if "acclaim" not in keys:
+            self.acclaim = None
+
     def is_empty(self) -> bool:
         return not (self.genres or self.ranges or self.one_of or self.none_of or self.acclaim or self.genres_any
                     or self.exclude_genres or self.fields or self.year_min is not None or self.year_max is not None)
@@ -169,6 +187,7 @@ class InterestProfile:
             "year_min": c.year_min, "year_max": c.year_max,
             "genres": list(c.genres), "exclude_genres": list(c.exclude_genres),
             "fields": dict(c.fields), "soft": list(self.soft), "intent": self.intent,
+            "wishes": [key for key, _ in c.wishes()],
         }
 
     def to_dict(self) -> dict[str, Any]:

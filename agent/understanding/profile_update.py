@@ -162,6 +162,8 @@ def edited_profile(profile: InterestProfile, edits: Mapping[str, Any], vocab: Vo
         raise ValueError("year_min is after year_max")
     if "fields" in edits:
         c.fields = {str(k): v for k, v in (edits["fields"] or {}).items() if v not in (None, "")}
+    if "wishes" in edits:  # the fact wishes the person kept (a removed one is dropped; none can be added here)
+        c.keep_wishes({str(k) for k in edits["wishes"] or []})
     for key in ("liked_items", "disliked_items"):
         if key in edits:
             ids = [str(i) for i in edits[key] or []]

@@ -98,6 +98,22 @@ def test_profile_edit_applies_filters_and_refreshes(make_agent):
                for x in state.cards)
 
 
+def test_fact_wishes_are_shown_in_the_panel_and_removable_there(make_agent):
+    ui = ChatUI(make_agent())
+    state = ui.open()
+    run(ui.send(state, "a drama under 2 hours that the critics loved"))
+    form = ui.profile_form(state)
+    shown = dict(form["wishes"][0])
+    assert shown == {"running minutes at most 119": "ranges:runtime_min", "loved by critics": "acclaim"}
+    assert all(x.rec.item.extra.get("runtime_min", 999) <= 119 for x in state.cards if not x.rec.exploration)
+    args = [form["liked_items"][1], form["disliked_items"][1], form["liked_attributes"], form["disliked_attributes"],
+            form["soft"], form["year_min"], form["year_max"], form["genres"], form["exclude_genres"], ["acclaim"]]
+    run(ui.apply_and_refresh(state, *args))  # the person drops the length, keeps the critics
+    c = state.session.profile.constraints
+    assert c.ranges == {} and c.acclaim == "critics" and c.genres == ["Drama"]
+    assert "loved by critics" in ui.profile_form(state)["summary"]
+
+
 def test_invalid_profile_edit_is_explained_and_not_applied(make_agent):
     ui = ChatUI(make_agent())
     state = ui.open()
