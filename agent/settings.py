@@ -76,9 +76,10 @@ class RerankSettings(BaseModel):
     )
     fusion: bool = Field(True, description="when the catalog has interaction data: candidates from text + behaviour + "
                          "popularity, fused by learned weights (False = text retrieval alone)")
-    lexical_weight: float = Field(3.0, ge=0.0, description="for requests whose words describe the film: logit added "
+    lexical_weight: float = Field(2.0, ge=0.0, description="for requests whose words describe the film: logit added "
                                   "per unit of BM25 score / the best BM25 score of the turn (agent.ranking.fusion; "
-                                  "0 = no lexical source)")
+                                  "0 = no lexical source); 2.0 chosen on the free-form suite's tuning part "
+                                  "(docs/freeform-suite.md#lexical-weight)")
     sequence_model: str | None = Field(
         "auto", description="trained SASRec (recchat train sasrec) scoring the fusion's 'sequence' feature: a name "
         "or folder; 'auto' = sasrec-<catalog> when trained on this machine; None or '' = off")
