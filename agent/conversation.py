@@ -323,10 +323,11 @@ class ChatAgent:
         query = profile.query_text() or None
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
+        unread = unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
                               filters=filters, exclude=sorted(banned), k=k, query=query,
-                              text_led=bool(profile.about or unread_words(profile.focus, self.vocabulary(),
-                                                                          profile.liked_attributes)),
+                              text_led=bool(profile.about or unread),
+                              lexical_query=" ".join([*unread, profile.about]).strip(),
                               wished_genres=_wished(profile), avoid_genres=profile.avoid_genres,
                               acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
@@ -357,6 +358,11 @@ class ChatAgent:
         unmet = _unmet_wish(recs, wished_genres(profile.liked_attributes), profile.constraints)
         if unmet:
             notices.append(unmet)
+        if unread and not profile.about and self.pipeline.sources is not None and self.settings.lexical_weight > 0:
+            lexical = {c.item.id for c in result.candidates if "lexical" in c.sources}
+            if not any(r.item.id in lexical for r in recs if not r.exploration):  # said, not hidden (issue 31)
+                notices.append(f"No film's summary or keywords here mention \"{' '.join(unread)}\", so these "
+                               "picks follow the rest of what you asked for.")
         from agent.llm.engine import audit_scope
 
         t0 = time.perf_counter()

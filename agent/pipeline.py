@@ -40,6 +40,7 @@ class TurnRequest:
     wished_genres: Sequence[str] = ()  # genres a mood word hints at ("funny"): raised, not required
     avoid_genres: Sequence[str] = ()  # genres the wish reading says would spoil it: lowered, not excluded
     acclaim: str | None = None  # an agent.ranking.acclaim rule every pick must meet ("critics", ...)
+    lexical_query: str = ""  # the words no rule read, for the BM25 source (agent.ranking.fusion)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class RecommendPipeline:
                                                      list(request.exclude), k, text_led=request.text_led,
                                                      wished_genres=request.wished_genres,
                                                      avoid_genres=request.avoid_genres,
-                                                     acclaim=request.acclaim)
+                                                     acclaim=request.acclaim, lexical_query=request.lexical_query)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,

@@ -11,8 +11,8 @@ Sources, each honouring the hard filters exactly and never returning an excluded
   for the same films in their order, when one was trained for the catalog (``recchat train
   sasrec``; 0.158 vs EASE's 0.129 NDCG@10 on ML-1M full ranking);
 - ``popularity``: the most interacted-with films within the filters (a quality prior);
-- ``lexical``: for a text-led request, the films whose overview, keywords, tagline, people and
-  genres match its words under BM25 (:mod:`retrieval.lexical`); their BM25 score divided by the
+- ``lexical``: the films whose overview, keywords, tagline, people and genres match the words
+  no rule read ("heist", "twist ending") under BM25 (:mod:`retrieval.lexical`); their BM25 score divided by the
   turn's best, times ``lexical_weight``, is added to the fused logit (a hand-set weight like
   :data:`TEXT_LED_WEIGHT`, chosen on the tuning part of the free-form suite);
 - ``acclaim``: for an acclaim wish ("the critics loved", "a hidden gem"), the best regarded films
@@ -199,10 +199,10 @@ class CandidateSources:
         return self._aligned
 
     def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
-             acclaim: str | None = None, lexical: bool = False) -> SourcePool:
+             acclaim: str | None = None, lexical_query: str = "") -> SourcePool:
         """Every source's top ``depth`` candidates (filters, exclusions and the ``acclaim`` rule
         applied) with features; ``SourcePool.quality`` holds each one's acclaim quality (0 without
-        a rule), ``SourcePool.lexical`` its BM25 score / the best (with ``lexical`` and a text)."""
+        a rule), ``SourcePool.lexical`` its BM25 score / the best for ``lexical_query``."""
         mirror, rows, index = self._mirror_rows()
         beh_all = self.behaviour.knn.scores(list(history))  # zeros without history; computed once per turn
         ease = self.behaviour.ease
@@ -234,10 +234,10 @@ class CandidateSources:
             for r in passing[np.argsort(-self._pop[rows[passing]], kind="stable")[: self.depth]]:
                 found.setdefault(mirror.ids[r], []).append("popularity")
         bm25: dict[str, float] = {}
-        if lexical and text:
+        if lexical_query.strip():
             _, index_ = self.retriever.store.mirror_lexical(self.retriever.catalog)
             if index_.key == mirror.key:  # the same rows as the mirror (a re-index in between: skip this turn)
-                for r, _score, share in index_.search(text, self.depth, keep):
+                for r, _score, share in index_.search(lexical_query, self.depth, keep):
                     bm25[mirror.ids[r]] = share
                     found.setdefault(mirror.ids[r], []).append("lexical")
         text_cos: dict[str, float] = {}
@@ -285,15 +285,17 @@ class CandidateSources:
 
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
                    k: int, text_led: bool = False, wished_genres: Sequence[str] = (),
-                   avoid_genres: Sequence[str] = (), acclaim: str | None = None) -> list[Candidate]:
+                   avoid_genres: Sequence[str] = (), acclaim: str | None = None,
+                   lexical_query: str = "") -> list[Candidate]:
         """The fused top ``k`` (score = logistic score, 0..1), best first. ``text_led``: the
         request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`;
         films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit,
         films with one of ``avoid_genres`` get it subtracted; under an ``acclaim`` rule only films
-        meeting it are candidates, and :data:`ACCLAIM_WEIGHT` x quality is added; a text-led
-        request adds ``lexical_weight`` x its BM25 share (the lexical source)."""
-        lexical = text_led and self.lexical_weight > 0
-        pool = self.pool(text, history, filters, exclude, acclaim, lexical)
+        meeting it are candidates, and :data:`ACCLAIM_WEIGHT` x quality is added; with a
+        ``lexical_query`` (the words no rule read: "heist", "twist ending") ``lexical_weight`` x
+        each film's BM25 share for it is added (the lexical source)."""
+        lexical = bool(lexical_query.strip()) and self.lexical_weight > 0
+        pool = self.pool(text, history, filters, exclude, acclaim, lexical_query if lexical else "")
         if not pool.items:
             return []
         w = self.weights.for_history(history, self.sequence is not None)

@@ -153,3 +153,31 @@ def test_a_mood_no_film_can_meet_is_said_not_hidden(ask):
     assert "Children's" in notice and "1970" in notice
     funny, picks, _ = ask("something funny")  # a wish the list meets: no notice
     assert any("Comedy" in p.genres for p in picks) and not any("film fits" in n for n in funny.notices)
+
+
+def test_a_heist_film_with_a_twist_ending_is_not_twister(ask):
+    """Issue 31's quoted failure: "twist" found Twister (1996) first. BM25 over the overviews and
+    keywords finds the word itself, and the title is not searched for theme words."""
+    reply, picks, _ = ask("a heist film with a twist ending")
+    assert "Twister" not in {p.title for p in picks}, [p.title for p in picks]
+    main = [p for r, p in zip(reply.recommendations, picks) if not r.exploration]
+    assert any(w in p.document().lower() for p in main[:3] for w in ("heist", "robbery", "thief", "steal")), \
+        [p.title for p in main]
+
+
+def test_origin_and_acclaim_wishes_are_kept(ask, app):
+    from agent.ranking.acclaim import item_passes
+
+    _, picks, _ = ask("a French film")
+    assert all(p.extra.get("primary_language") == "French" for p in picks), [p.label for p in picks]
+    reply, picks, session = ask("a hidden gem from the 90s")
+    assert all(item_passes("underrated", p, app.behaviour) and 1990 <= p.year <= 1999 for p in picks), \
+        [p.label for p in picks]
+    assert "little-known but well rated" in session.profile.summary()
+
+
+def test_a_wish_no_description_matches_is_said(ask):
+    reply, _, _ = ask("a comedy with a zxqvbnm in it")
+    assert any('mention "zxqvbnm"' in n for n in reply.notices), reply.notices
+    reply, _, _ = ask("a heist film")
+    assert not any("mention" in n for n in reply.notices), reply.notices

@@ -128,7 +128,7 @@ def test_an_acclaim_rule_holds_for_every_source_and_ranks_by_quality(sources, ml
 
 def test_the_lexical_source_finds_the_theme_word_for_a_text_led_request(ml100k_store, sources):
     lexical = CandidateSources(sources.retriever, sources.behaviour, UNTRAINED, lexical_weight=3.0)
-    pool = lexical.pool("heist", [], Filters(), [], lexical=True)
+    pool = lexical.pool("heist", [], Filters(), [], lexical_query="heist")
     found = [i for i, srcs in zip(pool.items, pool.sources) if "lexical" in srcs]
     assert found, "BM25 found no film whose facts say 'heist'"
     assert all("heist" in i.document().lower() for i in found[:5])
