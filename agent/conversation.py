@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 from agent.answers import answer_question
@@ -509,7 +510,7 @@ class ChatAgent:
     def _answer(self, ex: Extraction, message: str, shown: list[ItemRef], session: Session) -> str:
         """A question about a shown pick, answered from its facts (:mod:`agent.answers`); the
         session's turns before this message give "it" and the cards' reasons."""
-        lookup = lambda ids: self.store.get_items(self.catalog, ids)  # noqa: E731
+        lookup = partial(self.store.get_items, self.catalog)
         return answer_question(message, shown, session.turns[:-1], session.profile, lookup, ex.refers_to).text
 
 

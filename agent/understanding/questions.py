@@ -62,9 +62,12 @@ _PAIR = re.compile(r"(?<![\w#])(\d{1,2})\s*(?:,|or|and|vs\.?|versus|&)\s*(?:#\s*
 _LAST = re.compile(r"\b(?:the\s+)?(?:last|final|bottom)\s+(?:one|film|movie|pick)\b")
 PRONOUN = re.compile(r"(?<![\w'])(?:it|its|it's|that\s+one|this\s+one|that\s+film|this\s+film|that\s+movie|"
                      r"this\s+movie|the\s+film|the\s+movie|that|this)(?![\w'])")
+_OF_THE_LIST = re.compile(r"\bwhich\s+(?:one|of)\b|\bof\s+(?:them|these|those|the\s+list|your\s+picks|the\s+\w+\s+picks)\b|"
+                          r"\b(?:longest|shortest|oldest|newest)\s+one\b")
 _BOTH = re.compile(r"\b(?:them|both|these\s+two|those\s+two|the\s+two)\b")
 _REQUEST = re.compile(r"\b(?:recommend|suggest|show\s+me|find\s+me|give\s+me|looking\s+for|(?<!win\s)(?<!won\s)anything|something|"
-                      r"any\s+(?:other|more)|more\s+like|similar|instead|other|else|another)\b|^\s*(?:what|how)\s+about\b")
+                      r"any\s+(?:other|more)|more\s+like|similar|instead|other|else|another|make\s+it|i\s+want|i'd\s+like|we\s+want|"
+                      r"(?:can|could|should|must)\s+(?:it|they|that)\s+be)\b|^\s*(?:what|how)\s+about\b")
 _QUESTION_START = re.compile(r"^\s*(?:what|what's|whats|who|who's|when|where|why|how|is|was|does|did|do|are|"
                              r"can|could|would|will|should|tell\s+me|which|any|has|had)\b")
 
@@ -197,7 +200,8 @@ def asks_about_pick(message: str, shown: Sequence[ItemRef]) -> bool:
     if not (low.endswith("?") or _QUESTION_START.match(low)):
         return False
     positions = mentioned_positions(message, shown)
-    points = bool(positions) or bool(PRONOUN.search(low)) or bool(_BOTH.search(low)) or bool(_SUPERLATIVE.search(low))
+    points = bool(positions) or bool(PRONOUN.search(low)) or bool(_BOTH.search(low)) or bool(
+        _SUPERLATIVE.search(low) and _OF_THE_LIST.search(low))
     return points and question_kind(low, message, len(positions)) is not None
 
 
