@@ -282,17 +282,22 @@ def _children(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> 
 
 
 def _verdict(cert: str, age: int | None) -> str:
-    """"Yes: " / "Probably not: " / "" (the certificate leaves it to the parent) for a child of
-    ``age`` (None: a child of any age)."""
+    """How the certificate answers "can a child of ``age`` watch it?" (None: a child of any age),
+    as the opening words of the answer."""
     if cert == "G":
         return "Yes: "
     if cert in UP_TO_PG:
-        return "Likely, with a parent's judgement: " if age is None or age < 10 else "Yes: "
+        return "Yes: " if age is not None and age >= 10 else "Probably, with a parent's judgement: "
     if cert == "PG-13":
-        return "Yes: " if age is not None and age >= 13 else "Probably not for a young child: "
-    if cert in ("R", "NC-17", "X"):
-        limit = 18 if cert != "R" else 17
-        return "Yes, by its certificate: " if age is not None and age >= limit else "Probably not: "
+        if age is None:
+            return "Not for young children, by its certificate: "
+        return "Yes: " if age >= 13 else f"It is a parent's call for a {age}-year-old: "
+    if cert == "R":
+        if age is not None and age >= 17:
+            return "Yes, by its certificate: "
+        return "Only with a parent or guardian: " if age is not None and age >= 13 else "Probably not: "
+    if cert in ("NC-17", "X"):
+        return "Yes, by its certificate: " if age is not None and age >= 18 else "No: "
     return ""
 
 
@@ -323,10 +328,19 @@ def _awards(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> tu
     return f"{DONT_KNOW} whether {item.label} won anything: the catalog has no awards record for it.", False
 
 
+_SCORE_NAMES = (("imdb", "imdb_rating", "IMDb rating"), ("rotten|tomato", "rt_meter", "Rotten Tomatoes meter"),
+                ("metacritic", "metacritic", "Metacritic score"))
+
+
 def _reviews(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> tuple[str, bool]:
     scores = _scores(item)
     if not scores:
         return f"{DONT_KNOW} how {item.label} was received: the catalog has no critics' or IMDb scores for it.", False
+    low = message.lower()
+    asked = [(key, name) for cue, key, name in _SCORE_NAMES if re.search(cue, low)]
+    missing = [name for key, name in asked if item.extra.get(key) is None]
+    if asked and len(missing) == len(asked):  # "what is its IMDb rating?" and the catalog has none
+        return f"{DONT_KNOW}: the catalog has no {_join(missing)} for {item.label}; it has {_join(scores)}.", False
     return f"{item.label} has {_join(scores)}.", True
 
 
@@ -376,7 +390,7 @@ def _compare(q: PickQuestion, items: Sequence[Item]) -> tuple[str, bool]:
         return " ".join(lines), True
     value, unit, unknown_fact = {
         "length": (lambda it: it.extra.get("runtime_min"), lambda v: f"{v} minutes", "running time"),
-        "year": (lambda it: it.year, lambda v: f"from {v}", "year"),
+        "year": (lambda it: it.year, lambda v: f"{v}", "year"),
         "reviews": (lambda it: it.extra.get("imdb_rating"), lambda v: f"IMDb {v}/10", "IMDb rating"),
         "awards": (lambda it: it.extra.get("oscars_won"), lambda v: f"{v} Oscar{_s(v)} won", "Oscar record"),
         "children": (lambda it: (CERTIFICATE_ORDER.index(it.extra["certificate"])
@@ -393,14 +407,18 @@ def _compare(q: PickQuestion, items: Sequence[Item]) -> tuple[str, bool]:
     ranked = sorted(known, key=lambda vi: vi[0], reverse=direction == "max")
     best_value, best = ranked[0]
     ties = [it for v, it in known if v == best_value]
-    listed = "; ".join(f"{it.label} {unit(v)}" for v, it in ranked)
     if len(ties) == len(known):
-        return f"{'Both' if len(ties) == 2 else 'All'} are level: {listed}.{gap}", True
+        return f"{'Both' if len(ties) == 2 else 'All'} are level: {_join([it.label for it in ties])}, " \
+               f"{unit(best_value)}.{gap}", True
     if len(ties) > 1:
-        return f"{_join([it.label for it in ties])} are level at the top: {listed}.{gap}", True
+        rest = "; ".join(f"{it.label} {unit(v)}" for v, it in ranked[len(ties):])
+        return f"{_join([it.label for it in ties])} are level at the top ({unit(best_value)}); then {rest}.{gap}", True
     words = _ASPECT_WORDS[q.aspect][direction]
-    word = words[0] if len(items) == 2 else words[1]
-    return f"{best.label} is {word}: {listed}.{gap}", True
+    if len(known) == 2:
+        other_value, other = ranked[1]
+        return f"{best.label} is {words[0]}: {unit(best_value)}, against {unit(other_value)} for {other.label}.{gap}", True
+    rest = ", ".join(f"{it.label} ({unit(v)})" for v, it in ranked[1:])
+    return f"{best.label} is {words[1]} ({unit(best_value)}); then {rest}.{gap}", True
 
 
 #: aspect -> end -> (the word for two picks, the word for more)
@@ -505,11 +523,14 @@ def _genre_word(genre: str) -> str:
     return "children's" if genre == "Children's" else genre.lower()
 
 
+#: a catalog genre as the noun of "it is a ..." ("it is an animated film", "it is a war film")
+_GENRE_NOUNS = {"Children's": "children's film", "Film-Noir": "film noir", "Animation": "animated film",
+                "Documentary": "documentary", "Musical": "musical", "Western": "western", "Comedy": "comedy",
+                "Drama": "drama", "Thriller": "thriller", "Romance": "romance", "Mystery": "mystery"}
+
+
 def _a(genre: str) -> str:
-    word = {"Children's": "children's film", "Film-Noir": "film noir"}.get(genre, genre.lower())
-    if genre not in ("Children's", "Film-Noir") and genre not in ("Animation", "Documentary", "Musical", "Western",
-                                                                  "Comedy", "Drama", "Thriller", "Romance", "Mystery"):
-        word = f"{word} film"
+    word = _GENRE_NOUNS.get(genre, f"{genre.lower()} film")
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 

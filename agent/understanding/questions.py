@@ -59,7 +59,8 @@ _ORDINAL_WORDS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd"
 _ORDINAL = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b(?!\s+(?:time|place|half|century|world))")
 _NUMBERED = re.compile(r"(?:#\s*|\bnumber\s+|\bno\.\s*|\bnr\.?\s*|\b(?:pick|film|movie|option)\s+)(\d{1,2})\b")
 _PAIR = re.compile(r"(?<![\w#])(\d{1,2})\s*(?:,|or|and|vs\.?|versus|&)\s*(?:#\s*)?(\d{1,2})(?![\w-])")
-_LAST = re.compile(r"\b(?:the\s+)?(?:last|final|bottom)\s+(?:one|film|movie|pick)\b")
+_LAST = re.compile(r"\b(?:the\s+)?(?:last|final|bottom)\s+(?:one|film|movie|pick)\b|"
+                   r"\bthe\s+(?:last|final|bottom)(?=\s*(?:[?.!,]|$|\s+(?:or|and|vs)\b))")
 PRONOUN = re.compile(r"(?<![\w'])(?:it|its|it's|that\s+one|this\s+one|that\s+film|this\s+film|that\s+movie|"
                      r"this\s+movie|the\s+film|the\s+movie|that|this)(?![\w'])")
 _OF_THE_LIST = re.compile(r"\bwhich\s+(?:one|of)\b|\bof\s+(?:them|these|those|the\s+list|your\s+picks|the\s+\w+\s+picks)\b|"
@@ -71,6 +72,9 @@ _REQUEST = re.compile(r"\b(?:recommend|suggest|show\s+me|find\s+me|give\s+me|loo
 _QUESTION_START = re.compile(r"^\s*(?:what|what's|whats|who|who's|when|where|why|how|is|was|does|did|do|are|"
                              r"can|could|would|will|should|tell\s+me|which|any|has|had)\b")
 
+#: what "is ... a comedy?" asks about: a pronoun, an ordinal or number, or a title (blanked as "the film")
+_SUBJECT = (r"(?:it|that|this|that\s+one|this\s+one|the\s+film|the\s+movie|the\s+\w+\s+one|the\s+(?:last|first)|"
+            r"number\s+\d{1,2}|#\s*\d{1,2}|no\.\s*\d{1,2})")
 #: "is tom hanks in it?" in lower case: a name, not "is there violence in it?"
 _LOWER_PERSON_IN = re.compile(
     r"\b(?:is|was)\s+(?!(?:there|it|that|this|he|she|anything|something|anyone)\b)([a-z][\w.'-]*(?:\s+[a-z][\w.'-]*){1,2})\s+"
@@ -101,8 +105,8 @@ _CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
     ("language", re.compile(r"\blanguages?\b|\bsubtitles?\b|\bin\s+english\b|\bdubbed\b|\bcountry\b|"
                             r"\bwhere\s+(?:was|is)\s+it\s+(?:made|from|shot)\b|\bwhere\s+is\s+it\s+from\b|\bforeign\b")),
     ("genre", re.compile(r"\bgenres?\b|\bwhat\s+kind\s+of\s+(?:film|movie)\b|\bwhat\s+sort\s+of\b|\bwhat\s+type\s+of\b|"
-                         r"\bis\s+(?:it|that|this)(?:\s+one)?\s+(?:a|an)\s+[a-z-]+(?:\s+(?:film|movie))?\s*\??$|"
-                         r"\bis\s+(?:it|that|this)(?:\s+one)?\s+(?:scary|funny|animated|romantic)\b")),
+                         r"\bis\s+" + _SUBJECT + r"\s+(?:a|an)\s+[a-z-]+(?:\s+(?:film|movie))?\s*\??$|"
+                         r"\bis\s+" + _SUBJECT + r"\s+(?:scary|funny|animated|romantic)\b")),
     ("plot", re.compile(r"\bwhat(?:'s|\s+is|\s+was)?\s+(?:it|that|this|that\s+one|this\s+one|the\s+film|the\s+movie|"
                         r"the\s+\w+\s+one|[\w\s',:-]{1,60}?)\s+about\b|\bplot\b|\bstory\b|\bsynopsis\b|\bsummary\b|"
                         r"\bpremise\b|\bwhat\s+happens\b|\boverview\b|\btagline\b")),
@@ -150,26 +154,54 @@ def question_kind(low: str, message: str = "", positions: int = 0) -> QuestionKi
     return next((kind for kind, cue in _CUES if cue.search(low)), None)
 
 
+def title_variants(label: str) -> list[str]:
+    """The names a person may use for a shown title, normalised, longest first: the whole title,
+    without its parenthesised alternatives ("Life Is Beautiful (La Vita e bella)"), and its main
+    title before a colon or an "or:" ("Dr. Strangelove or: How I Learned ...")."""
+    title = re.sub(r"\s*\(\d{4}\)\s*$", "", label)
+    plain = re.sub(r"\s*\([^)]*\)", "", title)
+    out = {normalise_title(v) for v in (title, plain, re.split(r":|\s+or:?\s+", plain)[0])}
+    return sorted((v for v in out if len(v) >= 4), key=len, reverse=True)
+
+
+def _title_spans(message: str, shown: Sequence[ItemRef]) -> list[tuple[int, int, int]]:
+    """(start, end, position) of each shown title named in ``message``, in normalised-text
+    offsets; a title inside a longer one named at the same place ("Toy Story" in "Toy Story 2")
+    is dropped."""
+    norm = f" {normalise_title(message)} "
+    spans: list[tuple[int, int, int]] = []
+    for i, ref in enumerate(shown, start=1):
+        for v in title_variants(ref.title):
+            at = norm.find(f" {v} ")
+            if at >= 0:
+                spans.append((at, at + len(v) + 1, i))
+                break
+    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int, int]] = []
+    for span in spans:
+        if not any(k[0] <= span[0] and span[1] <= k[1] for k in kept):
+            kept.append(span)
+    return kept
+
+
 def mentioned_positions(message: str, shown: Sequence[ItemRef]) -> list[int]:
     """1-based positions of the shown picks that ``message`` names (ordinals, numbers, "the last
-    one", titles), in the order they appear in the message, each once."""
-    low = message.lower()
+    one", titles), in the order they appear in the message, each once. Words inside a named
+    title ("Close Encounters of the *Third* Kind") are not read as an ordinal."""
     n = len(shown)
-    found: list[tuple[int, int]] = []  # (offset, position)
+    norm_len = max(len(normalise_title(message)) + 2, 1)
+    found: list[tuple[float, int]] = [(start / norm_len, pos) for start, _, pos in _title_spans(message, shown)]
+    low = without_titles(message, shown)
+    scale = max(len(low), 1)
     for m in _ORDINAL.finditer(low):
-        found.append((m.start(), _ORDINAL_WORDS[m.group(1)]))
+        found.append((m.start() / scale, _ORDINAL_WORDS[m.group(1)]))
     for m in _NUMBERED.finditer(low):
-        found.append((m.start(), int(m.group(1))))
+        found.append((m.start() / scale, int(m.group(1))))
     for m in _PAIR.finditer(low):
         if not re.match(r"\s*(?:min|hour|hr|h\b|year|yr|oscar|-)", low[m.end():]):
-            found += [(m.start(1), int(m.group(1))), (m.start(2), int(m.group(2)))]
+            found += [(m.start(1) / scale, int(m.group(1))), (m.start(2) / scale, int(m.group(2)))]
     for m in _LAST.finditer(low):
-        found.append((m.start(), n))
-    norm = f" {normalise_title(message)} "
-    for i, ref in enumerate(shown, start=1):
-        title = normalise_title(ref.title.rsplit(" (", 1)[0])
-        if len(title) >= 4 and (at := norm.find(f" {title} ")) >= 0:
-            found.append((at * len(low) // max(len(norm), 1), i))
+        found.append((m.start() / scale, n))
     out: list[int] = []
     for _, pos in sorted(found):
         if 0 < pos <= n and pos not in out:
@@ -178,23 +210,25 @@ def mentioned_positions(message: str, shown: Sequence[ItemRef]) -> list[int]:
 
 
 def without_titles(message: str, shown: Sequence[ItemRef]) -> str:
-    """``message`` lower-cased with the shown titles blanked, so a title's words ("Star Wars",
-    "Who Framed Roger Rabbit?") are never read as a question's cue."""
-    low = message.lower()
+    """``message`` lower-cased with the shown titles blanked (as " the film "), so a title's
+    words ("Star Wars", "Who Framed Roger Rabbit?", "Close Encounters of the Third Kind") are
+    never read as a cue, an ordinal or a pronoun."""
+    low = f" {message.lower()} "
     for ref in shown:
-        title = ref.title.rsplit(" (", 1)[0].lower()
-        variants = {title, re.sub(r"^(.*), (the|a|an)$", r"\2 \1", title)}
+        title = re.sub(r"\s*\(\d{4}\)\s*$", "", ref.title).lower()
+        plain = re.sub(r"\s*\([^)]*\)", "", title)
+        variants = {title, plain, re.split(r":|\s+or:?\s+", plain)[0], re.sub(r"^(.*), (the|a|an)$", r"\2 \1", plain)}
         for v in sorted(variants, key=len, reverse=True):
             if len(v) >= 4:
-                low = low.replace(v, " the film ")
-    return low
+                low = re.sub(r"(?<![\w'])" + re.escape(v) + r"(?:'s)?(?![\w'])", " the film ", low)
+    return re.sub(r"\s+", " ", low).strip()
 
 
 def asks_about_pick(message: str, shown: Sequence[ItemRef]) -> bool:
     """True when ``message`` is a question about a shown pick: a question, pointing at a pick (a
     reference, a pronoun, or a superlative over the list), asking for a kind of fact, and not
     asking for other films ("anything else with Tom Hanks?", "what about something older?")."""
-    low = without_titles(message, shown).strip()
+    low = without_titles(message, shown)
     if not shown or _REQUEST.search(low):
         return False
     if not (low.endswith("?") or _QUESTION_START.match(low)):
@@ -209,7 +243,7 @@ def read_pick_question(message: str, shown: Sequence[ItemRef], discussed: int = 
     """Read a question about the shown picks (see the module doc). ``discussed`` is the 1-based
     position of the pick discussed last (0 = none), ``hint`` a position another reader found (the
     LLM's ``refers_to``), used when the rules find none. Never raises."""
-    low = without_titles(message, shown).strip()
+    low = without_titles(message, shown)
     positions = mentioned_positions(message, shown)
     if not positions and hint and 0 < hint <= len(shown):
         positions = [hint]
@@ -237,8 +271,8 @@ def read_pick_question(message: str, shown: Sequence[ItemRef], discussed: int = 
     picks = tuple(positions if kind == "compare" else positions[:1])
     genre = None
     if kind == "genre":
-        m = re.search(r"\b(?:a|an)\s+([a-z-]+(?:\s+fiction)?)\b", low) or re.search(
-            r"\bis\s+(?:it|that|this)(?:\s+one)?\s+([a-z-]+)\b", low)
+        m = re.search(r"\bis\s+" + _SUBJECT + r"\s+(?:a|an)\s+([a-z-]+(?:\s+fiction)?)\b", low) or re.search(
+            r"\bis\s+" + _SUBJECT + r"\s+([a-z-]+)\b", low)
         genre = GENRE_WORDS.get(m.group(1)) if m else None
     runtime = read_facets(low).ranges.get("runtime_min") if kind == "length" else None
     age = int(m.group(1)) if (m := _AGE.search(low)) else None
