@@ -320,7 +320,8 @@ def _awards(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> tu
     awards = quote_summary(item.extra.get("awards"), sentences=2, limit=160)
     if isinstance(won, int) and won > 0:
         more = f", from {noms} nominations" if isinstance(noms, int) and noms > won else ""
-        return f"Yes: {item.label} won {won} Oscar{_s(won)}{more}, by the catalog's awards record.", True
+        yes = "Yes: " if _YES_NO.match(message.lower()) else ""
+        return f"{yes}{item.label} won {won} Oscar{_s(won)}{more}, by the catalog's awards record.", True
     if isinstance(noms, int) and noms > 0:
         return f"No Oscar win: {item.label} was nominated for {noms} Oscar{_s(noms)} and won none, by the catalog's record.", True
     if awards:
@@ -330,6 +331,9 @@ def _awards(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> tu
 
 _SCORE_NAMES = (("imdb", "imdb_rating", "IMDb rating"), ("rotten|tomato", "rt_meter", "Rotten Tomatoes meter"),
                 ("metacritic", "metacritic", "Metacritic score"))
+
+
+_YES_NO = re.compile(r"^\s*(?:did|does|do|is|was|has|have|had|any|can|could|will|would)\b")
 
 
 def _reviews(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> tuple[str, bool]:
@@ -360,7 +364,8 @@ def _language(item: Item, q: PickQuestion, ctx: AnswerContext, message: str) -> 
     langs, countries = _names(item.extra.get("language")), _names(item.extra.get("country"))
     if not langs and not countries:
         return f"{DONT_KNOW} its language: the catalog has no language or country for {item.label}.", False
-    parts = ([f"is in {_join(langs)}"] if langs else []) + ([f"comes from {_join(countries)}"] if countries else [])
+    parts = ([f"is in {_join(langs)}"] if langs else []) + (
+        [f"comes from {_join([_country(c) for c in countries])}"] if countries else [])
     return f"{item.label} {' and '.join(parts)}.", True
 
 
@@ -391,8 +396,8 @@ def _compare(q: PickQuestion, items: Sequence[Item]) -> tuple[str, bool]:
     value, unit, unknown_fact = {
         "length": (lambda it: it.extra.get("runtime_min"), lambda v: f"{v} minutes", "running time"),
         "year": (lambda it: it.year, lambda v: f"{v}", "year"),
-        "reviews": (lambda it: it.extra.get("imdb_rating"), lambda v: f"IMDb {v}/10", "IMDb rating"),
-        "awards": (lambda it: it.extra.get("oscars_won"), lambda v: f"{v} Oscar{_s(v)} won", "Oscar record"),
+        "reviews": (lambda it: it.extra.get("imdb_rating"), lambda v: f"{v}/10", "IMDb rating"),
+        "awards": (lambda it: it.extra.get("oscars_won"), lambda v: f"{v}", "Oscar record"),
         "children": (lambda it: (CERTIFICATE_ORDER.index(it.extra["certificate"])
                                  if it.extra.get("certificate") in CERTIFICATE_ORDER else None),
                      lambda v: f"rated {CERTIFICATE_ORDER[v]}", "certificate"),
@@ -414,23 +419,22 @@ def _compare(q: PickQuestion, items: Sequence[Item]) -> tuple[str, bool]:
         rest = "; ".join(f"{it.label} {unit(v)}" for v, it in ranked[len(ties):])
         return f"{_join([it.label for it in ties])} are level at the top ({unit(best_value)}); then {rest}.{gap}", True
     words = _ASPECT_WORDS[q.aspect][direction]
-    if len(known) == 2:
+    if len(known) == 2 and len(items) == 2:
         other_value, other = ranked[1]
-        return f"{best.label} is {words[0]}: {unit(best_value)}, against {unit(other_value)} for {other.label}.{gap}", True
-    rest = ", ".join(f"{it.label} ({unit(v)})" for v, it in ranked[1:])
-    return f"{best.label} is {words[1]} ({unit(best_value)}); then {rest}.{gap}", True
+        return f"{best.label} {words[0]}: {unit(best_value)}, against {unit(other_value)} for {other.label}.{gap}", True
+    rest = ", ".join(f"{it.label} at {unit(v)}" for v, it in ranked[1:])
+    return f"{best.label} {words[1]} ({unit(best_value)}); then {rest}.{gap}", True
 
 
-#: aspect -> end -> (the word for two picks, the word for more)
+#: aspect -> end -> (the predicate for two picks, the predicate for more)
 _ASPECT_WORDS = {
-    "length": {"max": ("longer", "the longest"), "min": ("shorter", "the shortest")},
-    "year": {"max": ("newer", "the newest"), "min": ("older", "the oldest")},
-    "reviews": {"max": ("rated higher on IMDb", "rated highest on IMDb"),
-                "min": ("rated lower on IMDb", "rated lowest on IMDb")},
-    "awards": {"max": ("the one with more Oscars", "the one with the most Oscars"),
-               "min": ("the one with fewer Oscars", "the one with the fewest Oscars")},
-    "children": {"min": ("milder by its certificate", "the mildest by its certificate"),
-                 "max": ("stricter by its certificate", "the strictest by its certificate")},
+    "length": {"max": ("is longer", "is the longest"), "min": ("is shorter", "is the shortest")},
+    "year": {"max": ("is newer", "is the newest"), "min": ("is older", "is the oldest")},
+    "reviews": {"max": ("is rated higher on IMDb", "is rated highest on IMDb"),
+                "min": ("is rated lower on IMDb", "is rated lowest on IMDb")},
+    "awards": {"max": ("won more Oscars", "won the most Oscars"), "min": ("won fewer Oscars", "won the fewest Oscars")},
+    "children": {"min": ("is milder by its certificate", "is the mildest by its certificate"),
+                 "max": ("is stricter by its certificate", "is the strictest by its certificate")},
 }
 
 
@@ -459,7 +463,8 @@ _WRITERS: dict[str, Callable[[Item, PickQuestion, AnswerContext, str], tuple[str
 # ---------------------------------------------------------------------------- text helpers
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|https?://\S+|www\.\S+|[`*_#>|\[\]{}]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(]?[A-Z0-9])")
-_ABBREVIATION = re.compile(r"(?:\b[A-Z][a-z]{0,3}|\b(?:[A-Z]\.)+|\bvs|\betc|\bSt|\bNo)\.$")
+_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Lt|St|Jr|Sr|Col|Gen|Sgt|Capt|Cmdr|Prof|Rev|Mt|Ft|vs|etc|No)|"
+                           r"(?:\b[A-Z]\.)*\b[A-Z])\.$")  # "Mr.", "Lt. Cmdr.", "J.", "L.A.": no sentence end
 
 
 def quote_summary(text: Any, sentences: int = 2, limit: int = 300) -> str:
@@ -468,7 +473,7 @@ def quote_summary(text: Any, sentences: int = 2, limit: int = 300) -> str:
     its first ``sentences`` sentences and at most ``limit`` characters ("" when nothing is left)."""
     if not isinstance(text, str) or not text.strip():
         return ""
-    cleaned = clean_text(_LINK.sub(lambda m: m.group(1) or " ", text), 2000).replace('"', "'")
+    cleaned = clean_text(_LINK.sub(lambda m: m.group(1) or " ", clean_text(text, 2000)), 2000).replace('"', "'")
     pieces: list[str] = []
     start = 0
     for m in _SENTENCE_END.finditer(cleaned):
@@ -517,6 +522,12 @@ def _join(words: Sequence[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _country(name: str) -> str:
+    """A country name as it reads after "from" ("the United States", "Italy")."""
+    plural = ("United ", "Netherlands", "Philippines", "Czech Republic", "Soviet Union", "Bahamas", "Dominican Republic")
+    return f"the {name}" if name.startswith(plural) else name
 
 
 def _genre_word(genre: str) -> str:

@@ -59,6 +59,7 @@ _ORDINAL_WORDS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd"
 _ORDINAL = re.compile(r"\b(" + "|".join(_ORDINAL_WORDS) + r")\b(?!\s+(?:time|place|half|century|world))")
 _NUMBERED = re.compile(r"(?:#\s*|\bnumber\s+|\bno\.\s*|\bnr\.?\s*|\b(?:pick|film|movie|option)\s+)(\d{1,2})\b")
 _PAIR = re.compile(r"(?<![\w#])(\d{1,2})\s*(?:,|or|and|vs\.?|versus|&)\s*(?:#\s*)?(\d{1,2})(?![\w-])")
+_PAIR_THAN = re.compile(r"(?<![\w#])(\d{1,2})\s+(?:\w+er|more\s+\w+|less\s+\w+)\s+than\s+(?:#\s*)?(\d{1,2})(?!\s*(?:min|hour|hr|h\b|year|oscar))(?![\w-])")
 _LAST = re.compile(r"\b(?:the\s+)?(?:last|final|bottom)\s+(?:one|film|movie|pick)\b|"
                    r"\bthe\s+(?:last|final|bottom)(?=\s*(?:[?.!,]|$|\s+(?:or|and|vs)\b))")
 PRONOUN = re.compile(r"(?<![\w'])(?:it|its|it's|that\s+one|this\s+one|that\s+film|this\s+film|that\s+movie|"
@@ -107,11 +108,12 @@ _CUES: tuple[tuple[QuestionKind, re.Pattern[str]], ...] = (
     ("genre", re.compile(r"\bgenres?\b|\bwhat\s+kind\s+of\s+(?:film|movie)\b|\bwhat\s+sort\s+of\b|\bwhat\s+type\s+of\b|"
                          r"\bis\s+" + _SUBJECT + r"\s+(?:a|an)\s+[a-z-]+(?:\s+(?:film|movie))?\s*\??$|"
                          r"\bis\s+" + _SUBJECT + r"\s+(?:scary|funny|animated|romantic)\b")),
+    ("about", re.compile(r"(?:\btell\s+me\s+(?:more\s+)?about\b|\bmore\s+about\b|\bwhat\s+do\s+you\s+know\b|\binfo\b|"
+                         r"\bdetails?\b|\bmore\s+on\b|\bwhat\s+is\s+(?:it|that|this)\s*\??$)"
+                         r"(?!.*\b(?:plot|story|summary|synopsis|premise)\b)")),
     ("plot", re.compile(r"\bwhat(?:'s|\s+is|\s+was)?\s+(?:it|that|this|that\s+one|this\s+one|the\s+film|the\s+movie|"
                         r"the\s+\w+\s+one|[\w\s',:-]{1,60}?)\s+about\b|\bplot\b|\bstory\b|\bsynopsis\b|\bsummary\b|"
                         r"\bpremise\b|\bwhat\s+happens\b|\boverview\b|\btagline\b")),
-    ("about", re.compile(r"\btell\s+me\s+(?:more\s+)?about\b|\bmore\s+about\b|\bwhat\s+do\s+you\s+know\b|\binfo\b|"
-                         r"\bdetails?\b|\bmore\s+on\b|\bwhat\s+is\s+(?:it|that|this)\s*\??$")),
 )
 _COMPARE = re.compile(r"\bcompare[sd]?\b|\bcomparison\b|\bvs\.?(?!\w)|\bversus\b|\bdifference\b|\bdiffer\b|"
                       r"\bwhich\s+(?:one|of\s+(?:them|the\s+two|these|those|the\s+\w+)|is|was|has|won|would|should|"
@@ -200,6 +202,8 @@ def mentioned_positions(message: str, shown: Sequence[ItemRef]) -> list[int]:
     for m in _PAIR.finditer(low):
         if not re.match(r"\s*(?:min|hour|hr|h\b|year|yr|oscar|-)", low[m.end():]):
             found += [(m.start(1) / scale, int(m.group(1))), (m.start(2) / scale, int(m.group(2)))]
+    for m in _PAIR_THAN.finditer(low):
+        found += [(m.start(1) / scale, int(m.group(1))), (m.start(2) / scale, int(m.group(2)))]
     for m in _LAST.finditer(low):
         found.append((m.start() / scale, n))
     out: list[int] = []
@@ -214,13 +218,14 @@ def without_titles(message: str, shown: Sequence[ItemRef]) -> str:
     words ("Star Wars", "Who Framed Roger Rabbit?", "Close Encounters of the Third Kind") are
     never read as a cue, an ordinal or a pronoun."""
     low = f" {message.lower()} "
+    variants: set[str] = set()
     for ref in shown:
         title = re.sub(r"\s*\(\d{4}\)\s*$", "", ref.title).lower()
         plain = re.sub(r"\s*\([^)]*\)", "", title)
-        variants = {title, plain, re.split(r":|\s+or:?\s+", plain)[0], re.sub(r"^(.*), (the|a|an)$", r"\2 \1", plain)}
-        for v in sorted(variants, key=len, reverse=True):
-            if len(v) >= 4:
-                low = re.sub(r"(?<![\w'])" + re.escape(v) + r"(?:'s)?(?![\w'])", " the film ", low)
+        variants |= {title, plain, re.split(r":|\s+or:?\s+", plain)[0], re.sub(r"^(.*), (the|a|an)$", r"\2 \1", plain)}
+    for v in sorted(variants, key=len, reverse=True):  # longest first: "toy story 2" before "toy story"
+        if len(v) >= 4:
+            low = re.sub(r"(?<![\w'])" + re.escape(v) + r"(?:'s)?(?![\w'])", " the film ", low)
     return re.sub(r"\s+", " ", low).strip()
 
 
