@@ -264,7 +264,7 @@ def render_report(results_json: str | Path | Mapping[str, Any]) -> str:
     else:
         doc = json.loads(results_json)
     if doc.get("protocol") == "questions":
-        from eval.questions import render_questions_report
+        from eval.question_report import render_questions_report
 
         return render_questions_report(doc)
     if doc.get("protocol") in CHAT_PROTOCOLS:
