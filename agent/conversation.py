@@ -20,8 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
+from agent.answers import answer_question
 from agent.app import App
 from agent.ranking.acclaim import item_passes
 from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
@@ -37,7 +39,6 @@ from agent.understanding.rules import unread_words
 from agent.understanding.understander import Understander
 from agent.understanding.vocabulary import Vocabulary, vocabulary_from_mirror
 from retrieval.items import DOCUMENT_CAST, Item
-from retrieval.titles import normalise_title
 
 Intent = Literal["recommend", "refine", "question", "clarify", "chitchat", "feedback", "profile"]
 
@@ -211,7 +212,7 @@ class ChatAgent:
         if intent == "chitchat":
             reply = AgentReply(self._chitchat_text(message, session), "chitchat", notices=notices)
         elif intent == "question":
-            reply = AgentReply(self._answer(ex, message, shown), "question", notices=notices)
+            reply = AgentReply(self._answer(ex, message, shown, session), "question", notices=notices)
         elif intent == "clarify":
             reply = AgentReply(self._clarify_text(vocab), "clarify", notices=notices)
         else:
@@ -517,17 +518,11 @@ class ChatAgent:
         return (f"Happy to help. What are you in the mood for? For example a genre ({genres}, ...), "
                 "an era (the 70s, the 90s, recent), or a film you liked.")
 
-    def _answer(self, ex: Extraction, message: str, shown: list[ItemRef]) -> str:
-        target = shown[ex.refers_to - 1] if ex.refers_to else None
-        if target is None:
-            norm = normalise_title(message)
-            target = next((r for r in shown if normalise_title(r.title.rsplit(" (", 1)[0]) in norm), None)
-        if target is None:
-            return "Which one do you mean? Give me its number in the list."
-        item = self.store.get_items(self.catalog, [target.item_id]).get(target.item_id)
-        if item is None:
-            return "I can't find that one in the catalog any more."
-        return describe_item(item)
+    def _answer(self, ex: Extraction, message: str, shown: list[ItemRef], session: Session) -> str:
+        """A question about a shown pick, answered from its facts (:mod:`agent.answers`); the
+        session's turns before this message give "it" and the cards' reasons."""
+        lookup = partial(self.store.get_items, self.catalog)
+        return answer_question(message, shown, session.turns[:-1], session.profile, lookup, ex.refers_to).text
 
 
 def describe_item(item: Item) -> str:

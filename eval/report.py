@@ -263,6 +263,10 @@ def render_report(results_json: str | Path | Mapping[str, Any]) -> str:
         doc = json.loads(Path(results_json).read_text(encoding="utf-8"))
     else:
         doc = json.loads(results_json)
+    if doc.get("protocol") == "questions":
+        from eval.question_report import render_questions_report
+
+        return render_questions_report(doc)
     if doc.get("protocol") in CHAT_PROTOCOLS:
         from eval.chat_report import render_chat_report
 

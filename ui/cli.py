@@ -576,6 +576,29 @@ def bench_llm_speed(
     typer.echo(f"wrote {out / 'results.json'}")
 
 
+@bench_app.command("questions")
+def bench_questions(
+    out: Annotated[Path, typer.Option(help="output folder (results.json, report.md, sample.md)")] = Path(
+        "bench/results/questions"),
+    suite: Annotated[Optional[Path], typer.Option(help="question suite (default eval/question_suite.json)")] = None,
+    catalog: Annotated[Optional[str], typer.Option(help="indexed catalog (default movielens-1m)")] = None,
+) -> None:
+    """Questions about shown picks (why, cast, director, length, children, plot, awards, comparison, ...)
+    answered from the facts, rules only: accuracy, invented facts, answer latency."""
+    from eval.questions import SUITE, run
+
+    command = "recchat bench questions" + (f" --suite {suite}" if suite else "") + \
+        (f" --catalog {catalog}" if catalog else "") + f" --out {out}"
+    try:
+        doc = run(out, suite or SUITE, catalog, command)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo((out / "report.md").read_text(encoding="utf-8"))
+    s = doc["summary"]
+    typer.echo(f"correct {s['correct']}/{s['questions']}; invented facts {s['invented_facts']}; "
+               f"p50 {s['latency_s']['p50']} s; wrote {out}/results.json, report.md, sample.md")
+
+
 def _register_commands() -> None:
     """Commands that live in their own modules (each exposes ``register(app)``)."""
     from ui import chat_cli, commands_eval, commands_train, commands_ui

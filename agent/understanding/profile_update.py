@@ -59,7 +59,10 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     ("funny", "scary", ...: :data:`agent.understanding.lexicon.SOFT_GENRE_WORDS`): like a genre list, a new
     one replaces the standing ones ("something scary instead" after "something funny"). "more
     like the second one" likes that shown item; a recommend-intent message becomes the profile's
-    intent and focus."""
+    intent and focus. A question about a shown pick changes nothing ("can my 8 year old watch
+    it?" is not a request for children's films)."""
+    if ex.intent == "question" and shown:
+        return []  # a question about a shown pick ("is Tom Hanks in it?") asks, it does not change the request
     p, c = profile, profile.constraints
     dropped: list[str] = []
     if ex.intent == "recommend" and not ex.follow_up and ex.states_request():  # a new request: start over

@@ -54,6 +54,7 @@ from agent.understanding.genres import AUDIENCE_RE, genre_mentions, read_genres,
 from agent.understanding.lexicon import GENRE_RE
 from agent.understanding.negation import is_negated, negation_scopes
 from agent.understanding.profile import ItemRef
+from agent.understanding.questions import asks_about_pick
 from agent.understanding.references import (GENERIC_WORDS, LIKE_CUE, MAX_TITLE_CUES, generic_only, read_liked_titles,
                                             resolve_title, wish_not_reference)
 from agent.understanding.text import lower_same_length, mask_spans
@@ -264,6 +265,8 @@ def _rule_intent(text: str, ex: Extraction, shown: Sequence[ItemRef], vocab: Voc
     mentions_shown = ex.refers_to or any(normalise_title(r.title.rsplit(" (", 1)[0]) in normalise_title(text) for r in shown
                                          if len(normalise_title(r.title.rsplit(" (", 1)[0])) >= 4)
     if shown and is_question and mentions_shown and not re.search(r"\b(more like|similar|instead|other|else)\b", low):
+        return "question"
+    if asks_about_pick(text, shown):  # "who is in it?", "which is longer, 1 or 3?", "is it ok for kids?"
         return "question"
     if shown and (ex.refine or re.search(r"\b(more like|less|more|instead|other|else|different|another|again)\b", low)):
         return "refine"
