@@ -41,6 +41,8 @@ _WON_MANY = re.compile(r"\b(?:several|many|multiple|lots of|a lot of|numerous)\s
 _NOMINATED = re.compile(r"\b(?:oscar|academy award)[- ]nominated\b|\bnominated for\b")
 _WON = re.compile(r"\b(?:oscar|academy award)[- ]winn(?:er|ing)\b|\bwon\s+(?:an?|the)?\s*(?:oscar|academy award)|"
                   r"\baward[- ]winning\b|\bwinners?\s+of\s+(?:an?\s+)?(?:oscar|academy award)")
+_MANY_NOMS = re.compile(r"\bnominated\s+for\s+(?:several|many|multiple|lots of|a lot of|numerous)\s+(?:oscars|academy awards)\b|"
+                        r"\b(?:several|many|multiple|lots of|a lot of|numerous)\s+(?:oscar\s+|academy award\s+)?nominations\b")
 _AT_LEAST_NOMS = re.compile(r"\b(?:at least|more than|over)\s+(\d+)\s+(?:oscar\s+)?nominations\b")
 
 #: Adjective or name -> the ``primary_language`` values it allows ("a French film", "in Spanish").
@@ -162,6 +164,9 @@ def read_facets(low: str) -> Facets:
     if _OSCAR.search(low) or re.search(r"\baward[- ]winning\b", low):
         if m := _AT_LEAST_NOMS.search(low):
             out.ranges["oscar_nominations"] = (int(m.group(1)), None)
+            out.spans.append(m.span())
+        elif m := _MANY_NOMS.search(low):  # "nominated for lots of Oscars": nominations, not wins
+            out.ranges["oscar_nominations"] = (5 if "lot" in m.group(0) else 3, None)
             out.spans.append(m.span())
         elif m := _WON_MANY.search(low):
             out.ranges["oscars_won"] = (5 if "lot" in m.group(0) else 3, None)

@@ -25,6 +25,8 @@ from retrieval.retriever import Filters
     ("a movie that won a lot of oscars", {"oscars_won": (5, None)}, {}),
     ("an oscar-nominated film from the 70s", {"oscar_nominations": (1, None)}, {}),
     ("a film with at least 10 oscar nominations", {"oscar_nominations": (10, None)}, {}),
+    ("a film nominated for lots of oscars that won none", {"oscar_nominations": (5, None), "oscars_won": (0, 0)}, {}),
+    ("something with several oscar nominations", {"oscar_nominations": (3, None)}, {}),
     ("a short story adaptation", {}, {}),
     ("a rainy sunday film", {}, {}),
 ])
