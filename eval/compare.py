@@ -54,6 +54,8 @@ def compare(a_path: str | Path, b_path: str | Path, metrics: tuple[str, ...] = D
         raise CompareError("the two sampled runs used different candidate files (different items were ranked)")
     if a["config"].get("split") != b["config"].get("split"):
         raise CompareError("different splits (test vs validation)")
+    if a["protocol"] == "conversation":
+        return _compare_conversations(Path(a_path), Path(b_path), a, b)
     pairs = [pipelines] if pipelines else [(p, p) for p in a["per_user"] if p != "users" and p in b["per_user"]]
     if not pairs:
         raise CompareError("the reports share no pipeline; name a pair with --pipelines A_NAME,B_NAME")
@@ -71,6 +73,33 @@ def compare(a_path: str | Path, b_path: str | Path, metrics: tuple[str, ...] = D
             va = [a["per_user"][pa][m][ia[u]] for u in common]
             vb = [b["per_user"][pb][m][ib[u]] for u in common]
             tests.append((pa, pb, paired_test(m, va, vb)))
+    return Comparison(str(a_path), str(b_path), tests)
+
+
+def _conversation_success(folder: Path, name: str, k: int = 5) -> dict[str, float]:
+    """Person -> 1.0 when the target was in the top ``k`` of some turn, from the run's outcome
+    cache (``cache/conversation-<pipeline>-<start>.jsonl``, written by the run; not committed)."""
+    pipeline, start = name.rsplit(" (", 1)
+    file = folder / "cache" / f"conversation-{pipeline}-{start.rstrip(')')}.jsonl"
+    if not file.is_file():
+        raise CompareError(f"{file} is missing: rerun the report's command (per-person outcomes live in its cache)")
+    out: dict[str, float] = {}
+    for line in file.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        out[row["user_id"]] = float(any(t.get("rank") is not None and t["rank"] <= k for t in row["turns"]))
+    return out
+
+
+def _compare_conversations(a_path: Path, b_path: Path, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
+    """success@5 per (pipeline, start) both conversation reports hold, paired by person."""
+    tests = []
+    for name in (n for n in a["summaries"] if n in b["summaries"]):
+        sa, sb = _conversation_success(a_path, name), _conversation_success(b_path, name)
+        common = [u for u in sa if u in sb]
+        if common:
+            tests.append((name, name, paired_test("success@5", [sa[u] for u in common], [sb[u] for u in common])))
+    if not tests:
+        raise CompareError("the conversation reports share no pipeline and start")
     return Comparison(str(a_path), str(b_path), tests)
 
 

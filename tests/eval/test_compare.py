@@ -31,3 +31,21 @@ def test_compare_same_users_and_refusals(tmp_path: Path):
         compare(a, c)
     with pytest.raises(CompareError, match="no results.json"):
         compare(a, tmp_path / "missing")
+
+
+def test_conversation_reports_pair_success_at_5_by_person(tmp_path):
+    import json
+
+    from eval.compare import compare
+
+    for name, ranks in (("a", [None, 3, 7]), ("b", [2, 3, None])):
+        folder = tmp_path / name
+        (folder / "cache").mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps({
+            "protocol": "conversation", "dataset": {"name": "movielens-1m"}, "config": {},
+            "summaries": {"agent-rules (known)": {}}}))
+        rows = [{"user_id": f"u{i}", "turns": [{"rank": r}]} for i, r in enumerate(ranks)]
+        (folder / "cache" / "conversation-agent-rules-known.jsonl").write_text(
+            "\n".join(json.dumps(r) for r in rows))
+    [(_, _, test)] = compare(tmp_path / "a", tmp_path / "b").tests
+    assert (test.metric, test.n, test.mean_a, test.mean_b) == ("success@5", 3, 1 / 3, 2 / 3)
