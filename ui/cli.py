@@ -523,8 +523,16 @@ def bench_injection(
     catalog: Annotated[str, typer.Option(help="dataset whose items are the twins")] = "movielens-100k",
     permutations: Annotated[int, typer.Option(min=1, max=10)] = 2,
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/injection.json"),
+    retrieval: Annotated[bool, typer.Option("--retrieval", help="no LLM: does catalog text (overview, tagline, "
+                                            "keywords) promote its own item in text retrieval? raw vs stripped text; "
+                                            "writes report.md beside --out")] = False,
 ) -> None:
     """Prompt injection: promotion of injected items vs their twins, leaks, schema escapes."""
+    if retrieval:
+        from bench.catalog_injection import run as run_retrieval
+
+        run_retrieval("movielens-1m" if catalog == "movielens-100k" else catalog, out)
+        return
     from bench.injection import run
 
     run(llm, catalog, permutations=permutations, out=out)
