@@ -517,6 +517,19 @@ def bench_ui_latency(
     typer.echo(f"wrote {out}")
 
 
+@bench_app.command("reasons")
+def bench_reasons(
+    catalog: Annotated[str, typer.Option(help="indexed catalog")] = "movielens-1m",
+    out: Annotated[Path, typer.Option(help="folder for results.json, report.md and sample.md")] = Path(
+        "bench/results/reasons"),
+    limit: Annotated[Optional[int], typer.Option(min=1, help="the first N requests of each suite")] = None,
+) -> None:
+    """Reasons worth reading (issue 32): valid share, met wishes named, statistics vs base rate, wording variety."""
+    from bench.reasons import report_md, run
+
+    typer.echo(report_md(run(catalog, out, limit)))
+
+
 @bench_app.command("injection")
 def bench_injection(
     llm: Annotated[str, typer.Option(help="LLM under attack")] = "smollm2-135m-instruct",
