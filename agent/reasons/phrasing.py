@@ -139,6 +139,10 @@ def candidates(label: str, facts: Sequence[Fact], limit: int = 48) -> list[list[
     slots = [s for s in slots if s]
     if not slots:
         return []
+    if len(slots) == 1 and summary is not None and not wishes and liked is None:  # said to the person
+        q, begins = summary.proof, summary.key != "whole"
+        slots = [[_stop(f'You can judge from its summary{" (its beginning)" if begins else ""}: "{q}"'),
+                  _stop(f'If you want to know what it is about, its summary{" begins" if begins else " says"}: "{q}"')]]
     summary_last = summary is not None and bool(wishes or liked is not None)
     combos = sorted(itertools.product(*[range(len(s)) for s in slots]), key=lambda c: (sum(c), c))[:limit]
     out: list[list[str]] = []

@@ -268,13 +268,13 @@ def _quote_claims(text: str, item: Item, cited: str) -> tuple[tuple[Claim, ...],
     norm_cited = f" {normalise(cited)} "
     norm_free = f" {' | '.join(normalise(t) for t in quotable_text(item))} "
     claims: list[Claim] = []
-    for sentence in split_sentences(text):
-        for m in _ANY_QUOTE.finditer(sentence):
-            quote = normalise(m.group(1))
-            if not quote:
-                continue
-            ok = f" {quote} " in norm_cited or (f" {quote} " in norm_free and bool(_ATTRIBUTION.search(sentence)))
-            claims.append(Claim("quote", m.group(1).strip(), ok))
+    for m in _ANY_QUOTE.finditer(text):
+        quote = normalise(m.group(1))
+        if not quote:
+            continue
+        lead = re.split(r"[.!?]\s", text[max(0, m.start() - 80):m.start()])[-1]  # the words before it, same sentence
+        ok = f" {quote} " in norm_cited or (f" {quote} " in norm_free and bool(_ATTRIBUTION.search(lead)))
+        claims.append(Claim("quote", m.group(1).strip(), ok))
     return tuple(claims), _ANY_QUOTE.sub(" ", text)
 
 

@@ -56,7 +56,8 @@ def stem(word: str) -> str:
 def theme_words(message: str, constraints: Constraints, genres: Iterable[str] = (), titles: Iterable[str] = ()) -> list[str]:
     """Content words of ``message`` that name a theme (not a stop word, a genre, a person the
     constraints name, a number, or a word of a referenced title), in message order, unique."""
-    skip = {stem(w) for g in genres for w in re.findall(r"[a-z]+", g.lower())}
+    named = [*genres, *constraints.genres, *constraints.genres_any, *constraints.exclude_genres]
+    skip = {stem(w) for g in named for w in re.findall(r"[a-z]+", g.lower())}
     for value in constraints.fields.values():
         skip |= {stem(w) for w in re.findall(r"[a-z]+", str(value).lower())}
     for title in titles:
