@@ -48,19 +48,17 @@ def pattern(sentence: str) -> str:
 
 
 def split_reason(reason: str) -> list[str]:
-    """The sentences of a reason (a stop, "!" or "?" followed by a space and a capital or digit,
-    outside quotes)."""
+    """The sentences of a reason: a stop, "!" or "?" (or a closing quote right after one), outside
+    quotes, followed by the end or by a space and a capital or digit."""
     out, start, quoted = [], 0, False
     for i, ch in enumerate(reason):
         if ch in "\"“”":
             quoted = not quoted
-        if not quoted and ch in ".!?" and i + 2 <= len(reason) and (i + 1 == len(reason) or reason[i + 1] in " \"”"):
-            j = i + 1
-            while j < len(reason) and reason[j] in "\"”":
-                j += 1
-            if j >= len(reason) or (j + 1 < len(reason) and reason[j] == " " and (reason[j + 1].isupper() or reason[j + 1].isdigit())):
-                out.append(reason[start:j].strip())
-                start = j
+        ends = not quoted and (ch in ".!?" or (ch in "\"”" and i > 0 and reason[i - 1] in ".!?"))
+        if ends and (i + 1 == len(reason) or (reason[i + 1] == " " and i + 2 < len(reason)
+                                              and (reason[i + 2].isupper() or reason[i + 2].isdigit()))):
+            out.append(reason[start:i + 1].strip())
+            start = i + 1
     if reason[start:].strip():
         out.append(reason[start:].strip())
     return [s for s in out if s]
