@@ -219,7 +219,7 @@ def sample_md(cards: Sequence[Card], n: int, command: str) -> str:
     """``n`` cards spread over the suites (every k-th of each), as a markdown table."""
     picked: list[Card] = []
     suites = list(dict.fromkeys(c.suite for c in cards))
-    per = max(1, n // max(1, len(suites)))
+    per = max(1, -(-n // max(1, len(suites))))
     for suite in suites:
         pool = [c for c in cards if c.suite == suite]
         step = max(1, len(pool) // per)

@@ -116,7 +116,8 @@ def rating_sentences(fact: Fact | None, label: str) -> list[str]:
     """Wordings of the rating sentence (a last resort)."""
     if fact is None:
         return []
-    return [f"You may like {label}: {fact.text}.", _stop(_cap(fact.text)), *(_stop(_cap(a)) for a in fact.alt)]
+    return [f"You may like {label}: {fact.text}.", f"If ratings matter to you, {fact.text}.",
+            *(f"If ratings matter to you, {a}." for a in fact.alt)]
 
 
 def candidates(label: str, facts: Sequence[Fact], limit: int = 48) -> list[list[str]]:

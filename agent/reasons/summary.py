@@ -60,10 +60,11 @@ def summary_quote(item: Item, themes: Sequence[str] = ()) -> Quote | None:
     sentence = next((s for s in sentences if any(stem(w) in stems for w in re.findall(r"[A-Za-z]+", s))), sentences[0])
     if len(sentence) <= MAX_QUOTE:
         return Quote(sentence, True)
-    cuts = [m.start() for m in _CLAUSE.finditer(sentence) if MIN_QUOTE <= m.start() <= MAX_QUOTE]
-    if not cuts:
+    found = [m for m in _CLAUSE.finditer(sentence) if MIN_QUOTE <= m.start() <= MAX_QUOTE]
+    if not found:
         return None
-    return Quote(sentence[:cuts[-1]].rstrip(" ,;"), False)
+    strong = [m.start() for m in found if "," not in m.group(0)]  # a dash or semicolon ends a thought
+    return Quote(sentence[:(strong or [m.start() for m in found])[-1]].rstrip(" ,;"), False)
 
 
 def summary_fact(item: Item, themes: Sequence[str] = ()) -> Fact | None:

@@ -122,8 +122,9 @@ def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (),
     if item.year is not None and (c.year_min is not None or c.year_max is not None):
         facts.append(_period_fact(item.year, c.year_min, c.year_max))
     if c.exclude_genres and not set(c.exclude_genres) & set(item.genres) and not facts:
-        no = " or ".join(GENRE_NOUNS.get(g, g.lower()) for g in c.exclude_genres)
-        facts.append(Fact("request", f"it is no {no}, as you asked", "not_genre", f"no {no}", f"it is no {no}"))
+        no = " or ".join(g.lower() for g in c.exclude_genres)  # the genre's own name: a checkable claim
+        facts.append(Fact("request", f"it is no {no} film, as you asked", "not_genre", f"no {no} film",
+                          f"it is no {no} film"))
     return sorted(facts, key=lambda f: ORDER.index(f.key))
 
 
@@ -183,7 +184,8 @@ def _oscar_fact(item: Item, name: str, low: int | None, high: int | None) -> Fac
         if count == 0:
             return Fact("request", "it won no Oscar, as you asked", name, "a film without an Oscar", "it won no Oscar")
         ask = "an Oscar winner" if (low or 0) <= 1 else f"at least {low} Oscars"
-        return Fact("request", f"it won {count} Oscar{plural}, as you asked", name, ask, f"it won {count} Oscar{plural}")
+        won = "one Oscar" if count == 1 else f"{count} Oscars"
+        return Fact("request", f"it won {won}, as you asked", name, ask, f"it won {won}")
     ask = "an Oscar-nominated film" if (low or 0) <= 1 else f"at least {low} Oscar nominations"
     return Fact("request", f"it was nominated for {count} Oscar{plural}, as you asked", name, ask,
                 f"it was nominated for {count} Oscar{plural}")
