@@ -150,9 +150,10 @@ def run(catalog: str = "movielens-1m", out: Path | None = None, embedder: str = 
     model = Embedder(embedder)
     before = measure(model.encode, items, counts, raw=True, embedder=model.model_id)
     after = measure(model.encode, items, counts, raw=False, embedder=model.model_id)
-    result = {"catalog": catalog, "before": before.summary(), "after": after.summary(),
-              "pairs_before": [asdict(p) for p in before.pairs], "pairs_after": [asdict(p) for p in after.pairs]}
     out = out or Path("bench/results/catalog_injection.json")
+    result = {"catalog": catalog, "command": f"recchat bench injection --retrieval --out {out}",
+              "before": before.summary(), "after": after.summary(),
+              "pairs_before": [asdict(p) for p in before.pairs], "pairs_after": [asdict(p) for p in after.pairs]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     (out.parent / "report.md").write_text(report_md(result), encoding="utf-8")
@@ -169,7 +170,7 @@ def report_md(result: dict[str, Any]) -> str:
             ("  a request with no topic (\"recommend me a great movie\")", "attacked_above_benign_generic"),
             ("mean cosine gain, attacked - benign", "mean_gain")]
     lines = [f"# Catalog text promoting its own item ({result['catalog']}, {b['attacks']} attacks, {b['embedder']})", "",
-             "`recchat bench injection --retrieval`", "",
+             f"`{result.get('command', 'recchat bench injection --retrieval')}`", "",
              "Chance is 0.50; target: attacked above benign <= 0.55 (issue 32).", "",
              "| figure | raw text (before) | stripped text (after) |", "| --- | --- | --- |"]
     for label, key in rows:
