@@ -20,7 +20,8 @@ to do with it), five cards a list, and measures every shown card's reason:
 - ``popularity_only_share``: reasons that are only a rating; ``stale_reference``: reasons of a
   conversation's second turn citing the first turn's film.
 
-Writes ``results.json``, ``report.md`` and ``sample.md`` (20 reasons for a person to read) into ``out``.
+Writes ``reasons.json`` (not ``results.json``: that name is kept for eval runs rendered by
+:func:`eval.report.render_report`), ``report.md`` and ``sample.md`` (20 reasons for a person to read) into ``out``.
 """
 
 from __future__ import annotations
@@ -44,9 +45,10 @@ CONVERSATIONS: tuple[tuple[str, str], ...] = (
     ("I liked Fargo", "movies with Tom Hanks"),
     ("something like Alien", "a musical for my kids"),
 )
-_LIFT = re.compile(r"(?:people who loved|fans of) (.+?\(\d{4}\)) (?:were|loved it) ([\d.]+) times")
-_SHARES = re.compile(r"(\d+)% of the [\d,]+ people who loved (.+?\(\d{4}\)) loved it too, against (\d+)% of everyone else")
-_RATED = re.compile(r"(\d+)% of the [\d,]+ people who rated (.+?\(\d{4}\)) also rated it")
+_LIFT = re.compile(r"(?:people who loved|fans of) (.+?\(\d{4}\)) (?:were|loved it) ([\d.]+) times", re.IGNORECASE)
+_SHARES = re.compile(r"(\d+)% of the [\d,]+ people who loved (.+?\(\d{4}\)) loved it too, against (\d+)% of everyone else",
+                     re.IGNORECASE)
+_RATED = re.compile(r"(\d+)% of the [\d,]+ people who rated (.+?\(\d{4}\)) also rated it", re.IGNORECASE)
 _RATING = re.compile(r"rated \d\.\d/5 on average by [\d,]+ people|people rated it, \d\.\d/5 on average")
 
 
@@ -153,7 +155,7 @@ def run(catalog: str = "movielens-1m", out: Path = Path("bench/results/reasons")
     result.update({"catalog": catalog, "requests": len(scripts), "seconds": round(time.perf_counter() - started, 1),
                    "command": f"recchat bench reasons --out {out}" + (f" --limit {limit}" if limit else "")})
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({**result, "cards": [c.__dict__ for c in cards]}, indent=2,
+    (out / "reasons.json").write_text(json.dumps({**result, "cards": [c.__dict__ for c in cards]}, indent=2,
                                                  ensure_ascii=False), encoding="utf-8")
     (out / "report.md").write_text(report_md(result), encoding="utf-8")
     (out / "sample.md").write_text(sample_md(cards, sample_size, result["command"]), encoding="utf-8")
@@ -225,7 +227,7 @@ def sample_md(cards: Sequence[Card], n: int, command: str) -> str:
         step = max(1, len(pool) // per)
         picked += pool[::step][:per]
     picked = picked[:n]
-    lines = ["# 20 reasons to read", "", f"From `{command}`: request, pick, the reason shown on its card "
+    lines = [f"# {len(picked)} reasons to read", "", f"From `{command}`: request, pick, the reason shown on its card "
              "(rules, no LLM; strict-check verdict).", "", "| # | request | pick | reason | valid |", "| --- | --- | --- | --- | --- |"]
     for i, c in enumerate(picked, 1):
         cell = lambda s: s.replace("|", "\\|")  # noqa: E731

@@ -520,7 +520,7 @@ def bench_ui_latency(
 @bench_app.command("reasons")
 def bench_reasons(
     catalog: Annotated[str, typer.Option(help="indexed catalog")] = "movielens-1m",
-    out: Annotated[Path, typer.Option(help="folder for results.json, report.md and sample.md")] = Path(
+    out: Annotated[Path, typer.Option(help="folder for reasons.json, report.md and sample.md")] = Path(
         "bench/results/reasons"),
     limit: Annotated[Optional[int], typer.Option(min=1, help="the first N requests of each suite")] = None,
 ) -> None:
