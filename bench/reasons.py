@@ -72,6 +72,7 @@ class Card:
     below_base: bool = False
     popularity_only: bool = False
     stale: bool = False
+    statistic: bool = False
 
 
 def _below_base(reason: str, item_id: str, app: Any, titles: dict[str, str]) -> bool:
@@ -149,7 +150,8 @@ def run(catalog: str = "movielens-1m", out: Path = Path("bench/results/reasons")
                     verdict.total_claims, verdict.grounded_claims, states_wish(c, wished), bool(themes), met,
                     any(m.lower() in text.lower() for m in met), _below_base(text, rec.item.id, app, titles),
                     bool(sentences) and all(_RATING.search(s) for s in sentences),
-                    any(f" {t.lower()}" in text.lower() for t in first_refs if t)))
+                    any(f" {t.lower()}" in text.lower() for t in first_refs if t),
+                    bool(_LIFT.search(text) or _SHARES.search(text) or _RATED.search(text))))
         agent.sessions.delete(session.id)
     result = summarise(cards, lists, seconds)
     result.update({"catalog": catalog, "requests": len(scripts), "seconds": round(time.perf_counter() - started, 1),
@@ -183,6 +185,7 @@ def summarise(cards: Sequence[Card], lists: Sequence[int], seconds: Sequence[flo
         "names_wish_share_with_themes": share([c.names_wish for c in wish_or_theme]),
         "names_wish_cards_with_themes": len(wish_or_theme),
         "below_base_rate": sum(c.below_base for c in cards),
+        "citing_statistic": sum(c.statistic for c in cards),
         "max_shared_pattern": max(lists, default=0), "lists_over_2": sum(n > 2 for n in lists),
         "popularity_only_share": share([c.popularity_only for c in main]),
         "stale_reference": sum(c.stale for c in main),
@@ -201,7 +204,8 @@ def report_md(result: dict[str, Any]) -> str:
          ">= 0.90"),
         (f"  the same, theme-only requests included ({result['names_wish_cards_with_themes']} cards)",
          "names_wish_share_with_themes", "-"),
-        ("reasons citing a statistic below the base rate", "below_base_rate", "0"),
+        ("reasons citing a liking statistic (lift or shares)", "citing_statistic", "-"),
+        ("  of them below the base rate", "below_base_rate", "0"),
         (f"most cards of one list sharing a sentence pattern ({result['lists']} lists)", "max_shared_pattern", "<= 2"),
         ("lists with a pattern on more than 2 cards", "lists_over_2", "0"),
         ("main picks whose reason is only a rating", "popularity_only_share", "last resort"),
