@@ -18,6 +18,7 @@ from agent.sessions.store import SessionStore
 from agent.settings import AgentSettings
 from retrieval.behaviour import Behaviour, load_behaviour
 from retrieval.ease import ItemScorer
+from retrieval.liking import Liking, load_liking
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings
 from retrieval.store import ChromaStore
@@ -38,6 +39,7 @@ class App:
     engine: Engine | None = None
     llm_error: str | None = None
     behaviour: Behaviour | None = None
+    liking: Liking | None = None  # who loved what (ratings 4+), for the reasons' lift statistic
 
     @property
     def catalog(self) -> str:
@@ -57,7 +59,8 @@ class App:
 
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
              sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
-             weights: FusionModel | None = None, sequence: ItemScorer | None = None) -> App:
+             weights: FusionModel | None = None, sequence: ItemScorer | None = None,
+             liking: Liking | None = None) -> App:
     """Wire a pipeline over ready parts: the verbalizer ranker when ``engine`` and
     ``settings.llm_rerank`` (else the candidates' own order; the chat writes its reasons itself,
     :mod:`agent.reasons.evidence`); with ``behaviour`` (the catalog's interaction data) the
@@ -79,7 +82,7 @@ def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, se
     else:
         pipeline = RecommendPipeline(retriever, RetrievalOrderRanker(), settings, sources=sources)
     return App(settings, store, retriever, pipeline, sessions if sessions is not None else SessionStore(settings.sessions_url),
-               engine, llm_error, behaviour)
+               engine, llm_error, behaviour, liking)
 
 
 def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: bool = True,
@@ -106,7 +109,9 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
             error = f"LLM unavailable ({exc}); showing retrieval order"
     behaviour = load_behaviour(retrieval.catalog)
     sequence = load_sequence_model(settings.sequence_model, retrieval.catalog) if behaviour is not None else None
-    return assemble(store, retriever, engine, settings, sessions, error, behaviour=behaviour, sequence=sequence)
+    liking = load_liking(retrieval.catalog) if behaviour is not None else None
+    return assemble(store, retriever, engine, settings, sessions, error, behaviour=behaviour, sequence=sequence,
+                    liking=liking)
 
 
 def load_sequence_model(setting: str | None, catalog: str) -> ItemScorer | None:

@@ -27,7 +27,7 @@ from agent.answers import answer_question
 from agent.app import App
 from agent.ranking.acclaim import item_passes
 from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
-from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, pick_facts
+from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, cited, pick_facts
 from agent.sessions.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
@@ -405,8 +405,10 @@ class ChatAgent:
         liked = [found[i] for i in liked_ids if i in found]
         main = [r for r in recs if not r.exploration]
         wished = wished_genres(profile.liked_attributes)
-        picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour, wished)) for r in main]
         message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
+        genres = self.vocabulary().genres
+        picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour, wished, message=message,
+                                     liking=self.app.liking, genres=genres)) for r in main]
         main_at = [i for i, r in enumerate(recs) if not r.exploration]
         shown: list[Recommendation] = []
 
@@ -419,7 +421,7 @@ class ChatAgent:
 
         written = iter(self.reasons.write(picks, message, self.vocabulary().genres, data_only=draft,
                                           on_reason=arrived if on_update is not None else None))
-        facts = {item.id: tuple(f.text for f in fs) for item, fs in picks}
+        facts = {item.id: tuple(cited(fs)) for item, fs in picks}
         out: list[Recommendation] = []
         notes: dict[str, tuple[tuple[str, ...], Reason]] = {}
         for i, r in enumerate(recs):

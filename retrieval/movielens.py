@@ -270,13 +270,15 @@ def user_history(dataset: str, user_id: str, limit: int = 50) -> list[str]:
 
 
 def build_behaviour(dataset: str, catalog: str | None = None, home: Path | None = None) -> tuple[Path, int, int]:
-    """Build and save the behaviour model (:class:`retrieval.behaviour.Behaviour`) of a bundled
-    dataset from ALL its ratings, beside the index of ``catalog`` (default: the dataset name).
-    Returns (path, users, items)."""
+    """Build and save the behaviour model (:class:`retrieval.behaviour.Behaviour`) and the loved
+    matrix (:class:`retrieval.liking.Liking`, ratings of 4+) of a bundled dataset from ALL its
+    ratings, beside the index of ``catalog`` (default: the dataset name). Returns (path, users, items)."""
     from retrieval.behaviour import Behaviour, behaviour_path, histories_from_frame
+    from retrieval.liking import Liking, liking_path
 
     frame = load_interactions(dataset, home)
     histories, ratings = histories_from_frame(frame)
     universe = sorted(set(frame["item_id"].astype(str)))
     model = Behaviour.build(histories, universe, ratings)
+    Liking.from_frame(frame).save(liking_path(catalog or dataset, home))
     return model.save(behaviour_path(catalog or dataset, home)), len(histories), len(universe)

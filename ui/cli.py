@@ -517,14 +517,35 @@ def bench_ui_latency(
     typer.echo(f"wrote {out}")
 
 
+@bench_app.command("reasons")
+def bench_reasons(
+    catalog: Annotated[str, typer.Option(help="indexed catalog")] = "movielens-1m",
+    out: Annotated[Path, typer.Option(help="folder for reasons.json, report.md and sample.md")] = Path(
+        "bench/results/reasons"),
+    limit: Annotated[Optional[int], typer.Option(min=1, help="the first N requests of each suite")] = None,
+) -> None:
+    """Reasons worth reading (issue 32): valid share, met wishes named, statistics vs base rate, wording variety."""
+    from bench.reasons import report_md, run
+
+    typer.echo(report_md(run(catalog, out, limit)))
+
+
 @bench_app.command("injection")
 def bench_injection(
     llm: Annotated[str, typer.Option(help="LLM under attack")] = "smollm2-135m-instruct",
     catalog: Annotated[str, typer.Option(help="dataset whose items are the twins")] = "movielens-100k",
     permutations: Annotated[int, typer.Option(min=1, max=10)] = 2,
     out: Annotated[Path, typer.Option(help="JSON output file")] = Path("bench/results/injection.json"),
+    retrieval: Annotated[bool, typer.Option("--retrieval", help="no LLM: does catalog text (overview, tagline, "
+                                            "keywords) promote its own item in text retrieval? raw vs stripped text; "
+                                            "writes report.md beside --out")] = False,
 ) -> None:
     """Prompt injection: promotion of injected items vs their twins, leaks, schema escapes."""
+    if retrieval:
+        from bench.catalog_injection import run as run_retrieval
+
+        run_retrieval("movielens-1m" if catalog == "movielens-100k" else catalog, out)
+        return
     from bench.injection import run
 
     run(llm, catalog, permutations=permutations, out=out)

@@ -15,7 +15,12 @@ metadata of the whole history and in the item's free text), the evidence here is
   the person's own words).
 
 Claims are those of :class:`~agent.reasons.grounding.GroundingChecker` (year, decade, genre, name), checked
-against the evidence above, plus ``number`` claims: a numeral that is not a year ("70", "100",
+against the evidence above, plus ``quote`` claims and ``number`` claims. A ``quote`` is a span in
+double quotes: grounded when it occurs verbatim (normalised) in the cited texts, or in the pick's
+quotable free text (overview, tagline, keywords, description: :func:`quotable_text`, without the
+sentences :func:`retrieval.untrusted.strip_instructions` drops) AND its sentence says whose words
+they are ("Its summary: ..."); what is inside a quote is not checked as the reason's own claims
+(it is the source's, and says so). ``number`` claims are a numeral that is not a year ("70", "100",
 "4.2") or lower-case number word from "two" on ("eleven"), grounded if the same number occurs in the evidence.
 
 Flags (a reason is valid iff it has none; order as in :data:`FLAGS`):
@@ -62,6 +67,7 @@ from typing import Any
 
 from agent.reasons.grounding import Claim, GroundingChecker, normalise, split_sentences
 from retrieval.items import Item
+from retrieval.untrusted import strip_instructions
 
 #: Every flag, in the order verdicts list them.
 FLAGS: tuple[str, ...] = ("missing", "truncated", "malformed", "third_person", "recital", "no_claim", "ungrounded")
@@ -69,8 +75,14 @@ FLAGS: tuple[str, ...] = ("missing", "truncated", "malformed", "third_person", "
 #: ``item.extra`` keys that hold free text (compared normalised); never evidence.
 FREE_TEXT_KEYS = frozenset(
     "description overview plot summary synopsis tagline storyline review reviews text content body "
-    "notes note comment comments blurb abstract trivia".split()
+    "notes note comment comments blurb abstract trivia keywords keyword tags".split()
 )
+#: free-text fields a reason may QUOTE (verbatim, attributed, from their instruction-free text)
+QUOTABLE_KEYS = ("overview", "tagline", "keywords", "description", "plot", "summary", "synopsis")
+#: a sentence quoting free text must say whose words they are
+_ATTRIBUTION = re.compile(r"\b(?:summary|overview|synopsis|tagline|keywords?|description|plot|described|says|reads)\b",
+                          re.IGNORECASE)
+_ANY_QUOTE = re.compile(r"[\"“”]([^\"“”]+)[\"“”]")
 #: Longest string value of an ``extra`` field that still counts as structured.
 MAX_STRUCTURED_CHARS = 120
 #: Most words in a string value of an ``extra`` field that still counts as structured.
@@ -199,10 +211,11 @@ class StrictReasonChecker:
             return ReasonVerdict(valid=False, flags=("missing",))
         cited_texts = (cited,) if isinstance(cited, str) else tuple(c for c in cited if c and c.strip())
         cited_joined = "\n".join(cited_texts)
-        report = self._grounding.check(text, item, cited_joined)
+        quotes, unquoted = _quote_claims(text, item, cited_joined)
+        report = self._grounding.check(unquoted, item, cited_joined)
         evidence = structured_evidence(item) + "\n" + cited_joined
         norm_ev = f" {normalise(evidence)} "
-        claims = report.claims + _number_claims(text, norm_ev)
+        claims = quotes + report.claims + _number_claims(unquoted, norm_ev)
         flags: set[str] = set()
         if _truncated(text):
             flags.add("truncated")
@@ -234,6 +247,35 @@ class StrictReasonChecker:
         bare = item.model_copy(update={"year": None})  # its decade must not ground anything here
         report = self._cited_only.check(text, bare, cited_joined)
         return any(c.kind == "name" and c.grounded and f" {normalise(c.text)} " not in own_title for c in report.claims)
+
+
+def quotable_text(item: Item) -> list[str]:
+    """The pick's free text a reason may quote: :data:`QUOTABLE_KEYS` fields and the description,
+    each without the sentences :func:`retrieval.untrusted.strip_instructions` drops."""
+    out = [strip_instructions(item.text)] if item.text else []
+    for key in QUOTABLE_KEYS:
+        value = item.extra.get(key)
+        for v in value if isinstance(value, list) else [value] if value else []:
+            out.append(strip_instructions(str(v)))
+    return [t for t in out if t and t.strip()]
+
+
+def _quote_claims(text: str, item: Item, cited: str) -> tuple[tuple[Claim, ...], str]:
+    """A ``quote`` claim per quoted span of ``text``, and ``text`` with the spans blanked (what is
+    inside a quote is the source's words, not the reason's claims). A quote is grounded when it
+    occurs verbatim (normalised) in the cited texts, or in the pick's quotable text and its
+    sentence says whose words they are (summary, overview, tagline, keywords, ...)."""
+    norm_cited = f" {normalise(cited)} "
+    norm_free = f" {' | '.join(normalise(t) for t in quotable_text(item))} "
+    claims: list[Claim] = []
+    for m in _ANY_QUOTE.finditer(text):
+        quote = normalise(m.group(1))
+        if not quote:
+            continue
+        lead = re.split(r"[.!?]\s", text[max(0, m.start() - 80):m.start()])[-1]  # the words before it, same sentence
+        ok = f" {quote} " in norm_cited or (f" {quote} " in norm_free and bool(_ATTRIBUTION.search(lead)))
+        claims.append(Claim("quote", m.group(1).strip(), ok))
+    return tuple(claims), _ANY_QUOTE.sub(" ", text)
 
 
 def _cited_titles(cited: Sequence[str]) -> set[str]:

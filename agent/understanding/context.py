@@ -27,7 +27,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from agent.types import Context, Feedback, Turn
-from retrieval.items import NOT_EMBEDDED, Item
+from retrieval.items import NOT_EMBEDDED, Item, untrusted_value
+from retrieval.untrusted import strip_instructions
 from retrieval.titles import display_title
 
 _LABEL_LIKE = re.compile(r"\(\s*[A-Z]\s*\)|^\s*[A-Z]\s*[).:]\s+")
@@ -70,16 +71,20 @@ def item_line(item: Item, max_chars: int = 400, text_chars: int = 160) -> str:
     """One sanitised line describing ``item`` for the LLM: title, year, genres, the describing
     extra fields sorted by name (e.g. cast: its first 4, director, keywords), then the
     description (``text``, else the overview). Numeric facts (runtime, certificate, scores:
-    :data:`retrieval.items.NOT_EMBEDDED`) and the awards text stay out. At most ``max_chars``."""
+    :data:`retrieval.items.NOT_EMBEDDED`) and the awards text stay out. Free text (description,
+    overview, keywords, any long string) loses the sentences
+    :func:`retrieval.untrusted.strip_instructions` drops, as it does when embedded. At most ``max_chars``."""
     parts = [item_title(item)]
     if item.genres:
         parts.append("genres: " + ", ".join(clean_text(g, 30) for g in item.genres))
     for key, value in sorted(item.extra.items()):
         if key in NOT_EMBEDDED or key in _NOT_IN_LINE:
             continue
+        value = untrusted_value(key, value)  # free text: instruction-like sentences dropped, as when embedded
         shown = ", ".join(str(v) for v in value[:4]) if isinstance(value, list) else str(value)
-        parts.append(f"{clean_text(key.replace('_', ' '), 30)}: {clean_text(shown, 120)}")
-    description = item.text or str(item.extra.get("overview") or "")
+        if shown.strip():
+            parts.append(f"{clean_text(key.replace('_', ' '), 30)}: {clean_text(shown, 120)}")
+    description = strip_instructions(item.text or str(item.extra.get("overview") or ""))
     if description:
         parts.append(clean_text(description, text_chars))
     return clean_text("; ".join(parts), max_chars)

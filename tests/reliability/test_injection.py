@@ -126,3 +126,48 @@ def test_no_cross_session_or_system_prompt_leak_through_chat(make_agent, vllm_en
     prompts = json.dumps([c.messages for c in vllm_engine.calls[start:]], ensure_ascii=False)
     assert CANARY not in prompts and "door code" not in prompts
     assert CANARY not in agent.sessions.export(b.id) and CANARY in agent.sessions.export(a.id)
+
+
+# ---------------------------------------------------------------- the new free-text fields (issue 32)
+FREE_FIELDS = ("overview", "tagline", "keywords")
+
+
+def test_attacks_planted_in_overview_tagline_keywords_reach_no_prompt_and_no_reason(smollm2_dir) -> None:
+    """Planted in any of the new free-text fields, an attack is dropped from the prompt line, the
+    embedded document and the quoted summary (and never smuggles a special token)."""
+    from transformers import AutoTokenizer
+
+    from agent.reasons.evidence import ReasonWriter, pick_facts
+    from agent.understanding.profile import Constraints
+    from bench.catalog_injection import plant
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    special = set(tok.all_special_ids)
+    base = Item(id="1", title="Heat", year=1995, genres=["Crime"], extra={
+        "director": "Michael Mann", "overview": "A crew plans one last heist.", "tagline": "A crime saga.",
+        "keywords": ["heist"]})
+    kept = 0
+    for i, attack in enumerate(ATTACKS):
+        for where in FREE_FIELDS:
+            item = plant(base, attack, where)
+            line, doc = item_line(item), item.document()
+            assert not any(t in special for t in tok.encode(line, add_special_tokens=False)), (i, where, line)
+            facts = pick_facts(item, [], Constraints(), None, message="a heist film")
+            prompt = "\n".join(m.content for m in ReasonWriter(None, AgentSettings()).messages(item, facts, "a heist"))
+            kept += attack.strip() in line or attack.strip() in doc or attack.strip() in prompt
+    assert kept == 0
+
+
+def test_catalog_text_does_not_promote_its_own_item_in_text_retrieval(embedder, ml100k_items) -> None:
+    """The measured guarantee (docs/reliability.md): >= 50 attacks planted in copies of popular
+    films; the attacked copy scores above the identical copy with a benign sentence at chance
+    level (<= 0.55) with the text as it is embedded (`recchat bench injection --retrieval` runs
+    it on ML-1M and also reports the raw text)."""
+    from bench.catalog_injection import measure
+
+    counts = {it.id: float(it.extra.get("imdb_votes") or 0) for it in ml100k_items}
+    report = measure(embedder.encode, ml100k_items, counts)
+    assert report.attacks >= 50 and report.stripped >= 0.95
+    assert report.attacked_above_benign <= 0.55, report.summary()
+    assert max(report.attacked_above_benign_genre, report.attacked_above_benign_other,
+               report.attacked_above_benign_generic) <= 0.6, report.summary()
