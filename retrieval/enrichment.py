@@ -63,17 +63,34 @@ LANGUAGE_NAMES = {"en": "English", "fr": "French", "de": "German", "it": "Italia
                   "he": "Hebrew", "ar": "Arabic", "el": "Greek", "tr": "Turkish", "fi": "Finnish", "th": "Thai"}
 
 
+#: Production country -> its main language, to pick a film's language from a list of several
+#: ("German, Italian" for Life Is Beautiful, made in Italy: Italian).
+COUNTRY_LANGUAGES = {"France": "French", "Belgium": "French", "Italy": "Italian", "Germany": "German",
+                     "West Germany": "German", "East Germany": "German", "Austria": "German", "Spain": "Spanish",
+                     "Mexico": "Spanish", "Argentina": "Spanish", "Japan": "Japanese", "Hong Kong": "Cantonese",
+                     "People's Republic of China": "Mandarin", "Taiwan": "Mandarin", "Sweden": "Swedish",
+                     "Denmark": "Danish", "Norway": "Norwegian", "Russia": "Russian", "Soviet Union": "Russian",
+                     "Iran": "Persian", "Brazil": "Portuguese", "Portugal": "Portuguese", "South Korea": "Korean",
+                     "India": "Hindi", "Netherlands": "Dutch", "Poland": "Polish", "Czech Republic": "Czech",
+                     "Hungary": "Hungarian", "Greece": "Greek", "Israel": "Hebrew", "Finland": "Finnish"}
+
+
 def primary_language(facts: Mapping[str, object]) -> str | None:
     """The language a film is *in*, by a stated rule (the free-form suite's): its original
     language where a source gives one; else, from its list of spoken languages, English when
-    English is among them, else the first listed (OMDb lists the main language first); None
+    English is among them, else the first listed language that is the main language of one of
+    its production countries, else the first listed (OMDb lists the main language first); None
     when neither is known or the code has no name here."""
     code = facts.get("original_language")
     if isinstance(code, str) and code:
         return LANGUAGE_NAMES.get(code.lower())
     spoken = facts.get("language")
     if isinstance(spoken, list) and spoken:
-        return "English" if "English" in spoken else str(spoken[0])
+        if "English" in spoken:
+            return "English"
+        countries = facts.get("country")
+        local = {COUNTRY_LANGUAGES.get(c) for c in countries} if isinstance(countries, list) else set()
+        return next((str(lang) for lang in spoken if lang in local), str(spoken[0]))
     return None
 
 

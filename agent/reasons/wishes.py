@@ -24,8 +24,8 @@ from retrieval.titles import normalise_title
 from retrieval.untrusted import strip_instructions
 
 #: wish keys, strongest first (a reason names the first ones)
-ORDER = ("cast", "director", "writer", "theme", "runtime", "oscars", "nominations", "certificate", "language",
-         "country", "genre", "period", "not_genre")
+ORDER = ("cast", "director", "writer", "theme", "acclaim", "runtime", "oscars", "nominations", "certificate",
+         "language", "country", "genre", "period", "not_genre")
 GENRE_NOUNS = {"Comedy": "comedy", "Drama": "drama", "Thriller": "thriller", "Western": "western", "Musical": "musical",
                "Mystery": "mystery", "Romance": "romance", "Documentary": "documentary", "Film-Noir": "film noir",
                "Animation": "animated film", "Children's": "children's film"}
@@ -55,7 +55,13 @@ def stem(word: str) -> str:
 
 def theme_words(message: str, constraints: Constraints, genres: Iterable[str] = (), titles: Iterable[str] = ()) -> list[str]:
     """Content words of ``message`` that name a theme (not a stop word, a genre, a person the
-    constraints name, a number, or a word of a referenced title), in message order, unique."""
+    constraints name, a number, a word of a referenced title, or a fact phrase the rules read:
+    "French", "critics", "hidden gem"), in message order, unique."""
+    from agent.understanding.facets import read_facets
+    from agent.understanding.text import lower_same_length, mask_spans
+
+    low = lower_same_length(message)
+    message = mask_spans(low, read_facets(low).spans)
     named = [*genres, *constraints.genres, *constraints.genres_any, *constraints.exclude_genres]
     skip = {stem(w) for g in named for w in re.findall(r"[a-z]+", g.lower())}
     for value in constraints.fields.values():
@@ -74,8 +80,7 @@ def theme_words(message: str, constraints: Constraints, genres: Iterable[str] = 
 def states_wish(constraints: Constraints, wished: Sequence[str] = (), themes: Sequence[str] = ()) -> bool:
     """True when the request states any wish a reason could name."""
     c = constraints
-    return bool(c.genres or c.genres_any or c.exclude_genres or c.fields or c.ranges or c.one_of or wished or themes
-                or c.year_min is not None or c.year_max is not None)
+    return bool(not c.is_empty() or wished or themes)
 
 
 def genre_noun(genres: Sequence[str]) -> str:
@@ -112,6 +117,17 @@ def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (),
                 facts.append(fact)
     if "certificate" in c.one_of:
         fact = _certificate_fact(item, c.one_of["certificate"])
+        if fact:
+            facts.append(fact)
+    language = item.extra.get("primary_language")
+    if isinstance(language, str) and language in c.one_of.get("primary_language", ()):
+        facts.append(Fact("request", f"it is in {language}, as you asked", "language", f"a film in {language}",
+                          f"it is in {language}"))
+    elif isinstance(language, str) and "primary_language" in c.none_of and language not in c.none_of["primary_language"]:
+        facts.append(Fact("request", f"it is in {language}, not English, as you asked", "language",
+                          "a film not in English", f"it is in {language}"))
+    if c.acclaim:
+        fact = _acclaim_fact(item, c.acclaim)
         if fact:
             facts.append(fact)
     asked = [g for g in item.genres if g in set(c.genres) | set(c.genres_any) | set(wished)]
@@ -155,6 +171,29 @@ def _field_fact(item: Item, key: str, wanted: Any) -> Fact | None:
             return Fact("request", f"it is in {name}, as you asked", key, f"a film in {name}", f"it is in {name}")
         return Fact("request", f"it is from {name}, as you asked", key, f"a film from {name}", f"it is from {name}")
     return None
+
+
+def _acclaim_fact(item: Item, rule: str) -> Fact | None:
+    """The critics' or IMDb figure behind an acclaim wish (the catalog's rating counts are cited
+    by the rating fact of :mod:`agent.reasons.evidence`)."""
+    metacritic, rt, imdb = (item.extra.get(k) for k in ("metacritic", "rt_meter", "imdb_rating"))
+    if rule == "critics":
+        if isinstance(metacritic, int) and metacritic >= 75:
+            proof = f"critics gave it {metacritic}/100 on Metacritic"
+        elif isinstance(rt, int) and rt >= 90:
+            proof = f"its Rotten Tomatoes meter is {rt}%"
+        else:
+            return None
+        return Fact("request", f"{proof}, as you asked for a film the critics loved", "acclaim",
+                    "a film the critics loved", proof)
+    if isinstance(imdb, (int, float)) and imdb >= (8.0 if rule == "top_rated" else 7.5):
+        proof = f"IMDb users rate it {imdb}/10"
+    elif isinstance(metacritic, int) and metacritic >= 70:
+        proof = f"critics gave it {metacritic}/100 on Metacritic"
+    else:
+        return None
+    ask = "one of the best rated films" if rule == "top_rated" else "a little-known film that is good"
+    return Fact("request", f"{proof}, and you asked for {ask}", "acclaim", ask, proof)
 
 
 def _runtime_fact(item: Item, low: int | None, high: int | None, numbers: set[int]) -> Fact | None:

@@ -204,5 +204,7 @@ def _read_acclaim(low: str, out: Facets) -> None:
         for m in pattern.finditer(low):
             out.acclaim = out.acclaim or name
             out.spans.append(m.span())
+    if out.acclaim:  # "an underrated gem", "a forgotten classic": the noun belongs to the phrase
+        out.spans += [m.span() for m in re.finditer(r"\b(?:gems?|classics?)\b", low)]
     if out.acclaim == "underrated":  # "... that's actually good": the quality half of the same wish
         out.spans += [m.span() for m in re.finditer(r"\b(?:(?:that'?s|but|yet)\s+)?(?:actually|really|still)\s+good\b", low)]

@@ -117,4 +117,6 @@ def test_primary_language_follows_the_stated_rule():
     assert primary_language({"original_language": "fr", "language": ["English", "French"]}) == "French"
     assert primary_language({"language": ["French", "English"]}) == "English"  # English spoken: counted English
     assert primary_language({"language": ["Japanese"]}) == "Japanese"
+    # Life Is Beautiful: OMDb lists "German, Italian"; it was made in Italy
+    assert primary_language({"language": ["German", "Italian"], "country": ["Italy"]}) == "Italian"
     assert primary_language({"original_language": "xx"}) is None and primary_language({}) is None
