@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from agent.reasons.facts import Fact
+from agent.understanding.facets import country_phrase
 from agent.understanding.profile import Constraints
 from retrieval.items import Item
 from retrieval.titles import normalise_title
@@ -169,7 +170,8 @@ def _field_fact(item: Item, key: str, wanted: Any) -> Fact | None:
                         f"{name} wrote it")
         if key == "language":
             return Fact("request", f"it is in {name}, as you asked", key, f"a film in {name}", f"it is in {name}")
-        return Fact("request", f"it is from {name}, as you asked", key, f"a film from {name}", f"it is from {name}")
+        place = country_phrase(name)
+        return Fact("request", f"it is from {place}, as you asked", key, f"a film from {place}", f"it is from {place}")
     return None
 
 

@@ -64,6 +64,16 @@ COUNTRIES: dict[str, str] = {
     "indian": "India", "india": "India", "bollywood": "India", "american": "United States", "hollywood": "United States",
     "france": "France", "italy": "Italy", "germany": "Germany", "spain": "Spain", "japan": "Japan", "china": "People's Republic of China",
     "south african": "South Africa", "belgian": "Belgium", "swiss": "Switzerland"}
+#: Country names said with "the" ("from the United Kingdom").
+_WITH_THE = frozenset({"United Kingdom", "United States", "Netherlands", "Soviet Union", "Czech Republic",
+                       "People's Republic of China", "Philippines"})
+
+
+def country_phrase(country: str) -> str:
+    """``"the United Kingdom"``, ``"France"``: a country as it reads after "from"."""
+    return f"the {country}" if country in _WITH_THE else country
+
+
 _LANGUAGE_WORDS = "|".join(sorted(map(re.escape, LANGUAGES), key=len, reverse=True))
 _COUNTRY_WORDS = "|".join(sorted(map(re.escape, COUNTRIES), key=len, reverse=True))
 _NOT_ENGLISH = re.compile(r"\b(?:not|nothing|no)\s+in\s+english\b|\bnon[- ]english\b|\bforeign(?:[- ]language)?\b|"

@@ -12,7 +12,8 @@ GENRE_WORDS: dict[str, str] = {
     "animated": "Animation", "cartoon": "Animation", "cartoons": "Animation", "anime": "Animation",
     "claymation": "Animation", "stop-motion": "Animation",
     "children": "Children's", "children's": "Children's", "kids": "Children's", "family": "Children's",
-    "comedy": "Comedy", "comedies": "Comedy", "funny": "Comedy", "crime": "Crime", "gangster": "Crime",
+    "comedy": "Comedy", "comedies": "Comedy", "funny": "Comedy", "feel-good": "Comedy", "feel good": "Comedy",
+    "crime": "Crime", "gangster": "Crime",
     "documentary": "Documentary", "documentaries": "Documentary", "drama": "Drama", "dramas": "Drama",
     "fantasy": "Fantasy", "fantasies": "Fantasy", "film-noir": "Film-Noir", "noir": "Film-Noir",
     "horror": "Horror", "scary": "Horror", "slasher": "Horror",
@@ -31,7 +32,7 @@ COMPOUND_GENRE_WORDS: dict[str, tuple[str, ...]] = {
 # "a funny animated movie for kids" does not demand Comedy AND Animation AND Children's; negated
 # ("nothing scary") they still exclude the genre. "romantic" right before a genre noun ("a
 # romantic comedy", "romantic dramas") names the Romance genre and is hard.
-SOFT_GENRE_WORDS = frozenset({"funny", "scary", "romantic", "family"})
+SOFT_GENRE_WORDS = frozenset({"funny", "scary", "romantic", "family", "feel-good", "feel good"})
 # Words for a kind of film the catalog has no genre for: the genres such films carry, added to the
 # retrieval focus as text (never a filter), so "clever heist movies" finds crime thrillers even
 # when no item text says "heist" (MovieLens items have no plots). The words stay unread, so the

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from agent.understanding.facets import country_phrase
 from retrieval.retriever import Filters
 
 Scalar = str | int | float | bool
@@ -73,7 +74,8 @@ class Constraints:
             out.append("genre " + " or ".join(self.genres_any))
         if self.exclude_genres:
             out.append("no " + ", no ".join(self.exclude_genres))
-        out += [f"{_FIELD_WORDS[k]} {v}" if k in _FIELD_WORDS else f"{k} = {v}" for k, v in self.fields.items()]
+        out += [f"from {country_phrase(str(v))}" if k == "country" else f"{_FIELD_WORDS[k]} {v}" if k in _FIELD_WORDS
+                else f"{k} = {v}" for k, v in self.fields.items()]
         for key, (low, high) in self.ranges.items():
             what = _RANGE_WORDS.get(key, key.replace("_", " "))
             out.append(f"{what} {low}" if low == high else f"{what} {low} to {high}" if low is not None and high is not None
