@@ -28,7 +28,7 @@ _LENGTH = re.compile(
     r"max(?:imum)?|up to|over|more than|longer than|at least|around|about|only have)\s+" + _AMOUNT + r"\s*" + _UNIT
     + r"(?P<half2>\s+and\s+a\s+half)?|\b" + _AMOUNT + r"\s*" + _UNIT + r"\s*(?P<post>max(?:imum)?|or less|or shorter|tops|or more|plus)\b")
 _SHORT = re.compile(r"\b(short|quick one|quick film|quick movie)\b(?!\s+(?:story|stories|film festival))")
-_LONG = re.compile(r"\b(long movie|long film|an epic|whole evening|epic length)\b")
+_LONG = re.compile(r"\b(long\s+(?:[\w-]+\s+){0,2}?(?:movie|film|epic)s?|an epic|whole evening|epic length)\b")
 _AGE = re.compile(r"\b(?:my\s+)?(\d{1,2})[- ]?(?:year|yr)s?[- ]old\b")
 _TODDLER = re.compile(r"\b(toddler|preschooler|little ones?)\b")
 _NOT_R = re.compile(r"\b(?:nothing|no|not)\s+(?:rated\s+)?r\b(?:[- ]rated)?|\bnothing above pg-13\b|"

@@ -78,6 +78,8 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
             acclaim=None if ex.acclaim else c.acclaim).describe()
         c.genres, c.genres_any, c.exclude_genres, c.fields, c.ranges, c.one_of = [], [], [], {}, {}, {}
         c.none_of, c.acclaim = {}, None
+        # a mood word ("funny", "feel-good") wished for the last request, not a lasting taste
+        p.liked_attributes = [a for a in p.liked_attributes if a not in SOFT_GENRE_WORDS]
         c.year_min = c.year_max = None
     for r in ex.liked_items:
         p.like_item(r)

@@ -181,3 +181,11 @@ def test_a_wish_no_description_matches_is_said(ask):
     assert any('mention "zxqvbnm"' in n for n in reply.notices), reply.notices
     reply, _, _ = ask("a heist film")
     assert not any("mention" in n for n in reply.notices), reply.notices
+
+
+def test_a_mood_word_belongs_to_its_request_not_to_the_next(ask):
+    """"feel-good" wished for comedies in the web chat for four requests after it was said."""
+    reply, picks, session = ask("a feel-good British film", "a long epic about war")
+    assert "feel-good" not in session.profile.liked_attributes
+    assert sum("Comedy" in p.genres for p in picks) <= 1, [(p.title, p.genres) for p in picks]
+    assert all(p.extra.get("runtime_min", 0) >= 140 for r, p in zip(reply.recommendations, picks) if not r.exploration)

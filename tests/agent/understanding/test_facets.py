@@ -27,6 +27,7 @@ from retrieval.retriever import Filters
     ("a film with at least 10 oscar nominations", {"oscar_nominations": (10, None)}, {}),
     ("a film nominated for lots of oscars that won none", {"oscar_nominations": (5, None), "oscars_won": (0, 0)}, {}),
     ("something with several oscar nominations", {"oscar_nominations": (3, None)}, {}),
+    ("a long epic about war", {"runtime_min": (140, None)}, {}),
     ("a short story adaptation", {}, {}),
     ("a rainy sunday film", {}, {}),
 ])
