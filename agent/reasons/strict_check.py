@@ -304,9 +304,14 @@ def _restates_label(claim: Claim, item: Item, text: str) -> bool:
     return False
 
 
+_SCORE = re.compile(r"(?<![\w.,/])(\d+(?:\.\d+)?)\s*/\s*(?:5|10|100)(?![\w.,/]|[.,]\d)")
+
+
 def _number_claims(text: str, norm_ev: str) -> tuple[Claim, ...]:
-    """A ``number`` claim for each numeral that is not a 4-digit year 1880-2099."""
-    out: list[Claim] = []
+    """A ``number`` claim for each numeral that is not a 4-digit year 1880-2099, and for each
+    score ("4.1/5", "8.0/10", "84/100": its first number; the scale is not a claim)."""
+    out: list[Claim] = [Claim("number", m.group(1), f" {normalise(m.group(1))} " in norm_ev)
+                        for m in _SCORE.finditer(text)]
     for m in _NUMBER.finditer(text):
         number = m.group(0)
         if _YEARISH.fullmatch(number):

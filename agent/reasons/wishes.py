@@ -189,7 +189,7 @@ def _acclaim_fact(item: Item, rule: str) -> Fact | None:
         return Fact("request", f"{proof}, as you asked for a film the critics loved", "acclaim",
                     "a film the critics loved", proof)
     if isinstance(imdb, (int, float)) and imdb >= (8.0 if rule == "top_rated" else 7.5):
-        proof = f"IMDb users rate it {imdb}/10"
+        proof = f"it is rated {imdb}/10 on IMDb"
     elif isinstance(metacritic, int) and metacritic >= 70:
         proof = f"critics gave it {metacritic}/100 on Metacritic"
     else:

@@ -56,3 +56,17 @@ def test_false_sentences_fail(checker, reason, why) -> None:
 def test_keywords_and_overview_are_not_structured_evidence() -> None:
     evidence = structured_evidence(HEAT)
     assert "Spielberg" not in evidence and "bank robbers" not in evidence and "Michael Mann" in evidence
+
+
+def test_a_score_is_a_number_claim_checked_against_the_facts():
+    """"9.0/10" was no claim at all (a numeral next to "/" was skipped), so a wrong score passed."""
+    from agent.reasons.strict_check import StrictReasonChecker
+    from retrieval.items import Item
+
+    item = Item(id="x", title="For All Mankind", year=1989, genres=("Documentary",),
+                extra={"imdb_rating": 8.0, "metacritic": 80})
+    check = StrictReasonChecker(["Documentary", "Comedy"]).check
+    assert check("It is rated 8.0/10 on IMDb and it is from 1989, as you asked.", item).valid
+    assert check("Critics gave it 80/100 on Metacritic, as you asked.", item).valid
+    assert check("It is rated 9.0/10 on IMDb, as you asked.", item).flags == ("ungrounded",)
+    assert check("Critics gave it 85/100 on Metacritic, as you asked.", item).flags == ("ungrounded",)
