@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.reasons.summary import overview_sentences
 from agent.types import Turn
 from agent.understanding.context import clean_text
 from agent.understanding.facets import UP_TO_PG
@@ -34,6 +35,7 @@ from agent.understanding.genres import wished_genres
 from agent.understanding.profile import Constraints, InterestProfile, ItemRef
 from agent.understanding.questions import PickQuestion, QuestionKind, read_pick_question
 from retrieval.items import Item
+from retrieval.untrusted import strip_instructions
 
 #: The MPAA's meaning of each certificate (the old GP and M are today's PG).
 CERTIFICATE_MEANINGS: dict[str, str] = {
@@ -462,27 +464,19 @@ _WRITERS: dict[str, Callable[[Item, PickQuestion, AnswerContext, str], tuple[str
 
 # ---------------------------------------------------------------------------- text helpers
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|https?://\S+|www\.\S+|[`*_#>|\[\]{}]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(]?[A-Z0-9])")
-_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Lt|St|Jr|Sr|Col|Gen|Sgt|Capt|Cmdr|Prof|Rev|Mt|Ft|vs|etc|No)|"
-                           r"(?:\b[A-Z]\.)*\b[A-Z])\.$")  # "Mr.", "Lt. Cmdr.", "J.", "L.A.": no sentence end
-
-
 def quote_summary(text: Any, sentences: int = 2, limit: int = 300) -> str:
-    """Untrusted free text (an overview, a tagline) made safe to quote: cleaned of control
-    characters, chat-template tokens, tags, links and markup, double quotes made single, cut to
-    its first ``sentences`` sentences and at most ``limit`` characters ("" when nothing is left)."""
+    """Untrusted free text (an overview, a tagline) made safe to quote: sentences addressing the
+    system or promoting the film dropped (:func:`retrieval.untrusted.strip_instructions`, as for
+    reasons and prompts), cleaned of control characters, chat-template tokens, tags, links and
+    markup, double quotes made single, cut to its first ``sentences`` sentences
+    (:func:`agent.reasons.summary.overview_sentences`) and at most ``limit`` characters ("" when
+    nothing is left)."""
     if not isinstance(text, str) or not text.strip():
         return ""
-    cleaned = clean_text(_LINK.sub(lambda m: m.group(1) or " ", clean_text(text, 2000)), 2000).replace('"', "'")
-    pieces: list[str] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(cleaned):
-        if _ABBREVIATION.search(cleaned[start:m.start()]):
-            continue  # "L.A.", "Lt.", "Mr.": not a sentence end
-        pieces.append(cleaned[start:m.start()].strip())
-        start = m.end()
-    pieces.append(cleaned[start:].strip())
-    out = " ".join(p for p in pieces[:sentences] if p)
+    kept = strip_instructions(clean_text(text, 2000))
+    cleaned = clean_text(_LINK.sub(lambda m: m.group(1) or " ", kept), 2000).replace('"', "'")
+    pieces = overview_sentences(cleaned)
+    out = " ".join(pieces[:sentences])
     if len(out) > limit and len(pieces) and sentences > 1:
         out = pieces[0]
     return clean_text(out, limit)
