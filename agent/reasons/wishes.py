@@ -237,7 +237,8 @@ def _certificate_fact(item: Item, allowed: Sequence[str]) -> Fact | None:
     if not isinstance(cert, str) or cert not in allowed:
         return None
     allowed = list(allowed)
-    ask = "nothing rated R" if "PG-13" in allowed and "R" not in allowed else \
+    ask = f"a {allowed[0]} film" if len(allowed) == 1 and allowed[0] != "G" else \
+        "nothing rated R" if "PG-13" in allowed and "G" in allowed and "R" not in allowed else \
         "nothing above PG" if "PG" in allowed and "PG-13" not in allowed and "R" not in allowed else \
         "a G-rated film" if allowed == ["G"] else f"a film rated {' or '.join(allowed[:3])}"
     return Fact("request", f"it is rated {cert}, and you asked for {ask}", "certificate", ask, f"it is rated {cert}")
