@@ -198,6 +198,10 @@ def _acclaim_fact(item: Item, rule: str) -> Fact | None:
     return Fact("request", f"{proof}, and you asked for {ask}", "acclaim", ask, proof)
 
 
+_HOURS = {60: "an hour", 90: "an hour and a half", 120: "two hours", 150: "two and a half hours",
+          180: "three hours"}
+
+
 def _runtime_fact(item: Item, low: int | None, high: int | None, numbers: set[int]) -> Fact | None:
     minutes = item.extra.get("runtime_min")
     if not isinstance(minutes, int) or (low is not None and minutes < low) or (high is not None and minutes > high):
@@ -205,7 +209,9 @@ def _runtime_fact(item: Item, low: int | None, high: int | None, numbers: set[in
     proof = f"it runs {minutes} minutes"
     if low is None and high is not None:
         ask = f"under {high + 1} minutes" if high + 1 in numbers else \
-            f"at most {high} minutes" if high in numbers else "a short film"
+            f"at most {high} minutes" if high in numbers else \
+            f"under {_HOURS[high + 1]}" if high + 1 in _HOURS else "a short film" if high == 95 else \
+            f"at most {high} minutes"
     elif high is None and low is not None:
         ask = f"over {low - 1} minutes" if low - 1 in numbers else \
             f"at least {low} minutes" if low in numbers else "a long film"

@@ -189,3 +189,12 @@ def test_a_mood_word_belongs_to_its_request_not_to_the_next(ask):
     assert "feel-good" not in session.profile.liked_attributes
     assert sum("Comedy" in p.genres for p in picks) <= 1, [(p.title, p.genres) for p in picks]
     assert all(p.extra.get("runtime_min", 0) >= 140 for r, p in zip(reply.recommendations, picks) if not r.exploration)
+
+
+def test_something_about_a_theme_is_a_new_request(ask):
+    """Seen in the web chat: after "a western with Clint Eastwood", "something about a
+    submarine" kept Eastwood and the western and said no summary mentions a submarine."""
+    reply, picks, session = ask("a western with Clint Eastwood", "something about a submarine")
+    assert not session.profile.constraints.fields and not session.profile.constraints.genres
+    main = [p for r, p in zip(reply.recommendations, picks) if not r.exploration]
+    assert any("submarine" in p.document().lower() for p in main[:3]), [p.title for p in main]
