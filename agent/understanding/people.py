@@ -1,5 +1,7 @@
 """People of the catalog named in a message: "movies with Tom Hanks", "directed by Kathryn
-Bigelow", "Tarantino's Reservoir Dogs" (full names only, from :attr:`Vocabulary.people`)."""
+Bigelow", "Tarantino's Reservoir Dogs" (full names, from :attr:`Vocabulary.people`), and "a
+Hitchcock film", "De Niro and Pacino" (a capitalised surname that means one person in this
+catalog, :attr:`Vocabulary.surnames`)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ class PersonMention:
     end: int
 
 
-def find_people(low: str, people: Mapping[str, Mapping[str, str]]) -> list[PersonMention]:
+def find_people(low: str, people: Mapping[str, Mapping[str, str]], surnames: Mapping[str, str] | None = None,
+                text: str | None = None) -> list[PersonMention]:
     """Every catalog person named in ``low`` (the lower-cased message), longest name first at each
     position. The role follows the words before the name ("directed by", "written by"), else the
-    person's roles in the catalog in the order cast, director, writer."""
+    person's roles in the catalog in the order cast, director, writer. A surname alone counts
+    only when ``text`` (the message, same length as ``low``) writes it capitalised."""
     if not people:
         return []
     words = [(m.start(), m.end(), normalise_title(re.sub(r"['’]s$", "", m.group()))) for m in _WORD.finditer(low)]
@@ -46,5 +50,37 @@ def find_people(low: str, people: Mapping[str, Mapping[str, str]]) -> list[Perso
             found.append(PersonMention(roles[role], role, words[i][0], words[i + n - 1][1]))
             i += n - 1
             break
+        else:
+            hit = _surname_at(words, i, low, people, surnames or {}, text)
+            if hit is not None:
+                found.append(hit[0])
+                i += hit[1] - 1
         i += 1
     return found
+
+
+def _surname_at(words: list[tuple[int, int, str]], i: int, low: str, people: Mapping[str, Mapping[str, str]],
+                surnames: Mapping[str, str], text: str | None) -> tuple[PersonMention, int] | None:
+    """The person a capitalised surname at word ``i`` names, and its length in words (two words
+    first: "De Niro")."""
+    if text is None or not surnames:
+        return None
+    for n in (2, 1):
+        if i + n > len(words):
+            continue
+        key = " ".join(w for _, _, w in words[i:i + n])
+        if key not in surnames or not all(text[s:s + 1].isupper() for s, _, _ in words[i:i + n]):
+            continue
+        roles = people[surnames[key]]
+        before = low[max(0, words[i][0] - 20):words[i][0]]
+        wanted = "director" if _DIRECTED.search(before) else "writer" if _WRITTEN.search(before) else None
+        after = low[words[i + n - 1][1]:words[i + n - 1][1] + 12]
+        possessive = low[words[i + n - 1][0]:words[i + n - 1][1]].endswith(("'s", "’s"))
+        if wanted is None and possessive:
+            wanted = "director"
+        if wanted is None and re.match(r"(?:['’]s\b|\s+(?:film|movie|picture|flick|classic|thriller|western|comedy)s?\b)",
+                                       after):
+            wanted = "director"  # "a Hitchcock film", "Kubrick's": the maker, as people say it
+        role = wanted if wanted in roles else next(r for r in ("cast", "director", "writer") if r in roles)
+        return PersonMention(roles[role], role, words[i][0], words[i + n - 1][1]), n
+    return None

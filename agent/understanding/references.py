@@ -17,7 +17,7 @@ GENERIC_WORDS = frozenset({"a", "an", "the", "any", "more", "another", "other", 
                       "great", "old", "new", "watching", "watch", "to", "see", "tonight", "again", "else", "all",
                       "me", "you", "i", "we", "us", "what", "who", "which", "first", "second", "third", "fourth",
                       "fifth", "last", "next", "previous", "same", "isn't", "not", "no", "but", "and", "or", "mood",
-                      "now", "today", "right"})
+                      "now", "today", "right", "starring", "featuring", "picture", "pictures"})
 LIKE_CUE = re.compile(
     r"(?<![\w'])(?:like|similar\s+to|such\s+as|as\s+good\s+as|loved|love|enjoyed|liked|adored|adore|fan\s+of|"
     r"in\s+the\s+vein\s+of|along\s+the\s+lines\s+of|in\s+the\s+style\s+of|reminiscent\s+of|reminds\s+me\s+of|"

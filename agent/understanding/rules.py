@@ -166,7 +166,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if name:
             ex.fields["director"] = name
     # people named by full name: "with Tom Hanks", "a Kathryn Bigelow film" (one per role)
-    for person in find_people(masked, vocab.people):
+    for person in find_people(masked, vocab.people, vocab.surnames, text):
         if not is_negated(person.start, scopes) and ex.fields.setdefault(person.role, person.name) == person.name:
             removed.append((person.start, person.end))
     # mood words kept as soft text: "tense", "feel-good", "slow", ...

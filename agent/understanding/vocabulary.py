@@ -145,6 +145,9 @@ class Vocabulary:
     people: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Normalised full name ("robert de niro") -> {role: canonical name} for the catalog's
     directors, writers and leading cast (the first :data:`LEAD_CAST` names of a film's cast)."""
+    surnames: Mapping[str, str] = field(default_factory=dict)
+    """Normalised surname ("hitchcock", "de niro") -> the :attr:`people` key of the one person it
+    means in this catalog (:func:`surname_index`)."""
 
     def genre(self, word: str) -> str | None:
         """Catalog genre for a user word (synonyms included), or None."""
@@ -176,8 +179,9 @@ def vocabulary_from_mirror(mirror: Any, field_names: Sequence[str] = ("director"
         year = meta.get("year")
         rows.append((item_id, str(meta.get("title", item_id)), int(year) if isinstance(year, (int, float)) else None))
     genres = tuple(sorted(counts, key=lambda g: -counts[g]))
+    people = people_index(mirror.metas)
     return Vocabulary(genres, {f: v for f, v in fields.items() if v}, TitleIndex.build(rows), counts,
-                      people_index(mirror.metas))
+                      people, surname_index(mirror.metas, people))
 
 
 LEAD_CAST = 5
@@ -199,6 +203,45 @@ def people_index(metas: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str]
                 if len(words) >= 2 and words[0] not in ("the", "a", "an"):
                     people.setdefault(key, {}).setdefault(role, str(name))
     return people
+
+
+#: Surname particles kept with the surname ("de niro", "van sant", "von trier").
+_PARTICLES = frozenset({"de", "da", "di", "del", "van", "von", "le", "la", "du", "mac"})
+#: A surname alone names a person when that person has at least this many films (as a
+#: director or in the leading cast) and this many times the films of anyone else of that surname.
+SURNAME_MIN_FILMS, SURNAME_DOMINANCE = 4, 3
+
+
+def surname(key: str) -> str:
+    """The surname of a normalised full name ("robert de niro" -> "de niro")."""
+    words = key.split()
+    return " ".join(words[-2:]) if len(words) >= 3 and words[-2] in _PARTICLES else words[-1]
+
+
+def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Surname -> full-name key, only where the surname is unambiguous here: its most prolific
+    bearer (films directed or led, see :data:`LEAD_CAST`) has :data:`SURNAME_MIN_FILMS` films and
+    :data:`SURNAME_DOMINANCE` times anyone else's ("Hitchcock", "Kubrick", "De Niro"; not
+    "Allen": Woody and Tim)."""
+    films: dict[str, int] = {}
+    for meta in metas:
+        seen: set[str] = set()
+        for role, limit in (("director", None), ("cast", LEAD_CAST)):
+            value = meta.get(role)
+            names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+            seen |= {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in names[:limit]}
+        for key in seen & set(people):
+            films[key] = films.get(key, 0) + 1
+    by_surname: dict[str, list[tuple[int, str]]] = {}
+    for key, n in films.items():
+        by_surname.setdefault(surname(key), []).append((n, key))
+    out: dict[str, str] = {}
+    for name, bearers in by_surname.items():
+        bearers.sort(reverse=True)
+        top, rest = bearers[0][0], bearers[1][0] if len(bearers) > 1 else 0
+        if top >= SURNAME_MIN_FILMS and top >= SURNAME_DOMINANCE * rest and len(name) >= 4:
+            out[name] = bearers[0][1]
+    return out
 
 
 def title_keys(title: str) -> list[str]:

@@ -43,3 +43,21 @@ def test_rules_read_a_person_as_a_filter_and_not_a_negated_one() -> None:
     assert "hanks" not in ex.focus.lower()
     assert parse_rules("a western, but not with Clint Eastwood", vocab).fields == {}
     assert Constraints(fields={"cast": "Tom Hanks"}).describe() == ["with Tom Hanks"]
+
+
+def test_a_capitalised_surname_names_the_one_person_it_means_here() -> None:
+    from agent.understanding.vocabulary import surname_index
+
+    metas = ([{"title": f"H{n}", "director": ["Alfred Hitchcock"], "cast": ["James Stewart"]} for n in range(5)]
+             + [{"title": f"D{n}", "cast": ["Robert De Niro", "Al Pacino"]} for n in range(4)]
+             + [{"title": f"A{n}", "director": ["Woody Allen"], "cast": ["Woody Allen"]} for n in range(4)]
+             + [{"title": f"T{n}", "cast": ["Tim Allen"]} for n in range(3)])
+    people = people_index(metas)
+    surnames = surname_index(metas, people)
+    assert surnames["hitchcock"] == "alfred hitchcock" and surnames["de niro"] == "robert de niro"
+    assert "allen" not in surnames  # Woody (4 films) and Tim (3): ambiguous
+    said = "a Hitchcock film, or De Niro and Pacino"
+    found = find_people(said.lower(), people, surnames, said)
+    assert [(p.name, p.role) for p in found] == [("Alfred Hitchcock", "director"), ("Robert De Niro", "cast"),
+                                                 ("Al Pacino", "cast")]
+    assert find_people("a hitchcock film", people, surnames, "a hitchcock film") == []  # not capitalised
