@@ -26,7 +26,8 @@ from typing import Any, Literal
 from agent.answers import answer_question
 from agent.app import App
 from agent.ranking.acclaim import item_passes
-from agent.ranking.exploration import ExplorationStats, known_genres, pick_exploration
+from agent.reasons.liked import lift_clause
+from agent.ranking.exploration import ExplorationStats, exploration_reason, known_genres, pick_exploration
 from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, cited, pick_facts
 from agent.sessions.session import Session
 from agent.settings import AgentSettings
@@ -445,8 +446,14 @@ class ChatAgent:
             taken = banned | {r.item.id for r in recs} | set(session.explored) | set(history)
             rule = session.profile.constraints.acclaim
             accept = (lambda item: item_passes(rule, item, self.app.behaviour)) if rule else None
-            return pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
+            pick = pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
                                     accept=accept)
+            seed = next((x for x in seeds if pick is not None and x.label == pick.seed_title), None)
+            because = lift_clause(pick.candidate.item, seed, self.app.liking) if seed is not None else None
+            if because:  # a liking lift says more than "people who rated X often rated it too"
+                item = pick.candidate.item
+                pick = replace(pick, reason=exploration_reason(item, seed, True, because))
+            return pick
         except Exception:  # noqa: BLE001 - exploration is optional
             return None
 

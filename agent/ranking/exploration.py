@@ -114,16 +114,17 @@ def pick_exploration(
     return None
 
 
-def exploration_reason(item: Item, seed: Item, behavioural: bool = False) -> str:
+def exploration_reason(item: Item, seed: Item, behavioural: bool = False, because: str | None = None) -> str:
     """A reason from metadata only: the item's genres/year/director and the seed's label. The
     genres it avoids stay out of the sentence (they are the person's, not the pick's: the strict
-    check would rightly count them as claims about the pick); the card's badge says it."""
+    check would rightly count them as claims about the pick); the card's badge says it.
+    ``because`` replaces the why-clause (a liking lift, :func:`agent.reasons.liked.lift_clause`)."""
     kind = " / ".join(item.genres[:3]).lower()
     year = f" from {item.year}" if item.year else ""
     director = item.extra.get("director")
     by = f", directed by {director[0] if isinstance(director, list) else director}" if director else ""
     article = "an" if kind[:1] in "aeiou" else "a"
-    why = (f"people who rated {seed.label} often rated it too" if behavioural
-           else f"it sits close to {seed.label} in our catalog")
+    why = because or (f"people who rated {seed.label} often rated it too" if behavioural
+                       else f"it sits close to {seed.label} in our catalog")
     return (f"To explore: {article} {kind} film{year}{by}, a step away from your usual picks, chosen because {why}. "
             "Tell me if this direction works for you.")

@@ -53,6 +53,16 @@ def times(ratio: float) -> str:
     return f"{ratio:.0f}" if ratio >= 10 or abs(ratio - round(ratio)) < 0.05 else f"{ratio:.1f}"
 
 
+def lift_clause(item: Item, ref: Item, liking: Liking | None) -> str | None:
+    """"people who loved <ref> were N times as likely as others to love it" when that lift of
+    ``item`` among the lovers of ``ref`` beats the base rate by :data:`MIN_LIFT` (else None);
+    for a card that is a step away from ``ref`` (no shared genre needed)."""
+    stat = liking.lift(ref.id, item.id) if liking is not None and ref.id != item.id else None
+    if stat is None or stat.lovers_a < MIN_LOVERS or stat.both < MIN_BOTH or stat.ratio < MIN_LIFT:
+        return None
+    return f"people who loved {ref.label} were {times(stat.ratio)} times as likely as others to love it"
+
+
 def lift_fact(item: Item, refs: Sequence[Item], liking: Liking | None) -> Fact | None:
     """The lift of ``item`` among the lovers of the ref that beats the base rate most (refs that
     share no genre with ``item`` are skipped), or None."""
