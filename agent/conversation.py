@@ -26,9 +26,9 @@ from typing import Any, Literal
 from agent.answers import answer_question
 from agent.app import App
 from agent.ranking.acclaim import item_passes
-from agent.reasons.liked import lift_clause
 from agent.ranking.exploration import ExplorationStats, exploration_reason, known_genres, pick_exploration
 from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, cited, pick_facts
+from agent.reasons.liked import lift_clause
 from agent.sessions.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn

@@ -125,9 +125,10 @@ WISHED_GENRE_WEIGHT = 2.0
 
 #: Logit added per unit of :func:`agent.ranking.acclaim.quality` (0..1) when the request has an
 #: acclaim wish, so the best regarded of the passing films rank first ("underrated ranks by
-#: quality among the less rated"). Not learned (no simulated opening asks for acclaim): 6.0 puts
-#: a film 0.1 better in quality one popularity-percentile-weight ahead; for ``underrated`` the
-#: popularity weight is also set to 0 (the wish is the opposite of popularity).
+#: quality among the less rated"). Set by hand, not learned or tuned (no simulated opening asks for
+#: acclaim): a quality gap of 0.1 is worth 0.6 logit, against up to 2.5 for the cold weights' whole
+#: popularity range, so quality leads among the passing films without popularity vanishing; for
+#: ``underrated`` the popularity weight is set to 0 (the wish is the opposite of popularity).
 ACCLAIM_WEIGHT = 6.0
 
 
