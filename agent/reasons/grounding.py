@@ -87,6 +87,10 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+#: adjectives that claim a genre as much as its name does ("an animated film", "a romantic comedy")
+GENRE_ADJECTIVE_FORMS = {"Animation": ("animated",), "Romance": ("romantic",)}
+
+
 class GroundingChecker:
     """Checks reasons against evidence. ``genres`` is the catalog's genre vocabulary."""
 
@@ -99,6 +103,7 @@ class GroundingChecker:
             forms.add(low + "s")
             if low.endswith("y"):
                 forms.add(low[:-1] + "ies")
+            forms.update(GENRE_ADJECTIVE_FORMS.get(genre, ()))
             alts = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
             self._genre_forms.append((genre, re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)))
         self._genre_words = {normalise(w) for g in vocab for w in (g, g + "s")}

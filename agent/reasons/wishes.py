@@ -30,6 +30,8 @@ ORDER = ("cast", "director", "writer", "theme", "acclaim", "runtime", "oscars", 
 GENRE_NOUNS = {"Comedy": "comedy", "Drama": "drama", "Thriller": "thriller", "Western": "western", "Musical": "musical",
                "Mystery": "mystery", "Romance": "romance", "Documentary": "documentary", "Film-Noir": "film noir",
                "Animation": "animated film", "Children's": "children's film"}
+#: genres said as an adjective before another genre ("a romantic comedy", not "a comedy romance")
+GENRE_ADJECTIVES = {"Romance": "romantic", "Animation": "animated"}
 _STOP = frozenset("""a an the and or but nor of with without in on at to for from by about into over under after before
 than then that this these those it its is are was were be been being am i me my we us our you your he she they them
 their his her something anything some any one ones film films movie movies flick flicks picture pictures show shows
@@ -88,7 +90,10 @@ def genre_noun(genres: Sequence[str]) -> str:
     """"a crime thriller", "an animated film", "a comedy" for the given genres (first ones lead)."""
     if not genres:
         return "a film"
-    words = [g.lower() for g in genres[:-1]] + [GENRE_NOUNS.get(genres[-1], f"{genres[-1].lower()} film")]
+    adjectives = [g for g in genres if g in GENRE_ADJECTIVES]  # "a romantic comedy", "an animated children's film"
+    rest = [g for g in genres if g not in GENRE_ADJECTIVES] or [adjectives.pop()]
+    words = ([GENRE_ADJECTIVES[g] for g in adjectives] + [g.lower() for g in rest[:-1]]
+             + [GENRE_NOUNS.get(rest[-1], f"{rest[-1].lower()} film")])
     phrase = " ".join(words)
     return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 

@@ -70,3 +70,16 @@ def test_a_score_is_a_number_claim_checked_against_the_facts():
     assert check("Critics gave it 80/100 on Metacritic, as you asked.", item).valid
     assert check("It is rated 9.0/10 on IMDb, as you asked.", item).flags == ("ungrounded",)
     assert check("Critics gave it 85/100 on Metacritic, as you asked.", item).flags == ("ungrounded",)
+
+
+def test_a_genre_adjective_is_a_genre_claim():
+    """"an animated film" said of Heat passed: only genre names were claims."""
+    from agent.reasons.strict_check import StrictReasonChecker
+    from retrieval.items import Item
+
+    check = StrictReasonChecker(["Comedy", "Romance", "Animation", "Children's", "Drama"]).check
+    heat = Item(id="z", title="Heat", year=1995, genres=("Drama",))
+    toy = Item(id="y", title="Toy Story", year=1995, genres=("Animation", "Children's", "Comedy"))
+    assert check("It is a 1995 animated film, as you asked.", heat).flags == ("ungrounded",)
+    assert check("It is a 1995 romantic drama, as you asked.", heat).flags == ("ungrounded",)
+    assert check("It is a 1995 animated children's film, as you asked.", toy).valid

@@ -48,3 +48,12 @@ def test_theme_words_are_found_in_keywords_then_the_overview() -> None:
     fact = met_wishes(HEAT, Constraints(), themes=["robbers"])[0]
     assert fact.proof == 'its overview mentions "robbers"'  # not a keyword: found in the overview
     assert met_wishes(HEAT, Constraints(), themes=["spaceship"]) == []
+
+
+def test_genre_pairs_read_as_people_say_them():
+    from agent.reasons.wishes import genre_noun
+
+    assert genre_noun(["Comedy", "Romance"]) == "a romantic comedy"  # was "a comedy romance"
+    assert genre_noun(["Animation", "Children's"]) == "an animated children's film"
+    assert genre_noun(["Animation"]) == "an animated film" and genre_noun(["Romance"]) == "a romance"
+    assert genre_noun(["Comedy", "Horror"]) == "a comedy horror film"
