@@ -334,6 +334,7 @@ class ChatAgent:
                               acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
+        explore_facts: dict[str, tuple[str, ...]] = {}
 
         # the pipeline ranks k picks; an exploration pick, when one is found, takes the last slot
         # (none found: the list stays k long)
@@ -344,6 +345,7 @@ class ChatAgent:
                     extra.append(Recommendation(item=pick.candidate.item, rank=k_main + 1, score=pick.similarity,
                                                 reason=pick.reason, grounded=True, exploration=True))
                     explore_seed[pick.candidate.item.id] = pick.seed_title
+                    explore_facts[pick.candidate.item.id] = pick.facts
             if on_ranked is not None:  # shown at once with the data sentences; checked LLM ones may replace them
                 on_ranked(self._with_reasons(list(recs[: k - len(extra)]) + extra, session, history, draft=True)[0])
 
@@ -387,6 +389,9 @@ class ChatAgent:
         evidence = self._evidence(recs, profile, history, retrieval_scores, explore_seed)
         for item_id, (facts, reason) in notes.items():
             evidence[item_id] = replace(evidence[item_id], facts=facts, reason_rejected=reason.rejected)
+        for item_id, facts in explore_facts.items():  # the exploration card's lift, shown under "why?"
+            if item_id in evidence and facts:
+                evidence[item_id] = replace(evidence[item_id], facts=facts)
         timings = {k: v for k, v in result.timings.items() if k != "total_s"}
         text = self._list_text(recs, profile, intent, dropped)
         return AgentReply(text, intent, recs, notices, timings, _audit([*result.llm_calls, *reason_calls]),
@@ -452,7 +457,7 @@ class ChatAgent:
             because = lift_clause(pick.candidate.item, seed, self.app.liking) if seed is not None else None
             if because:  # a liking lift says more than "people who rated X often rated it too"
                 item = pick.candidate.item
-                pick = replace(pick, reason=exploration_reason(item, seed, True, because))
+                pick = replace(pick, reason=exploration_reason(item, seed, True, because), facts=(because,))
             return pick
         except Exception:  # noqa: BLE001 - exploration is optional
             return None

@@ -66,6 +66,7 @@ class ExplorationPick:
     seed_title: str  # the seed's "Title (Year)" label
     similarity: float
     reason: str
+    facts: tuple[str, ...] = ()  # statements the reason rests on beyond the metadata (a liking lift)
 
 
 def known_genres(items: Sequence[Item], top: int = 6) -> list[str]:

@@ -177,7 +177,9 @@ class GroundingChecker:
                 if not current:
                     current_start = at_start
                 current.append("-".join(head))
-                if len(head) < len(parts):  # "Oscar-winning", "Hitchcock-style": the name ends here
+                if len(head) < len(parts) or tok.rstrip().endswith((":", ";")):
+                    # "Oscar-winning", "Hitchcock-style", "a film by Martin Scorsese: Robert De Niro ...":
+                    # the name ends here
                     groups.append((current, current_start))
                     current = []
             elif current and word.lower() in _CONNECTORS:

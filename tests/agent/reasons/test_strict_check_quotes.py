@@ -83,3 +83,16 @@ def test_a_genre_adjective_is_a_genre_claim():
     assert check("It is a 1995 animated film, as you asked.", heat).flags == ("ungrounded",)
     assert check("It is a 1995 romantic drama, as you asked.", heat).flags == ("ungrounded",)
     assert check("It is a 1995 animated children's film, as you asked.", toy).valid
+
+
+def test_a_name_ends_at_a_colon():
+    """"... a film by Martin Scorsese: Robert De Niro has the lead" read "Martin Scorsese Robert"."""
+    from agent.reasons.strict_check import StrictReasonChecker
+    from retrieval.items import Item
+
+    item = Item(id="g", title="GoodFellas", year=1990, genres=("Crime",),
+                extra={"cast": ["Robert De Niro", "Ray Liotta"], "director": ["Martin Scorsese"]})
+    check = StrictReasonChecker(["Crime", "Drama"]).check
+    said = "You asked for Robert De Niro and a film by Martin Scorsese: Robert De Niro has the lead and Martin Scorsese directed it."
+    assert check(said, item, ["Robert De Niro has the lead", "Martin Scorsese directed it"]).valid
+    assert check("You asked for Tom Hanks: Robert De Niro has the lead.", item).flags == ("ungrounded",)
