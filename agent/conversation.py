@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from agent.answers import answer_question
 from agent.app import App
-from agent.ranking.acclaim import item_passes
+from agent.ranking.acclaim import catalog_stats, item_passes
 from agent.ranking.exploration import ExplorationStats, exploration_reason, known_genres, pick_exploration
 from agent.reasons.evidence import REASONS_NOTICE, Reason, ReasonWriter, cited, pick_facts
 from agent.reasons.liked import lift_clause
@@ -450,7 +450,10 @@ class ChatAgent:
             known = known_genres(context_items + hist_items, top=8)
             taken = banned | {r.item.id for r in recs} | set(session.explored) | set(history)
             rule = session.profile.constraints.acclaim
-            accept = (lambda item: item_passes(rule, item, self.app.behaviour)) if rule else None
+            behaviour = self.app.behaviour
+            stats = catalog_stats(behaviour.counts, behaviour.mean_rating.astype(float)) \
+                if rule and behaviour is not None else None  # once per turn, not per film tried
+            accept = (lambda item: item_passes(rule, item, behaviour, stats)) if rule else None
             pick = pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
                                     accept=accept)
             seed = next((x for x in seeds if pick is not None and x.label == pick.seed_title), None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from agent.understanding.context import build_context
 from agent.llm.engine import LLMCall, audit_scope
 from agent.reasons.explain import Explainer
-from agent.ranking.acclaim import passes
+from agent.ranking.acclaim import item_passes
 from agent.ranking.fusion import CandidateSources
 from agent.ranking.rerank import Ranker
 from agent.settings import RerankSettings
@@ -94,8 +94,7 @@ class RecommendPipeline:
                     filters=request.filters, exclude=list(request.exclude), mmr_lambda=request.mmr_lambda,
                 )
                 if request.acclaim:  # no rating data: the rule on the facts alone (no count: not little-known)
-                    candidates = [c for c in candidates
-                                  if passes(request.acclaim, c.item.metadata(), 0.0, None, 0.0)]
+                    candidates = [c for c in candidates if item_passes(request.acclaim, c.item, None)]
             timings["retrieve_s"] = time.perf_counter() - t0
             # Hard constraints hold whatever happens later (defence in depth).
             banned = set(request.exclude) | set(request.history)

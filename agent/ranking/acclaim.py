@@ -59,12 +59,14 @@ def quality(meta: Mapping[str, Any], count: float, mean: float | None, catalog_m
     return float(np.clip(np.mean(figures), 0.0, 1.0))
 
 
-def item_passes(rule: str, item: Any, behaviour: Any | None) -> bool:
+def item_passes(rule: str, item: Any, behaviour: Any | None, stats: tuple[float, float] | None = None) -> bool:
     """:func:`passes` for one :class:`retrieval.items.Item`, its rating count and mean taken from
-    ``behaviour`` (:class:`retrieval.behaviour.Behaviour`; None: the facts alone)."""
+    ``behaviour`` (:class:`retrieval.behaviour.Behaviour`; None: the facts alone, so never
+    little-known). ``stats``: :func:`catalog_stats` of ``behaviour``, when the caller checks many
+    items (computed here otherwise)."""
     if behaviour is None:
         return passes(rule, item.metadata(), 0.0, None, 0.0)
-    median, _ = catalog_stats(behaviour.counts, behaviour.mean_rating.astype(np.float64))
+    median, _ = stats or catalog_stats(behaviour.counts, behaviour.mean_rating.astype(np.float64))
     return passes(rule, item.metadata(), float(behaviour.raters(item.id)), behaviour.mean(item.id), median)
 
 
