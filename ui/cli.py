@@ -234,6 +234,8 @@ def recommend(
     llm: Annotated[Optional[str], typer.Option(help="LLM: bundled name, HF id or local dir")] = None,
     llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server URL (http://host:port/v1)")] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="retrieval order only")] = False,
+    read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
+                                                "(off by default: measured no better, ~3.5 s a message)")] = False,
     catalog: Annotated[Optional[str], typer.Option(help="catalog name")] = None,
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
@@ -247,7 +249,7 @@ def recommend(
     from retrieval.store import IndexMismatchError, IndexMissingError
 
     rset = _retrieval_settings(chroma_url=chroma_url, catalog=catalog)
-    aset = _agent_settings(llm=llm, llm_url=llm_url)
+    aset = _agent_settings(llm=llm, llm_url=llm_url, understand_with_llm=read_with_llm or None)
     try:
         ids = [x.strip() for x in (history or "").split(",") if x.strip()]
         if user:
@@ -481,6 +483,22 @@ def bench_rerank(
     from bench.rerank import run
 
     run([m.strip() for m in models.split(",") if m.strip()], catalog, permutations, queries, out)
+
+
+@bench_app.command("llm-judge")
+def bench_llm_judge(
+    llm: Annotated[str, typer.Option(help="LLM that judges each candidate")] = "qwen2.5-coder-0.5b-instruct",
+    backend: Annotated[str, typer.Option(help="engine backend: vllm, llamacpp or transformers")] = "vllm",
+    pool: Annotated[int, typer.Option(min=5, max=100, help="candidates per request (the chat's first N picks)")] = 30,
+    kinds: Annotated[str, typer.Option(help="comma-separated kinds of the free-form suite")] = "plot,mood",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="first N requests only")] = None,
+    out: Annotated[Path, typer.Option(help="output folder (results.json, README.md)")] = Path("bench/results/llm-judge"),
+) -> None:
+    """Can the LLM tell which candidates fit a free-form wish? AUC and P@5 vs the chat's order."""
+    from bench.llm_judge import run
+
+    run(llm, backend, out, pool, [k.strip() for k in kinds.split(",") if k.strip()], limit)
+    typer.echo((out / "README.md").read_text(encoding="utf-8"))
 
 
 @bench_app.command("turn")
