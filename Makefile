@@ -5,6 +5,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.recchat-installed
 DEMO_PORT ?= 7860
+# DEMO_FLAGS=--llm-reading: the LLM also reads each message (starts a local vLLM server)
+DEMO_FLAGS ?=
 # llama.cpp backend: PyPI has only the sdist, so the wheel is built once (portable AVX2 flags,
 # minutes on 2 cores) into WHEELS and installed from there on every later install.
 WHEELS ?= $(or $(RECCHAT_HOME),$(HOME)/.cache/recchat)/wheels
@@ -50,8 +52,8 @@ postgres:
 demo: install
 	$(BIN)/recchat pull
 	$(BIN)/recchat index movielens-1m
-	@echo "recchat web chat: http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it and its vLLM server)"
-	$(BIN)/recchat ui --host 127.0.0.1 --port $(DEMO_PORT)
+	@echo "recchat web chat: http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it)"
+	$(BIN)/recchat ui --host 127.0.0.1 --port $(DEMO_PORT) $(DEMO_FLAGS)
 
 test: install browser postgres
 	$(BIN)/python -m pytest -q

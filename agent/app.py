@@ -88,7 +88,8 @@ def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, se
 def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: bool = True,
               sessions: SessionStore | None = None) -> App:
     """Open the index for ``retrieval.catalog`` (IndexMissingError with the ``recchat index``
-    command when there is none), load the embedder, and when ``use_llm`` build the engine.
+    command when there is none), load the embedder, and build the engine when ``use_llm`` and a
+    stage asks for it (:attr:`AgentSettings.uses_llm`; by default none does).
 
     If the engine cannot be built (server fails to start, model missing), the app still works
     in retrieval order and ``llm_error`` says why."""
@@ -98,7 +99,7 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
     store.embedder.encode(["warm-up"])  # load the model now, so stage timings measure work
     engine: Engine | None = None
     error: str | None = None
-    if use_llm:
+    if use_llm and settings.uses_llm:
         from agent.llm.engines import make_engine
         from agent.llm.signals import exit_on_sigterm
 

@@ -109,7 +109,10 @@ class ChatSettings(BaseModel):
     chat_k: int = Field(5, ge=1, le=20, description="picks shown per chat turn (exploration slots included)")
     exploration_slots: int = Field(1, ge=0, le=3, description="'to explore' picks per list; 0 turns exploration off")
     exploration_rate: float = Field(1.0, ge=0.0, le=1.0, description="base chance of offering exploration; scaled by its reception")
-    understand_with_llm: bool = Field(True, description="LLM extraction of each message (validated); False = rules only")
+    understand_with_llm: bool = Field(False, description="the LLM also reads each message the rules leave words of "
+                                      "unread (validated); off by default because, measured on the free-form suite, "
+                                      "it does not lift the picks (Qwen-0.5B: plot 0.600 -> 0.453, mood 0.267 -> "
+                                      "0.244; 1.5B level) and costs a reading of ~3.5 s; docs/results.md#the-llm")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
     llm_reading: Literal["wish", "full"] = Field("wish", description="what the LLM reads: 'wish' = the mood, occasion or "
                                                  "theme the rules left unread, as genre and text preferences "
@@ -125,3 +128,9 @@ class AgentSettings(LayerSettings, EngineSettings, RerankSettings, ExplainSettin
 
     layer: ClassVar[str] = "agent"
     model_config = SettingsConfigDict(env_prefix="RECCHAT_AGENT_", extra="forbid")
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether any stage asks for the LLM (its reading, the rerank or the reasons); without one
+        no engine is built (no server is started)."""
+        return self.understand_with_llm or self.llm_rerank or self.llm_reasons

@@ -262,6 +262,7 @@ def run(levels: Sequence[int], sessions: int, turns: int, out: Path, *, explain:
             variants.append(("prefix_cache_off", ["--no-enable-prefix-caching"], [max(levels)]))
         for name, extra_args, run_levels in variants:
             aset = AgentSettings(**({"llm": llm} if llm else {}), sessions_url=f"sqlite:///{tmp}/{name}.db",
+                                 understand_with_llm=True,
                                  llm_port=find_free_port(start=8200, stop=8300), extra_server_args=extra_args,
                                  request_timeout_s=request_timeout_s,
                                  **({} if explain else {"explain_top_k": 0}))

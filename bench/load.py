@@ -145,6 +145,8 @@ def run(serve: Serve, n_sessions: int = 20, turns: int = 5, *, use_llm: bool = F
         akw: dict[str, Any] = {"llm": llm} if llm else {}
         if not explain:
             akw["explain_top_k"] = 0
+        if use_llm:
+            akw["understand_with_llm"] = True
         aset = AgentSettings(sessions_url=f"sqlite:///{tmp.name}/sessions.db", **akw)
         owned = open_app(rset, aset, use_llm=use_llm)
         if use_llm and owned.engine is None:

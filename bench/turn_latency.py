@@ -34,7 +34,7 @@ def run(llm: str | None = None, llm_url: str | None = None, use_llm: bool = True
     from retrieval.settings import RetrievalSettings
     from agent.app import open_app
 
-    akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url)) if v}
+    akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url), ("understand_with_llm", use_llm)) if v}  # "with the LLM": its reading on
     with tempfile.TemporaryDirectory() as tmp:
         aset = AgentSettings(**akw, sessions_url=f"sqlite:///{tmp}/bench.db")
         t0 = time.perf_counter()

@@ -47,7 +47,7 @@ def run(serve: Callable[..., Any], use_llm: bool = True, llm: str | None = None,
     from agent.settings import AgentSettings
     from retrieval.settings import RetrievalSettings
 
-    akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url)) if v}
+    akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url), ("understand_with_llm", use_llm)) if v}  # "with the LLM": its reading on
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         app = open_app(RetrievalSettings(**({"catalog": catalog} if catalog else {})),

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         llm: Annotated[Optional[str], typer.Option(help="LLM: bundled name, HF id or local dir")] = None,
         llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server URL (http://host:port/v1)")] = None,
         no_llm: Annotated[bool, typer.Option("--no-llm", help="rules + retrieval order only")] = False,
+        read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
+                                                    "(off by default: measured no better, ~3.5 s a message)")] = False,
         catalog: Annotated[Optional[str], typer.Option(help="catalog name")] = None,
     ) -> None:
         """Chat in the terminal (works with piped stdin: one message per line)."""
@@ -41,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console(highlight=False)
         rkw = {"catalog": catalog} if catalog else {}
-        akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url)) if v}
+        akw = {k: v for k, v in (("llm", llm), ("llm_url", llm_url), ("understand_with_llm", read_with_llm)) if v}
         try:
             rset = RetrievalSettings(**rkw)
             aset = AgentSettings(**akw)

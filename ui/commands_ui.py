@@ -22,10 +22,13 @@ def ui_command(
     catalog: Annotated[Optional[str], typer.Option(help="catalog (index) name; default movielens-1m")] = None,
     auth: Annotated[Optional[str], typer.Option(help="basic auth as user:password")] = None,
     share: Annotated[bool, typer.Option("--share", help="also open a public gradio.live link (contacts Gradio's servers)")] = False,
-    no_llm: Annotated[bool, typer.Option("--no-llm", help="no language model: retrieval order, no reasons")] = False,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="no language model, even where settings ask for one")] = False,
+    read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
+                                                "(off by default: measured no better, ~3.5 s a message)")] = False,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="turns processed at once (default: matched to the LLM backend)")] = None,
 ) -> None:
-    """Serve the web chat (MovieLens-1M by default, LLM reranking via a local vLLM server)."""
+    """Serve the web chat (MovieLens-1M by default; with --llm-reading the LLM, via a local vLLM server, also reads
+    what the rules leave unread)."""
     import time
 
     from rich.console import Console
@@ -44,8 +47,10 @@ def ui_command(
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     rset = RetrievalSettings(**{k: v for k, v in {"chroma_url": chroma_url, "catalog": catalog}.items() if v is not None})
-    aset = AgentSettings(**{k: v for k, v in {"llm": llm, "llm_url": llm_url}.items() if v is not None})
-    console.print(f"loading catalog {rset.catalog!r}" + ("" if no_llm else f" and LLM {aset.llm_url or aset.llm!r}") + " ...")
+    aset = AgentSettings(**{k: v for k, v in {"llm": llm, "llm_url": llm_url,
+                                              "understand_with_llm": read_with_llm or None}.items() if v is not None})
+    with_llm = aset.uses_llm and not no_llm
+    console.print(f"loading catalog {rset.catalog!r}" + (f" and LLM {aset.llm_url or aset.llm!r}" if with_llm else "") + " ...")
     try:
         app = open_app(rset, aset, use_llm=not no_llm)
     except (IndexMissingError, IndexMismatchError, ValueError) as exc:

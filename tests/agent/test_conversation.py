@@ -18,8 +18,8 @@ pytestmark = pytest.mark.slow
 def app(ml100k_store, vllm_engine, tmp_path) -> App:
     from retrieval.retriever import Retriever
 
-    settings = AgentSettings(permutations=1, explain_top_k=1, llm_reasons=True, max_candidates=10, chat_k=5,
-                             sessions_url=f"sqlite:///{tmp_path}/sessions.db")
+    settings = AgentSettings(permutations=1, explain_top_k=1, llm_reasons=True, understand_with_llm=True,
+                             max_candidates=10, chat_k=5, sessions_url=f"sqlite:///{tmp_path}/sessions.db")
     return assemble(ml100k_store, Retriever(ml100k_store, "ml100k"), vllm_engine, settings)
 
 
@@ -123,7 +123,8 @@ def test_session_survives_restart(agent, app):
     s = agent.new_session("carol")
     reply = agent.respond(s, "a war film, not drama")
     agent.feedback(s, ids(reply)[0], "not_this")
-    settings = AgentSettings(permutations=1, explain_top_k=0, max_candidates=10, sessions_url=str(agent.sessions.path))
+    settings = AgentSettings(permutations=1, explain_top_k=0, max_candidates=10, understand_with_llm=True,
+                             sessions_url=str(agent.sessions.path))
     reborn = ChatAgent(assemble(app.store, app.retriever, app.engine, settings))
     again = reborn.load_session(s.id)
     assert again.to_dict() == agent.load_session(s.id).to_dict()

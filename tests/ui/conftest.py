@@ -11,13 +11,14 @@ import pytest
 
 def build_agent(store: Any, sessions_dir: Path, engine: Any = None, count_tokens: Callable[[str], int] | None = None,
                 **settings: Any) -> Any:
-    """A ChatAgent over ``store``'s "ml100k" catalog; with ``engine`` the LLM ranker + explainer,
-    else the retrieval order. Sessions go to a SQLite file under ``sessions_dir``."""
+    """A ChatAgent over ``store``'s "ml100k" catalog; with ``engine`` the LLM reads the messages (and
+    ranks and explains where ``settings`` ask), else the rules and the retrieval order. Sessions go to a SQLite file under ``sessions_dir``."""
     from agent.app import assemble
     from agent.conversation import ChatAgent
     from agent.settings import AgentSettings
     from retrieval.retriever import Retriever
 
+    settings.setdefault("understand_with_llm", engine is not None)  # with an engine, its reading too
     aset = AgentSettings(sessions_url=f"sqlite:///{sessions_dir / 'sessions.db'}", **settings)
     app = assemble(store, Retriever(store, "ml100k"), engine, aset)
     if count_tokens is not None:
