@@ -139,7 +139,9 @@ def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (),
     asked = [g for g in item.genres if g in set(c.genres) | set(c.genres_any) | set(wished)]
     if asked:
         noun = genre_noun(asked)
-        dated = f"a {item.year} {noun.split(' ', 1)[1]}" if item.year is not None else noun
+        # the year only when the person asked for a period ("a 1997 comedy, as you asked" claimed a wish)
+        period = c.year_min is not None or c.year_max is not None
+        dated = f"a {item.year} {noun.split(' ', 1)[1]}" if item.year is not None and period else noun
         facts.append(Fact("request", f"it is {noun}, as you asked", "genre", noun, f"it is {dated}"))
     if item.year is not None and (c.year_min is not None or c.year_max is not None):
         facts.append(_period_fact(item.year, c.year_min, c.year_max))

@@ -40,6 +40,12 @@ def test_certificate_oscars_period_and_genre() -> None:
     assert met_wishes(HEAT, Constraints(one_of={"certificate": ["G", "PG"]})) == []
 
 
+def test_the_genre_proof_names_the_year_only_when_a_period_was_asked() -> None:
+    # "it is a 1995 crime film, as you asked" read as if the person had asked for 1995 (web chat)
+    assert met_wishes(HEAT, Constraints(genres=["Crime"]))[0].proof == "it is a crime film"
+    assert met_wishes(HEAT, Constraints(genres=["Crime"], year_min=1990))[0].proof == "it is a 1995 crime film"
+
+
 def test_theme_words_are_found_in_keywords_then_the_overview() -> None:
     themes = theme_words("a heist movie with Al Pacino", Constraints(fields={"cast": "Al Pacino"}))
     assert themes == ["heist"]
