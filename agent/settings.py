@@ -112,7 +112,7 @@ class ChatSettings(BaseModel):
     understand_with_llm: bool = Field(False, description="the LLM also reads each message the rules leave words of "
                                       "unread (validated); off by default because, measured on the free-form suite, "
                                       "it does not lift the picks (Qwen-0.5B: plot 0.600 -> 0.453, mood 0.267 -> "
-                                      "0.244; 1.5B level) and costs a reading of ~3.5 s; docs/results.md#the-llm")
+                                      "0.244; 1.5B level) and costs a reading of ~3.5 s; docs/results.md#the-llm-where-it-could-act-issue-30")
     understand_max_tokens: int = Field(200, ge=32, description="generation budget of the extraction request")
     llm_reading: Literal["wish", "full"] = Field("wish", description="what the LLM reads: 'wish' = the mood, occasion or "
                                                  "theme the rules left unread, as genre and text preferences "

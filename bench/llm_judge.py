@@ -27,7 +27,8 @@ AUC):
 - ``seconds``: wall time of the request's judging call.
 
 A paired Wilcoxon test compares ``p5_fused`` (and ``p5_judge``) with ``p5_order`` over the requests.
-Writes ``results.json`` and ``README.md`` into ``out``.
+Writes ``judge.json`` (not ``results.json``: that name is kept for eval runs rendered by
+:func:`eval.report.render_report`) and ``README.md`` into ``out``.
 """
 
 from __future__ import annotations
@@ -146,9 +147,10 @@ def summarise(rows: Sequence[JudgedRequest]) -> dict[str, Any]:
 
 
 def run(llm: str, backend: str, out: Path, pool: int = 30, kinds: Sequence[str] = ("plot", "mood"),
-        limit: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Judge the pools of the suite's ``kinds`` requests with ``llm`` on ``backend``; write
-    ``out/results.json`` and ``out/README.md``; return the results."""
+        limit: int | None = None, progress: bool = True, llm_url: str | None = None) -> dict[str, Any]:
+    """Judge the pools of the suite's ``kinds`` requests with ``llm`` on ``backend`` (or on the
+    OpenAI-compatible server at ``llm_url``, e.g. a larger model on a GPU); write
+    ``out/judge.json`` and ``out/README.md``; return the results."""
     from tqdm import tqdm
 
     from agent.llm.engines import make_engine
@@ -180,7 +182,7 @@ def run(llm: str, backend: str, out: Path, pool: int = 30, kinds: Sequence[str] 
         apps.close()
         prepared.ctx.close()
         (out / "sessions.db").unlink(missing_ok=True)
-    engine = make_engine(EngineSettings(llm=llm, backend=backend), progress=progress)
+    engine = make_engine(EngineSettings(llm=llm, backend=backend, llm_url=llm_url), progress=progress)
     rows = []
     try:
         for request, shown, fits in tqdm(pools, desc=f"judging with {llm}", disable=not progress):
@@ -190,10 +192,11 @@ def run(llm: str, backend: str, out: Path, pool: int = 30, kinds: Sequence[str] 
                                       [i.id for i in shown], fits, p_yes, time.perf_counter() - t0))
     finally:
         engine.close()
-    command = f"recchat bench llm-judge --llm {llm} --backend {backend} --pool {pool} --kinds {','.join(kinds)} --out {out}"
+    command = (f"recchat bench llm-judge --llm {llm} --backend {backend}" + (f" --llm-url {llm_url}" if llm_url else "")
+               + f" --pool {pool} --kinds {','.join(kinds)} --out {out}")
     doc = {"command": command, "git": git_state(), "llm": llm, "backend": backend, "pool": pool, "kinds": list(kinds),
            "summary": summarise(rows), "requests": [{**asdict(r), **r.figures()} for r in rows]}
-    (out / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "judge.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "README.md").write_text(render_report(doc), encoding="utf-8")
     return doc
 

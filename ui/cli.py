@@ -489,15 +489,17 @@ def bench_rerank(
 def bench_llm_judge(
     llm: Annotated[str, typer.Option(help="LLM that judges each candidate")] = "qwen2.5-coder-0.5b-instruct",
     backend: Annotated[str, typer.Option(help="engine backend: vllm, llamacpp or transformers")] = "vllm",
+    llm_url: Annotated[Optional[str], typer.Option(help="a running OpenAI-compatible server (http://host:port/v1) "
+                                                        "serving --llm, e.g. a larger model on a GPU")] = None,
     pool: Annotated[int, typer.Option(min=5, max=100, help="candidates per request (the chat's first N picks)")] = 30,
     kinds: Annotated[str, typer.Option(help="comma-separated kinds of the free-form suite")] = "plot,mood",
     limit: Annotated[Optional[int], typer.Option(min=1, help="first N requests only")] = None,
-    out: Annotated[Path, typer.Option(help="output folder (results.json, README.md)")] = Path("bench/results/llm-judge"),
+    out: Annotated[Path, typer.Option(help="output folder (judge.json, README.md)")] = Path("bench/results/llm-judge"),
 ) -> None:
     """Can the LLM tell which candidates fit a free-form wish? AUC and P@5 vs the chat's order."""
     from bench.llm_judge import run
 
-    run(llm, backend, out, pool, [k.strip() for k in kinds.split(",") if k.strip()], limit)
+    run(llm, backend, out, pool, [k.strip() for k in kinds.split(",") if k.strip()], limit, llm_url=llm_url)
     typer.echo((out / "README.md").read_text(encoding="utf-8"))
 
 

@@ -104,6 +104,8 @@ class GroundingChecker:
             if low.endswith("y"):
                 forms.add(low[:-1] + "ies")
             forms.update(GENRE_ADJECTIVE_FORMS.get(genre, ()))
+            if "-" in low:  # "Film-Noir" written as people write it: "a film noir"
+                forms.add(low.replace("-", " "))
             alts = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
             self._genre_forms.append((genre, re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)))
         self._genre_words = {normalise(w) for g in vocab for w in (g, g + "s")}

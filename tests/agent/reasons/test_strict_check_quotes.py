@@ -85,6 +85,18 @@ def test_a_genre_adjective_is_a_genre_claim():
     assert check("It is a 1995 animated children's film, as you asked.", toy).valid
 
 
+def test_film_noir_written_with_a_space_is_a_genre_claim():
+    """"It is a film noir, as you asked." had no claim at all once the year left it (bench reasons)."""
+    from agent.reasons.strict_check import StrictReasonChecker
+    from retrieval.items import Item
+
+    check = StrictReasonChecker(["Film-Noir", "Crime", "Sci-Fi"]).check
+    noir = Item(id="n", title="L.A. Confidential", year=1997, genres=("Crime", "Film-Noir"))
+    heat = Item(id="z", title="Heat", year=1995, genres=("Crime",))
+    assert check("It is a film noir, as you asked.", noir).valid
+    assert "ungrounded" in check("It is a film noir, as you asked.", heat).flags
+
+
 def test_a_name_ends_at_a_colon():
     """"... a film by Martin Scorsese: Robert De Niro has the lead" read "Martin Scorsese Robert"."""
     from agent.reasons.strict_check import StrictReasonChecker
