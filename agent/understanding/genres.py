@@ -8,7 +8,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.understanding.lexicon import ALL_GENRE_WORDS, COMPOUND_GENRE_WORDS, GENRE_WORDS, KIND_HINTS, SOFT_GENRE_WORDS
+from agent.understanding.lexicon import ALL_GENRE_WORDS, COMPOUND_GENRE_WORDS, GENRE_WORDS, KIND_HINTS, \
+    NARROW_GENRE_WORDS, SOFT_GENRE_WORDS
 from agent.understanding.negation import AUDIENCE_FOR, Scope, is_negated
 from agent.understanding.vocabulary import Vocabulary
 from agent.understanding.years import NUMBER_WORDS
@@ -77,9 +78,13 @@ class _Genres:
 def read_genres(low: str, vocab: Vocabulary, scopes: Sequence[Scope]) -> _Genres:
     out = _Genres()
     mentions = genre_mentions(low, vocab)
+    asked = {x.genre for x in mentions if not is_negated(x.start, scopes)}
     positive: list[_Mention] = []
     for x in mentions:
         if is_negated(x.start, scopes):
+            narrow = re.sub(r"e?s$", "", low[x.start:x.end]) in NARROW_GENRE_WORDS
+            if narrow and x.genre in asked:  # "scary, but not a slasher": still a horror film
+                continue
             if x.genre not in out.excluded:
                 out.excluded.append(x.genre)
         elif not x.soft:  # mood words stay wishes (liked attributes)

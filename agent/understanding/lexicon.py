@@ -33,6 +33,10 @@ COMPOUND_GENRE_WORDS: dict[str, tuple[str, ...]] = {
 # ("nothing scary") they still exclude the genre. "romantic" right before a genre noun ("a
 # romantic comedy", "romantic dramas") names the Romance genre and is hard.
 SOFT_GENRE_WORDS = frozenset({"funny", "scary", "romantic", "family", "feel-good", "feel good"})
+# Words for one kind of film within a genre: negated ("a scary movie that isn't a slasher") they
+# exclude the genre only when nothing else in the message asks for it.
+NARROW_GENRE_WORDS = frozenset({"slasher", "gangster", "whodunit", "whodunnit", "cartoon", "anime", "claymation",
+                                "stop-motion", "cowboy"})
 # Words for a kind of film the catalog has no genre for: the genres such films carry, added to the
 # retrieval focus as text (never a filter), so "clever heist movies" finds crime thrillers even
 # when no item text says "heist" (MovieLens items have no plots). The words stay unread, so the

@@ -93,8 +93,9 @@ _NEW_ASK = re.compile(
     r"^\s*(?:(?:i(?:'d|\s+would)?\s+(?:want|like|need)|give\s+me|show\s+me|recommend(?:\s+me)?|find\s+me|suggest|"
     r"(?:can|could)\s+you\s+(?:recommend|suggest|find)(?:\s+me)?|(?:i'?m\s+)?looking\s+for)\s+)?"
     r"(?:(?:a|an|some|one)\s+(?:[\w'-]+\s+){0,5}?(?:film|movie|flick|picture)s?(?![\w'])"
-    # "something about a submarine", "anything set in space": a theme asked for on its own
-    r"|(?:something|anything)\s+(?:about|set\s+in|involving|based\s+on|where|in\s+which)(?![\w']))")
+    # "something about a submarine", "anything set in space", "something romantic set in Paris":
+    # a theme asked for on its own
+    r"|(?:something|anything)\s+(?:[\w'-]+\s+){0,2}?(?:about|set\s+in|involving|based\s+on|where|in\s+which)(?![\w']))")
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|also|but|plus|now|ok(?:ay)?\s*,?\s*(?:but|now|and)|so|actually|ideally|preferably|only|just|"
     r"what\s+about|how\s+about|make\s+it|same|rather|instead|then|oh\s+and|this\s+time|narrow)(?![\w'])"

@@ -46,6 +46,20 @@ def test_like_se7en_not_horror_from_the_90s(ask):
     assert sum(bool({"Thriller", "Crime", "Mystery"} & set(p.genres)) for p in picks) >= 3, titles
 
 
+def test_a_scary_movie_that_is_not_a_slasher_is_still_scary(ask):
+    # the web chat read "isn't a slasher" as "no horror" and showed Star Wars and Shawshank
+    reply, picks, session = ask("a scary movie that isn't a slasher")
+    assert "Horror" not in session.profile.constraints.exclude_genres
+    assert sum(bool({"Horror", "Thriller"} & set(p.genres)) for p in picks) >= 3, [(p.title, p.genres) for p in picks]
+
+
+def test_a_new_theme_drops_the_last_requests_constraints(ask):
+    # "something romantic set in Paris" after a children's request kept "short, nothing above PG, animated"
+    _, _, session = ask("a short animated film for a 5 year old", "something romantic set in Paris")
+    c = session.profile.constraints
+    assert not c.ranges and not c.one_of and "Animation" not in c.genres and "Children's" not in c.genres
+
+
 def test_kids_movie_but_not_animated(ask):
     _, picks, _ = ask("Kids movie, but not animated")
     assert all("Children's" in p.genres and "Animation" not in p.genres for p in picks), [(p.title, p.genres) for p in picks]

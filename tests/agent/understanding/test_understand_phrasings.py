@@ -118,6 +118,8 @@ def test_parse_years_keeps_its_contract():
     ("a non-horror thriller", ("Thriller",), ("Horror",)),
     ("I'm not sure, maybe a comedy", ("Comedy",), ()),  # "not sure" negates nothing
     ("a comedy, nothing scary", ("Comedy",), ("Horror",)),
+    ("a thriller that isn't a slasher", ("Thriller",), ("Horror",)),
+    ("a scary movie that isn't a slasher", (), ()),  # still a horror film (web chat: it showed Star Wars)
 ])
 def test_negation_ends_with_its_clause(vocab, message, genres, exclude):
     years = read(message, vocab)["years"]
@@ -235,6 +237,15 @@ def test_focus_carries_the_wish_not_the_constraint_words(vocab, message, focus):
 ])
 def test_follow_up(vocab, message, follow_up):
     assert parse_rules(message, vocab).follow_up is follow_up
+
+
+@pytest.mark.parametrize("message, new_ask", [
+    ("something romantic set in Paris", True), ("something funny about a road trip", True),
+    ("anything set in space", True), ("something darker", False), ("something from the 80s", False),
+])
+def test_a_theme_asked_for_on_its_own_is_a_new_ask(vocab, message, new_ask):
+    # the web chat kept "short, nothing above PG, animated" from the last request for "something romantic set in Paris"
+    assert parse_rules(message, vocab).new_ask is new_ask
 
 
 # --------------------------------------------------------------------------- the LLM path
