@@ -69,9 +69,12 @@ def _surname_at(words: list[tuple[int, int, str]], i: int, low: str, people: Map
         if i + n > len(words):
             continue
         key = " ".join(w for _, _, w in words[i:i + n])
-        if key not in surnames or not all(text[s:s + 1].isupper() for s, _, _ in words[i:i + n]):
+        siblings = key.endswith((" brothers", " sisters"))  # "the Coen brothers": the directors
+        if key not in surnames or not all(text[s:s + 1].isupper() for s, _, _ in words[i:i + (1 if siblings else n)]):
             continue
         roles = people[surnames[key]]
+        if siblings and "director" in roles:
+            return PersonMention(roles["director"], "director", words[i][0], words[i + n - 1][1]), n
         before = low[max(0, words[i][0] - 20):words[i][0]]
         wanted = "director" if _DIRECTED.search(before) else "writer" if _WRITTEN.search(before) else None
         after = low[words[i + n - 1][1]:words[i + n - 1][1] + 12]

@@ -89,6 +89,9 @@ def parse_ordinal(text: str, n_shown: int) -> int:
 
 
 # "a heist film with a twist ending", "show me some movie about space": a fresh ask for a kind of film
+MOOD_SPOILERS: dict[str, tuple[str, ...]] = {"scary": ("Comedy",)}
+"""Mood word -> genres lowered (not excluded) when it is wished and the genre is not asked for."""
+
 _NEW_ASK = re.compile(
     r"^\s*(?:(?:i(?:'d|\s+would)?\s+(?:want|like|need)|give\s+me|show\s+me|recommend(?:\s+me)?|find\s+me|suggest|"
     r"(?:can|could)\s+you\s+(?:recommend|suggest|find)(?:\s+me)?|(?:i'?m\s+)?looking\s+for)\s+)?"
@@ -178,6 +181,11 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if not is_negated(m.start(), scopes) and w not in ex.liked_attributes and not (
                 w == "romantic" and "Romance" in ex.genres):
             ex.liked_attributes.append(w)
+    # a mood whose tone a genre spoils: "something scary" is no horror comedy (it showed Ghostbusters)
+    for w, genres in MOOD_SPOILERS.items():
+        if w in ex.liked_attributes:
+            ex.avoid_genres += [g for g in genres if g in vocab.genres and g not in ex.genres
+                                and g not in ex.avoid_genres]
     ex.intent = _rule_intent(text, ex, shown, vocab)
     ex.follow_up = ex.intent == "refine" or bool(_FOLLOW_UP.search(low))
     ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low))

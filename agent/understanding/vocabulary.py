@@ -218,11 +218,16 @@ def surname(key: str) -> str:
     return " ".join(words[-2:]) if len(words) >= 3 and words[-2] in _PARTICLES else words[-1]
 
 
+SIBLING_MIN_FILMS = 2
+"""Films a surname's bearers must have directed together for "the X brothers" to name them."""
+
+
 def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """Surname -> full-name key, only where the surname is unambiguous here: its most prolific
     bearer (films directed or led, see :data:`LEAD_CAST`) has :data:`SURNAME_MIN_FILMS` films and
     :data:`SURNAME_DOMINANCE` times anyone else's ("Hitchcock", "Kubrick", "De Niro"; not
-    "Allen": Woody and Tim)."""
+    "Allen": Woody and Tim); plus "X brothers" / "X sisters" -> one of the directors sharing the
+    surname X who directed :data:`SIBLING_MIN_FILMS` films together ("coen brothers")."""
     films: dict[str, int] = {}
     for meta in metas:
         seen: set[str] = set()
@@ -241,6 +246,21 @@ def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mappi
         top, rest = bearers[0][0], bearers[1][0] if len(bearers) > 1 else 0
         if top >= SURNAME_MIN_FILMS and top >= SURNAME_DOMINANCE * rest and len(name) >= 4:
             out[name] = bearers[0][1]
+    # "the Coen brothers", "the Farrelly brothers": a surname shared by directors of the same films
+    together: dict[str, dict[str, int]] = {}
+    directed: dict[str, int] = {}
+    for meta in metas:
+        value = meta.get("director")
+        names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+        keys = {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in names} & set(people)
+        for key in keys:
+            directed[key] = directed.get(key, 0) + 1
+            if sum(surname(k) == surname(key) for k in keys) >= 2:
+                counts = together.setdefault(surname(key), {})
+                counts[key] = counts.get(key, 0) + 1
+    for name, counts in together.items():
+        if max(counts.values()) >= SIBLING_MIN_FILMS:  # the one credited on most films (Joel Coen, alone on some)
+            out[f"{name} brothers"] = out[f"{name} sisters"] = max(sorted(counts), key=lambda k: directed[k])
     return out
 
 

@@ -61,3 +61,19 @@ def test_a_capitalised_surname_names_the_one_person_it_means_here() -> None:
     assert [(p.name, p.role) for p in found] == [("Alfred Hitchcock", "director"), ("Robert De Niro", "cast"),
                                                  ("Al Pacino", "cast")]
     assert find_people("a hitchcock film", people, surnames, "a hitchcock film") == []  # not capitalised
+
+
+def test_the_x_brothers_are_the_directors_who_share_the_surname() -> None:
+    # issue 31: "the Coen brothers"; "a Coen brothers comedy" showed Stuart Little ("brother" keywords)
+    from agent.understanding.vocabulary import surname_index
+
+    metas = ([{"title": f"C{n}", "director": ["Ethan Coen", "Joel Coen"], "cast": ["John Goodman"]} for n in range(3)]
+             + [{"title": "B", "director": ["Joel Coen"], "cast": ["Frances McDormand"]}])
+    people = people_index(metas)
+    surnames = surname_index(metas, people)
+    assert surnames["coen brothers"] == "joel coen"  # credited on the most films
+    assert "coen" not in surnames  # the surname alone stays ambiguous
+    said = "a Coen brothers comedy"
+    assert [(p.name, p.role) for p in find_people(said.lower(), people, surnames, said)] == [("Joel Coen", "director")]
+    lone = [{"title": f"W{n}", "director": ["Bob Smith"]} for n in range(3)] + [{"title": "X", "director": ["Ann Smith"]}]
+    assert "smith brothers" not in surname_index(lone, people_index(lone))  # never directed together
