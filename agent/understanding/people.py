@@ -59,6 +59,20 @@ def find_people(low: str, people: Mapping[str, Mapping[str, str]], surnames: Map
     return found
 
 
+def _in_other_name(words: list[tuple[int, int, str]], i: int, n: int, text: str,
+                   people: Mapping[str, Mapping[str, str]]) -> bool:
+    """Whether words ``i:i+n`` are part of a longer capitalised name: the next word is capitalised
+    and follows directly, or the word before is a first name of someone in the catalog (so "The
+    Coen brothers" and "Maybe Hitchcock" still read as surnames)."""
+    def capital_next_to(a: int, b: int) -> bool:
+        return text[words[a][0]:words[a][0] + 1].isupper() and not text[words[min(a, b)][1]:words[max(a, b)][0]].strip()
+
+    if i + n < len(words) and capital_next_to(i + n, i + n - 1):
+        return True
+    firsts = {key.split(" ", 1)[0] for key in people}
+    return i > 0 and capital_next_to(i - 1, i) and words[i - 1][2] in firsts
+
+
 def _surname_at(words: list[tuple[int, int, str]], i: int, low: str, people: Mapping[str, Mapping[str, str]],
                 surnames: Mapping[str, str], text: str | None) -> tuple[PersonMention, int] | None:
     """The person a capitalised surname at word ``i`` names, and its length in words (two words
@@ -72,6 +86,8 @@ def _surname_at(words: list[tuple[int, int, str]], i: int, low: str, people: Map
         siblings = key.endswith((" brothers", " sisters"))  # "the Coen brothers": the directors
         if key not in surnames or not all(text[s:s + 1].isupper() for s, _, _ in words[i:i + (1 if siblings else n)]):
             continue
+        if _in_other_name(words, i, n, text, people):
+            return None  # "Kenneth Nelson" is not Craig T. Nelson: a full name this catalog lacks
         roles = people[surnames[key]]
         if siblings and "director" in roles:
             return PersonMention(roles["director"], "director", words[i][0], words[i + n - 1][1]), n

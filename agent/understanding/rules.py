@@ -169,6 +169,7 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         name = _field_match(m.group(1), directors)
         if name:
             ex.fields["director"] = name
+            removed.append((m.start(), m.end()))  # "directed by" is read too, not a wish for text
     # people named by full name: "with Tom Hanks", "a Kathryn Bigelow film" (one per role)
     for person in find_people(masked, vocab.people, vocab.surnames, text):
         if not is_negated(person.start, scopes) and ex.fields.setdefault(person.role, person.name) == person.name:
