@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ui.options import LlmReading
+
 HELP = "commands: /like N, /dislike N, /not N, /seen N, /why N, /profile, /reset, /quit"
 _KINDS = {"/like": "like", "/dislike": "dislike", "/not": "not_this", "/seen": "seen"}
 
@@ -28,8 +30,7 @@ def register(app: typer.Typer) -> None:
         llm: Annotated[Optional[str], typer.Option(help="LLM: bundled name, HF id or local dir")] = None,
         llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server URL (http://host:port/v1)")] = None,
         no_llm: Annotated[bool, typer.Option("--no-llm", help="rules + retrieval order only")] = False,
-        read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
-                                                    "(off by default: measured no better, ~3.5 s a message)")] = False,
+        read_with_llm: LlmReading = False,
         catalog: Annotated[Optional[str], typer.Option(help="catalog name")] = None,
     ) -> None:
         """Chat in the terminal (works with piped stdin: one message per line)."""

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
+
+from ui.options import LlmReading
 from rich.console import Console
 from rich.table import Table
 
@@ -234,8 +236,7 @@ def recommend(
     llm: Annotated[Optional[str], typer.Option(help="LLM: bundled name, HF id or local dir")] = None,
     llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible server URL (http://host:port/v1)")] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="retrieval order only")] = False,
-    read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
-                                                "(off by default: measured no better, ~3.5 s a message)")] = False,
+    read_with_llm: LlmReading = False,
     catalog: Annotated[Optional[str], typer.Option(help="catalog name")] = None,
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ui.options import LlmReading
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``ui`` command to ``app``."""
@@ -23,8 +25,7 @@ def ui_command(
     auth: Annotated[Optional[str], typer.Option(help="basic auth as user:password")] = None,
     share: Annotated[bool, typer.Option("--share", help="also open a public gradio.live link (contacts Gradio's servers)")] = False,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="no language model, even where settings ask for one")] = False,
-    read_with_llm: Annotated[bool, typer.Option("--llm-reading", help="the LLM also reads what the rules leave unread "
-                                                "(off by default: measured no better, ~3.5 s a message)")] = False,
+    read_with_llm: LlmReading = False,
     concurrency: Annotated[Optional[int], typer.Option(min=1, max=64, help="turns processed at once (default: matched to the LLM backend)")] = None,
 ) -> None:
     """Serve the web chat (MovieLens-1M by default; with --llm-reading the LLM, via a local vLLM server, also reads
