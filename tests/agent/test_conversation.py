@@ -146,6 +146,7 @@ def test_profile_edit_and_llm_failure_degrades(agent):
             raise RuntimeError("down")
 
     agent.understander.engine = Broken()
-    reply = agent.respond(s, "something light about a road trip")  # "road trip": no rule reads it, so the LLM is asked
+    # "and ...": a follow-up, so the profile edit above still applies; "road trip": no rule reads it, so the LLM is asked
+    reply = agent.respond(s, "and something light about a road trip")
     assert reply.understood_by == "rules" and any("simple rules" in n for n in reply.notices)
     assert reply.recommendations and all("Comedy" in r.item.genres and r.item.year >= 1990 for r in reply.recommendations)
