@@ -83,13 +83,10 @@ class JudgedRequest:
 
 
 def auc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
-    """Probability that a positive outscores a negative (ties count half); None without both."""
-    pos = [s for s, p in zip(scores, positive) if p]
-    neg = [s for s, p in zip(scores, positive) if not p]
-    if not pos or not neg:
-        return None
-    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
-    return wins / (len(pos) * len(neg))
+    """Probability that a positive outscores a negative (ties count half: ROC AUC); None without both."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(list(positive), list(scores))) if 0 < sum(positive) < len(positive) else None
 
 
 def film_text(item: Any) -> str:

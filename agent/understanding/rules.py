@@ -88,10 +88,10 @@ def parse_ordinal(text: str, n_shown: int) -> int:
     return pos if 0 < pos <= n_shown else 0
 
 
-# "a heist film with a twist ending", "show me some movie about space": a fresh ask for a kind of film
 MOOD_SPOILERS: dict[str, tuple[str, ...]] = {"scary": ("Comedy",)}
 """Mood word -> genres lowered (not excluded) when it is wished and the genre is not asked for."""
 
+# "a heist film with a twist ending", "show me some movie about space": a fresh ask for a kind of film
 _NEW_ASK = re.compile(
     r"^\s*(?:(?:i(?:'d|\s+would)?\s+(?:want|like|need)|give\s+me|show\s+me|recommend(?:\s+me)?|find\s+me|suggest|"
     r"(?:can|could)\s+you\s+(?:recommend|suggest|find)(?:\s+me)?|(?:i'?m\s+)?looking\s+for)\s+)?"

@@ -195,9 +195,7 @@ def people_index(metas: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str]
     people: dict[str, dict[str, str]] = {}
     for meta in metas:
         for role, limit in (("director", None), ("writer", None), ("cast", LEAD_CAST)):
-            value = meta.get(role)
-            names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-            for name in names[:limit]:
+            for name in _listed(meta.get(role))[:limit]:
                 key = normalise_title(re.sub(r"\([^)]*\)", " ", str(name)))
                 words = key.split()
                 if len(words) >= 2 and words[0] not in ("the", "a", "an"):
@@ -222,21 +220,31 @@ SIBLING_MIN_FILMS = 2
 """Films a surname's bearers must have directed together for "the X brothers" to name them."""
 
 
+def _listed(value: Any) -> list[Any]:
+    """A metadata value as a list (a string is one name; anything else none)."""
+    return value if isinstance(value, list) else [value] if isinstance(value, str) else []
+
+
 def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """Surname -> full-name key, only where the surname is unambiguous here: its most prolific
     bearer (films directed or led, see :data:`LEAD_CAST`) has :data:`SURNAME_MIN_FILMS` films and
     :data:`SURNAME_DOMINANCE` times anyone else's ("Hitchcock", "Kubrick", "De Niro"; not
     "Allen": Woody and Tim); plus "X brothers" / "X sisters" -> one of the directors sharing the
     surname X who directed :data:`SIBLING_MIN_FILMS` films together ("coen brothers")."""
+    known = set(people)
     films: dict[str, int] = {}
+    directed: dict[str, int] = {}
+    together: dict[str, dict[str, int]] = {}  # surname -> its bearers' films directed with another bearer
     for meta in metas:
-        seen: set[str] = set()
-        for role, limit in (("director", None), ("cast", LEAD_CAST)):
-            value = meta.get(role)
-            names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-            seen |= {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in names[:limit]}
-        for key in seen & set(people):
+        keys = {role: {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in _listed(meta.get(role))[:limit]} & known
+                for role, limit in (("director", None), ("cast", LEAD_CAST))}
+        for key in keys["director"] | keys["cast"]:
             films[key] = films.get(key, 0) + 1
+        for key in keys["director"]:
+            directed[key] = directed.get(key, 0) + 1
+            if sum(surname(k) == surname(key) for k in keys["director"]) >= 2:  # "Ethan Coen, Joel Coen"
+                counts = together.setdefault(surname(key), {})
+                counts[key] = counts.get(key, 0) + 1
     by_surname: dict[str, list[tuple[int, str]]] = {}
     for key, n in films.items():
         by_surname.setdefault(surname(key), []).append((n, key))
@@ -246,20 +254,9 @@ def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mappi
         top, rest = bearers[0][0], bearers[1][0] if len(bearers) > 1 else 0
         if top >= SURNAME_MIN_FILMS and top >= SURNAME_DOMINANCE * rest and len(name) >= 4:
             out[name] = bearers[0][1]
-    # "the Coen brothers", "the Farrelly brothers": a surname shared by directors of the same films
-    together: dict[str, dict[str, int]] = {}
-    directed: dict[str, int] = {}
-    for meta in metas:
-        value = meta.get("director")
-        names = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-        keys = {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in names} & set(people)
-        for key in keys:
-            directed[key] = directed.get(key, 0) + 1
-            if sum(surname(k) == surname(key) for k in keys) >= 2:
-                counts = together.setdefault(surname(key), {})
-                counts[key] = counts.get(key, 0) + 1
+    # "the Coen brothers": the bearer credited on most films (Joel Coen, alone on some)
     for name, counts in together.items():
-        if max(counts.values()) >= SIBLING_MIN_FILMS:  # the one credited on most films (Joel Coen, alone on some)
+        if max(counts.values()) >= SIBLING_MIN_FILMS:
             out[f"{name} brothers"] = out[f"{name} sisters"] = max(sorted(counts), key=lambda k: directed[k])
     return out
 
