@@ -34,6 +34,7 @@ from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
 from agent.understanding.extraction import Extraction
 from agent.understanding.genres import wished_genres
+from agent.understanding.moods import MoodReading, mood_reading
 from agent.understanding.profile import Constraints, InterestProfile, ItemRef
 from agent.understanding.profile_update import apply_extraction, edited_profile
 from agent.understanding.rules import unread_words
@@ -105,9 +106,16 @@ class AgentReply:
 OnRanked = Callable[[list[Recommendation]], None]
 
 
-def _wished(profile: InterestProfile) -> list[str]:
-    """Genres the request wishes for: from its mood words, then from the LLM's wish reading."""
-    return list(dict.fromkeys([*wished_genres(profile.liked_attributes), *profile.soft_genres]))
+def _leanings(profile: InterestProfile, genres: Sequence[str]) -> tuple[list[str], list[str], MoodReading]:
+    """Genres the request leans towards (its mood words, the LLM's wish reading, its moods) and
+    away from (the wish reading's and the moods', none of those asked for), and the moods'
+    reading (``genres``: the catalog's)."""
+    c = profile.constraints
+    wished = list(dict.fromkeys([*wished_genres(profile.liked_attributes), *profile.soft_genres]))
+    mood = mood_reading(profile.moods, genres, [*c.genres, *c.genres_any, *wished])
+    wished += [g for g in mood.towards if g not in wished]
+    avoid = [g for g in dict.fromkeys([*profile.avoid_genres, *mood.away]) if g not in wished]
+    return wished, avoid, mood
 
 
 def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Constraints) -> str | None:
@@ -320,17 +328,20 @@ class ChatAgent:
         slots = self.settings.exploration_slots if k > 1 else 0
         rng = random.Random(f"{session.id}:{len(session.turns)}")
         stats = session.exploration or ExplorationStats()
-        explore = slots > 0 and stats.should_offer(self.settings.exploration_rate, rng)
+        # a mood asked for ("a good cry"): every pick serves it, none steps away from it
+        explore = slots > 0 and not profile.moods and stats.should_offer(self.settings.exploration_rate, rng)
         k_main = k - (1 if explore else 0)
         query = profile.query_text() or None
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         unread = unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)
+        wished, avoid, mood = _leanings(profile, self.vocabulary().genres)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
                               filters=filters, exclude=sorted(banned), k=k, query=query,
-                              text_led=bool(profile.about or unread),
-                              lexical_query=" ".join([*unread, profile.about]).strip(),
-                              wished_genres=_wished(profile), avoid_genres=profile.avoid_genres,
+                              text_led=bool(profile.about or unread or mood.terms),
+                              lexical_query=" ".join([*unread, profile.about, mood.terms]).strip(),
+                              shun_query=" ".join([mood.shun, *profile.disliked_attributes]).strip(),
+                              wished_genres=wished, avoid_genres=avoid, rating_weight=mood.rating,
                               acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
         explore_seed: dict[str, str] = {}
@@ -340,7 +351,7 @@ class ChatAgent:
         # (none found: the list stays k long)
         def ranked(recs: list[Recommendation]) -> None:
             if explore:
-                pick = self._explore(session, recs, filters, banned, history)
+                pick = self._explore(session, recs, filters, banned, history, avoid)
                 if pick is not None:
                     extra.append(Recommendation(item=pick.candidate.item, rank=k_main + 1, score=pick.similarity,
                                                 reason=pick.reason, grounded=True, exploration=True))
@@ -440,7 +451,7 @@ class ChatAgent:
         return out, notes
 
     def _explore(self, session: Session, recs: list[Recommendation], filters: Any, banned: set[str],
-                 history: list[str]) -> Any:
+                 history: list[str], lean_away: Sequence[str] = ()) -> Any:
         try:
             seed_ids = list(reversed(history))[:3] or [r.item.id for r in recs[:2]]
             seeds_map = self.store.get_items(self.catalog, seed_ids)
@@ -455,7 +466,7 @@ class ChatAgent:
                 if rule and behaviour is not None else None  # once per turn, not per film tried
             accept = (lambda item: item_passes(rule, item, behaviour, stats)) if rule else None
             pick = pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
-                                    accept=accept)
+                                    accept=accept, lean_away=lean_away)
             seed = next((x for x in seeds if pick is not None and x.label == pick.seed_title), None)
             because = lift_clause(pick.candidate.item, seed, self.app.liking) if seed is not None else None
             if because:  # a liking lift says more than "people who rated X often rated it too"

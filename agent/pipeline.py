@@ -41,6 +41,8 @@ class TurnRequest:
     avoid_genres: Sequence[str] = ()  # genres the wish reading says would spoil it: lowered, not excluded
     acclaim: str | None = None  # an agent.ranking.acclaim rule every pick must meet ("critics", ...)
     lexical_query: str = ""  # the words no rule read, for the BM25 source (agent.ranking.fusion)
+    shun_query: str = ""  # words whose films are lowered ("gore slasher"; agent.ranking.fusion)
+    rating_weight: float | None = None  # a mood's weight of the mean-rating feature (None = learned)
 
 
 @dataclass
@@ -87,7 +89,9 @@ class RecommendPipeline:
                                                      list(request.exclude), k, text_led=request.text_led,
                                                      wished_genres=request.wished_genres,
                                                      avoid_genres=request.avoid_genres,
-                                                     acclaim=request.acclaim, lexical_query=request.lexical_query)
+                                                     acclaim=request.acclaim, lexical_query=request.lexical_query,
+                                                     shun_query=request.shun_query,
+                                                     rating_weight=request.rating_weight)
             else:
                 candidates = self.retriever.retrieve(
                     user_text or None, history=list(request.history), k=k,

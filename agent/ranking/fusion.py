@@ -154,6 +154,14 @@ def load_weights(catalog: str, home: Path | None = None) -> FusionModel:
     return FusionModel.load(path) if path.is_file() else SHIPPED.get(catalog, UNTRAINED)
 
 
+def _genre_match(items: Sequence[Item], genres: Sequence[str]) -> np.ndarray:
+    """Per item, 1 when it carries one of ``genres``, 1.5 when two or more ("a date night film"
+    leans towards Romance and Comedy: a romantic comedy fits it best), else 0."""
+    wanted = set(genres)
+    counts = np.array([len(wanted & set(i.genres)) for i in items], dtype=np.float32)
+    return np.minimum(counts, 1.0) + 0.5 * (counts >= 2)
+
+
 @dataclass
 class SourcePool:
     """The union of the sources' candidates for one request, with their features (rows of
@@ -164,6 +172,7 @@ class SourcePool:
     sources: list[tuple[str, ...]]
     quality: np.ndarray | None = None  # per item, agent.ranking.acclaim.quality (0..1) under an acclaim rule
     lexical: np.ndarray | None = None  # per item, BM25 score / the turn's best (0..1; 0 = no match)
+    shunned: np.ndarray | None = None  # per item, BM25 score for the shun words / the pool's best (0..1)
 
 
 class CandidateSources:
@@ -200,10 +209,11 @@ class CandidateSources:
         return self._aligned
 
     def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
-             acclaim: str | None = None, lexical_query: str = "") -> SourcePool:
+             acclaim: str | None = None, lexical_query: str = "", shun_query: str = "") -> SourcePool:
         """Every source's top ``depth`` candidates (filters, exclusions and the ``acclaim`` rule
         applied) with features; ``SourcePool.quality`` holds each one's acclaim quality (0 without
-        a rule), ``SourcePool.lexical`` its BM25 score / the best for ``lexical_query``."""
+        a rule), ``SourcePool.lexical`` its BM25 score / the best for ``lexical_query``,
+        ``SourcePool.shunned`` its BM25 score / the pool's best for ``shun_query``."""
         mirror, rows, index = self._mirror_rows()
         beh_all = self.behaviour.knn.scores(list(history))  # zeros without history; computed once per turn
         ease = self.behaviour.ease
@@ -267,9 +277,15 @@ class CandidateSources:
                              np.where(known, self._rating[safe], float(self._rating.mean())), eas, seq],
                             axis=1).astype(np.float32)
         items = [Item.from_metadata(i, mirror.metas[index[i]]) for i in ids]
+        shunned = None
+        if shun_query.strip():
+            _, index_ = self.retriever.store.mirror_lexical(self.retriever.catalog)
+            if index_.key == mirror.key:
+                hits = index_.scores(shun_query)[[index[i] for i in ids]]
+                shunned = (hits / hits.max() if hits.max() > 0 else hits).astype(np.float32)
         return SourcePool(items, features, [tuple(found[i]) for i in ids],
                           np.array([quality.get(i, 0.0) for i in ids], dtype=np.float32),
-                          np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32))
+                          np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32), shunned)
 
     def _sequence_scores(self, history: Sequence[str], n: int) -> np.ndarray:
         """The sequence model's next-item probabilities (softmax over its items) per behaviour
@@ -287,16 +303,23 @@ class CandidateSources:
     def candidates(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
                    k: int, text_led: bool = False, wished_genres: Sequence[str] = (),
                    avoid_genres: Sequence[str] = (), acclaim: str | None = None,
-                   lexical_query: str = "") -> list[Candidate]:
+                   lexical_query: str = "", shun_query: str = "",
+                   rating_weight: float | None = None) -> list[Candidate]:
         """The fused top ``k`` (score = logistic score, 0..1), best first. ``text_led``: the
         request's words describe the film, so the text weight is at least :data:`TEXT_LED_WEIGHT`;
         films with one of ``wished_genres`` get :data:`WISHED_GENRE_WEIGHT` added to their logit,
         films with one of ``avoid_genres`` get it subtracted; under an ``acclaim`` rule only films
         meeting it are candidates, and :data:`ACCLAIM_WEIGHT` x quality is added; with a
         ``lexical_query`` (the words no rule read: "heist", "twist ending") ``lexical_weight`` x
-        each film's BM25 share for it is added (the lexical source)."""
+        each film's BM25 share for it is added (the lexical source); a film with two or more of
+        ``wished_genres`` (or ``avoid_genres``) gets 1.5 times the weight; with a ``shun_query`` ("gore
+        slasher": what the person said to avoid) ``lexical_weight`` x each film's share of the
+        pool's best BM25 score for it is subtracted (a film carrying every shunned word the most
+        loses ``lexical_weight``; none is removed); ``rating_weight`` replaces the learned weight of
+        the mean-rating feature (a mood's, :attr:`agent.understanding.moods.Mood.rating`)."""
         lexical = bool(lexical_query.strip()) and self.lexical_weight > 0
-        pool = self.pool(text, history, filters, exclude, acclaim, lexical_query if lexical else "")
+        pool = self.pool(text, history, filters, exclude, acclaim, lexical_query if lexical else "",
+                         shun_query if self.lexical_weight > 0 else "")
         if not pool.items:
             return []
         w = self.weights.for_history(history, self.sequence is not None)
@@ -304,17 +327,18 @@ class CandidateSources:
             w = replace(w, text=TEXT_LED_WEIGHT)
         if acclaim == "underrated":
             w = replace(w, popularity=0.0)
+        if rating_weight is not None:
+            w = replace(w, rating=rating_weight)
         logits = pool.features @ w.vector() + w.bias
         if acclaim and pool.quality is not None:
             logits = logits + ACCLAIM_WEIGHT * pool.quality
         if lexical and pool.lexical is not None:
             logits = logits + self.lexical_weight * pool.lexical
-        if wished_genres:
-            wished = set(wished_genres)
-            logits = logits + WISHED_GENRE_WEIGHT * np.array([bool(wished & set(i.genres)) for i in pool.items])
-        if avoid_genres:
-            avoid = set(avoid_genres)
-            logits = logits - WISHED_GENRE_WEIGHT * np.array([bool(avoid & set(i.genres)) for i in pool.items])
+        if pool.shunned is not None:
+            logits = logits - self.lexical_weight * pool.shunned
+        for genres, sign in ((wished_genres, 1.0), (avoid_genres, -1.0)):
+            if genres:
+                logits = logits + sign * WISHED_GENRE_WEIGHT * _genre_match(pool.items, genres)
         scores = 1.0 / (1.0 + np.exp(-logits))
         order = np.argsort(-logits, kind="stable")[:k]
         return [Candidate(item=pool.items[n], score=float(scores[n]), rank=r, sources=pool.sources[n])

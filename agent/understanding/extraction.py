@@ -46,13 +46,14 @@ class Extraction:
     soft_genres: list[str] = field(default_factory=list)  # raised ("cheer me up" -> Comedy)
     avoid_genres: list[str] = field(default_factory=list)  # lowered ("no violence" -> War)
     about: str = ""  # one sentence + keywords describing the wanted film: retrieval text
+    moods: list[str] = field(default_factory=list)  # agent.understanding.moods.Mood names the rules read
 
     def has_content(self) -> bool:
         return bool(self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
                     or self.genres or self.genres_any or self.exclude_genres or self.year_min is not None or self.year_max is not None
                     or self.fields or self.ranges or self.one_of or self.none_of or self.acclaim or self.soft or self.refine
                     or self.refers_to or self.soft_genres
-                    or self.avoid_genres or self.about)
+                    or self.avoid_genres or self.about or self.moods)
 
     def states_request(self) -> bool:
         """True when the message states what it wants on its own: genres (an audience included),

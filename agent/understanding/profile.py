@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.understanding.facets import country_phrase
+from agent.understanding.moods import mood_reading
 from retrieval.retriever import Filters
 
 Scalar = str | int | float | bool
@@ -136,6 +137,9 @@ class InterestProfile:
     soft_genres: list[str] = field(default_factory=list)
     avoid_genres: list[str] = field(default_factory=list)
     about: str = ""
+    # moods and occasions of the current ask ("a good cry"; agent.understanding.moods.Mood names):
+    # preferences, read by stated rules
+    moods: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ use
     def to_filters(self) -> Filters:
@@ -151,7 +155,8 @@ class InterestProfile:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,
         they act through filters, exclusion and the reranker's context)."""
         parts = [self.focus] if self.focus else []
-        parts += self.liked_attributes + self.soft + [self.about] + self.constraints.genres + self.constraints.genres_any
+        parts += self.liked_attributes + self.soft + [self.about, mood_reading(self.moods, ()).about]
+        parts += self.constraints.genres + self.constraints.genres_any
         return ". ".join(dict.fromkeys(p for p in parts if p))
 
     def summary(self) -> str:
@@ -211,6 +216,7 @@ class InterestProfile:
             soft_genres=list(data.get("soft_genres", [])),
             avoid_genres=list(data.get("avoid_genres", [])),
             about=str(data.get("about", "")),
+            moods=list(data.get("moods", [])),
         )
 
     # helpers used by the agent --------------------------------------------

@@ -97,6 +97,10 @@ def apply_extraction(profile: InterestProfile, titles: MutableMapping[str, str],
     c.one_of.update({k: list(v) for k, v in ex.one_of.items()})
     c.none_of.update({k: list(v) for k, v in ex.none_of.items()})
     c.acclaim = ex.acclaim or c.acclaim
+    if ex.moods and ex.follow_up:  # "and nothing violent" after "a date night film": the moods add up
+        p.moods = add_unique(p.moods, ex.moods)
+    elif ex.moods or (ex.intent == "recommend" and not ex.follow_up and ex.states_request()):
+        p.moods = list(ex.moods)  # a new ask: its moods (none: the last ask's are dropped)
     if ex.about or ex.soft_genres or ex.avoid_genres or (ex.intent == "recommend" and not ex.follow_up):
         # the wish reading describes the current ask: a new reading (or a new ask) replaces it
         p.soft_genres, p.avoid_genres, p.about = list(ex.soft_genres), list(ex.avoid_genres), ex.about

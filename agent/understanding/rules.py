@@ -52,6 +52,7 @@ from agent.understanding.facets import read_facets
 from agent.understanding.people import find_people
 from agent.understanding.genres import AUDIENCE_RE, genre_mentions, read_genres, with_kind_hints
 from agent.understanding.lexicon import GENRE_RE
+from agent.understanding.moods import read_moods
 from agent.understanding.negation import is_negated, negation_scopes
 from agent.understanding.profile import ItemRef
 from agent.understanding.questions import asks_about_pick
@@ -87,9 +88,6 @@ def parse_ordinal(text: str, n_shown: int) -> int:
             pos = n_shown
     return pos if 0 < pos <= n_shown else 0
 
-
-MOOD_SPOILERS: dict[str, tuple[str, ...]] = {"scary": ("Comedy",)}
-"""Mood word -> genres lowered (not excluded) when it is wished and the genre is not asked for."""
 
 # "a heist film with a twist ending", "show me some movie about space": a fresh ask for a kind of film
 _NEW_ASK = re.compile(
@@ -182,14 +180,14 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if not is_negated(m.start(), scopes) and w not in ex.liked_attributes and not (
                 w == "romantic" and "Romance" in ex.genres):
             ex.liked_attributes.append(w)
-    # a mood whose tone a genre spoils: "something scary" is no horror comedy (it showed Ghostbusters)
-    for w, genres in MOOD_SPOILERS.items():
-        if w in ex.liked_attributes:
-            ex.avoid_genres += [g for g in genres if g in vocab.genres and g not in ex.genres
-                                and g not in ex.avoid_genres]
+    # moods and occasions ("a good cry", "date night", "nothing violent"): preferences the
+    # conversation turns into leanings (agent.understanding.moods.mood_reading)
+    moods = read_moods(masked, scopes)
+    ex.moods = list(dict.fromkeys(m.name for m, _ in moods))
+    removed += [span for _, span in moods]
     ex.intent = _rule_intent(text, ex, shown, vocab)
     ex.follow_up = ex.intent == "refine" or bool(_FOLLOW_UP.search(low))
-    ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low))
+    ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low) or ex.moods)  # "I need a good cry": a fresh ask
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in AUDIENCE_RE.finditer(masked)])
     ex.focus = with_kind_hints(ex.focus, vocab)

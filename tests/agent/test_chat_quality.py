@@ -53,6 +53,35 @@ def test_a_scary_movie_that_is_not_a_slasher_is_still_scary(ask):
     assert sum(bool({"Horror", "Thriller"} & set(p.genres)) for p in picks) >= 3, [(p.title, p.genres) for p in picks]
 
 
+def _genres(picks):
+    return [(p.title, p.genres) for p in picks]
+
+
+def test_cheer_me_up_after_a_breakup_is_comedies_not_hate_crime_dramas(ask):
+    # issue 31: Gone with the Wind, Boys Don't Cry (a hate-crime drama), Dr. Strangelove were shown
+    reply, picks, session = ask("something to cheer me up after a breakup")
+    assert session.profile.moods == ["cheering you up"]
+    assert not any(r.exploration for r in reply.recommendations)  # a mood asked: every pick serves it
+    assert sum("Comedy" in p.genres for p in picks) >= 4, _genres(picks)
+    assert not any({"War", "Horror", "Crime", "Thriller"} & set(p.genres) for p in picks), _genres(picks)
+
+
+def test_a_date_night_for_someone_who_hates_violence(ask):
+    # issue 31: Boogie Nights, So I Married an Axe Murderer and Double Indemnity were shown
+    reply, picks, session = ask("my wife hates violence, a date night film please")
+    assert set(session.profile.moods) == {"nothing violent", "a date night"}
+    assert sum(bool({"Romance", "Comedy"} & set(p.genres)) for p in picks) >= 4, _genres(picks)
+    assert not any({"Action", "War", "Crime", "Horror", "Thriller"} & set(p.genres) for p in picks), _genres(picks)
+
+
+def test_a_good_cry_is_dramas_and_a_follow_up_adds_to_the_mood(ask):
+    reply, picks, session = ask("I need a good cry")
+    assert sum("Drama" in p.genres for p in picks) >= 4 and not any("Comedy" in p.genres for p in picks), _genres(picks)
+    _, picks, session = ask("I need a good cry", "and nothing violent")
+    assert session.profile.moods == ["a good cry", "nothing violent"]
+    assert not any({"War", "Crime", "Action"} & set(p.genres) for p in picks), _genres(picks)
+
+
 def test_a_new_theme_drops_the_last_requests_constraints(ask):
     # "something romantic set in Paris" after a children's request kept "short, nothing above PG, animated"
     _, _, session = ask("a short animated film for a 5 year old", "something romantic set in Paris")

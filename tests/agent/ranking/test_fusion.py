@@ -134,3 +134,27 @@ def test_the_lexical_source_finds_the_theme_word_for_a_text_led_request(ml100k_s
     assert all("heist" in i.document().lower() for i in found[:5])
     assert pool.lexical is not None and pool.lexical.max() == 1.0
     assert sources.pool("heist", [], Filters(), []).lexical.max() == 0.0  # off unless asked
+
+
+def test_shunned_words_lower_the_films_that_carry_them(ml100k_store, sources):
+    """ "not a slasher": films whose text says "slasher" are lowered, not removed."""
+    lexical = CandidateSources(sources.retriever, sources.behaviour, UNTRAINED, lexical_weight=3.0)
+    flt = Filters(genres=("Horror",))
+    pool = lexical.pool("scary", [], flt, [], shun_query="slasher")
+    assert pool.shunned is not None and pool.shunned.max() == 1.0
+    shunned = {i.id for i, v in zip(pool.items, pool.shunned) if v > 0}
+    assert shunned and all("slasher" in i.document().lower() for i in pool.items if i.id in shunned)
+    plain = [c.item.id for c in lexical.candidates("scary", [], flt, [], k=10)]
+    lowered = [c.item.id for c in lexical.candidates("scary", [], flt, [], k=10, shun_query="slasher")]
+    assert sum(i in shunned for i in lowered) <= sum(i in shunned for i in plain)
+    assert all(c.item.id in {i.id for i in pool.items} for c in lexical.candidates("scary", [], flt, [], k=10,
+                                                                                  shun_query="slasher"))
+
+
+def test_two_wished_genres_count_more_than_one():
+    from agent.ranking.fusion import _genre_match
+    from retrieval.items import Item
+
+    items = [Item(id="a", title="A", genres=["Romance", "Comedy"]), Item(id="b", title="B", genres=["Comedy"]),
+             Item(id="c", title="C")]
+    assert _genre_match(items, ["Romance", "Comedy"]).tolist() == [1.5, 1.0, 0.0]

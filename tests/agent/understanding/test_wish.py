@@ -72,11 +72,11 @@ class _Engine:
 
 def test_understander_uses_the_wish_reading_and_degrades_to_the_rules() -> None:
     engine = _Engine({"genres": ["Comedy"], "avoid": ["Horror"], "keywords": [], "about": "an uplifting film"})
-    ex, notice = Understander(engine, reading="wish").understand("something to cheer me up", VOCAB)
+    ex, notice = Understander(engine, reading="wish").understand("something for when the in-laws visit", VOCAB)
     assert notice is None and ex.soft_genres == ["Comedy"]
     assert ex.avoid_genres == []  # the message never said what to avoid: the model's guess is dropped
     assert set(engine.calls[0]["properties"]) == {"genres", "avoid", "keywords", "about"}
-    ex, notice = Understander(_Engine(RuntimeError("down")), reading="wish").understand("something to cheer me up", VOCAB)
+    ex, notice = Understander(_Engine(RuntimeError("down")), reading="wish").understand("something for when the in-laws visit", VOCAB)
     assert ex.source == "rules" and "simple rules" in notice
-    ex, notice = Understander(_Engine(["not", "an", "object"]), reading="wish").understand("something to cheer me up", VOCAB)
+    ex, notice = Understander(_Engine(["not", "an", "object"]), reading="wish").understand("something for when the in-laws visit", VOCAB)
     assert ex.source == "rules" and notice
