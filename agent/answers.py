@@ -194,10 +194,12 @@ def request_fit(item: Item, c: Constraints, wished: Sequence[str] = ()) -> tuple
     for g in wished:
         if g in item.genres and g not in c.genres:
             met.append(f"it is {_a(g)}, as your words asked")
-    for key, value in c.fields.items():
+    for key, wanted in c.fields.items():
         names = _names(item.extra.get(key))
-        ok = str(value) in names
-        role = {"cast": f"{value} is in the cast", "director": f"it is directed by {value}",
+        ok = all(v in names for v in _names(wanted))
+        value = " and ".join(_names(wanted))
+        role = {"cast": f"{value} {'are' if len(_names(wanted)) > 1 else 'is'} in the cast",
+                "director": f"it is directed by {value}",
                 "writer": f"it is written by {value}", "language": f"it is in {value}",
                 "country": f"it is from {value}"}.get(key, f"its {key} is {value}")
         check(ok, role, f"{key} {value}")

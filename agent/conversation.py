@@ -424,8 +424,9 @@ class ChatAgent:
         wished = wished_genres(profile.liked_attributes)
         message = next((t.text for t in reversed(session.turns) if t.role == "user"), "")
         genres = self.vocabulary().genres
+        fits = _leanings(profile, genres)[2].fits
         picks = [(r.item, pick_facts(r.item, liked, profile.constraints, self.app.behaviour, wished, message=message,
-                                     liking=self.app.liking, genres=genres)) for r in main]
+                                     liking=self.app.liking, genres=genres, moods=fits)) for r in main]
         main_at = [i for i, r in enumerate(recs) if not r.exploration]
         shown: list[Recommendation] = []
 
@@ -500,7 +501,7 @@ class ChatAgent:
             if c.exclude_genres:
                 matched.append("none of: " + ", ".join(c.exclude_genres))
             for key, value in c.fields.items():
-                matched.append(f"{key} {value}")
+                matched.append(f"{key} {' and '.join(value) if isinstance(value, list) else value}")
             related: list[tuple[float, str]] = []
             if it.id in embs:
                 for h in hist:

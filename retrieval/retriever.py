@@ -42,7 +42,8 @@ Scalar = str | int | float | bool
 class Filters:
     """Hard constraints. Years are inclusive; every genre in ``genres`` must be present, at least
     one of ``genres_any`` (when given: "a comedy or a romance"), none of ``exclude_genres``; ``fields`` maps an extra metadata field to a required value (for list
-    fields: the value must be in the list). An item without a year fails a year bound."""
+    fields: the value must be in the list; a list of values: every one must be, "De Niro and
+    Pacino in the same movie"). An item without a year fails a year bound."""
 
     year_min: int | None = None
     year_max: int | None = None
@@ -86,7 +87,8 @@ class Filters:
         elif self.genres_any:
             clauses.append({"$or": [{"genres": {"$contains": g}} for g in self.genres_any]})
         for key, value in self.fields.items():
-            clauses.append({key: {"$eq": value}})
+            clauses += ([{key: {"$contains": v}} for v in value] if isinstance(value, (list, tuple))
+                        else [{key: {"$eq": value}}])
         for key, (low, high) in self.ranges.items():
             clauses += [{key: {"$gte": low}}] if low is not None else []
             clauses += [{key: {"$lte": high}}] if high is not None else []
@@ -126,7 +128,8 @@ class Filters:
             return False
         for key, value in self.fields.items():
             have = meta.get(key)
-            if not (value in have if isinstance(have, list) else have == value):
+            if not all(v in have if isinstance(have, list) else have == v
+                       for v in (value if isinstance(value, (list, tuple)) else (value,))):
                 return False
         for key, (low, high) in self.ranges.items():
             have = meta.get(key)

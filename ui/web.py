@@ -275,7 +275,7 @@ class ChatUI:
     def apply_profile(self, state: UIState, liked_items: Sequence[str] | None, disliked_items: Sequence[str] | None,
                       liked_attributes: str, disliked_attributes: str, soft: str, year_min: Any, year_max: Any,
                       genres: Sequence[str] | None, exclude_genres: Sequence[str] | None,
-                      wishes: Sequence[str] | None = None) -> tuple[UIState, bool]:
+                      wishes: Sequence[str] | None = None, moods: Sequence[str] | None = None) -> tuple[UIState, bool]:
         """Apply the person's edits of "what I think you like" and the filters. Returns (state,
         changed); invalid input leaves the profile as it was and says why in ``notices``."""
         if state.session is None:
@@ -287,6 +287,8 @@ class ChatUI:
                      "genres": list(genres or []), "exclude_genres": list(exclude_genres or [])}
             if wishes is not None:
                 edits["wishes"] = list(wishes)
+            if moods is not None:
+                edits["moods"] = list(moods)
             before = state.session.profile.to_form()
             self.agent.update_profile(state.session, edits)
         except (ValueError, TypeError) as exc:
@@ -322,6 +324,7 @@ class ChatUI:
             "year_min": c.year_min, "year_max": c.year_max,
             "genres": list(c.genres), "exclude_genres": list(c.exclude_genres),
             "wishes": ([(words, key) for key, words in c.wishes()], [key for key, _ in c.wishes()]),
+            "moods": (list(p.moods), list(p.moods)),
         }
 
     def card_html(self, state: UIState) -> list[str]:
@@ -414,9 +417,12 @@ def build_app(agent: ChatAgent, title: str = "recchat", concurrency_limit: int |
                                               elem_id="exclude-genres")
                     wishes = gr.Dropdown([], multiselect=True, label="Also required (remove one to drop it)",
                                          elem_id="wishes")
+                    moods = gr.Dropdown([], multiselect=True, label="Moods I lean towards (remove one to drop it)",
+                                        elem_id="moods")
                     apply = gr.Button("Apply", elem_id="apply-profile", size="sm")
 
-        form = [liked_items, disliked_items, liked_attrs, disliked_attrs, soft, year_min, year_max, genres, exclude, wishes]
+        form = [liked_items, disliked_items, liked_attrs, disliked_attrs, soft, year_min, year_max, genres, exclude, wishes,
+                moods]
         outputs = [state, chatbot, notices, status, history, link, session_id, summary, *form, *card_cols, *card_htmls]
 
         def view(st: UIState) -> list[Any]:
@@ -433,6 +439,7 @@ def build_app(agent: ChatAgent, title: str = "recchat", concurrency_limit: int |
                 f["liked_attributes"], f["disliked_attributes"], f["soft"], f["year_min"], f["year_max"],
                 f["genres"], f["exclude_genres"],
                 gr.update(choices=f["wishes"][0], value=f["wishes"][1]),
+                gr.update(choices=f["moods"][0], value=f["moods"][1]),
                 *[gr.update(visible=bool(h)) for h in cards], *cards,
             ]
 

@@ -82,16 +82,17 @@ class Reason:
 # ---------------------------------------------------------------------------- facts
 def pick_facts(item: Item, liked: Sequence[Item], constraints: Constraints, behaviour: Behaviour | None,
                wished: Sequence[str] = (), *, message: str = "", liking: Liking | None = None,
-               genres: Sequence[str] = ()) -> list[Fact]:
+               genres: Sequence[str] = (), moods: Sequence[tuple[str, Sequence[str]]] = ()) -> list[Fact]:
     """The facts for ``item``: met wishes (strongest first), the summary quote, the liked-film
     statistic or shared person, then the rating. ``liked`` are the person's liked or referenced
     films (most relevant first); ``constraints`` the hard constraints in force; ``wished`` the
     genres a mood word asked for (:func:`agent.understanding.genres.wished_genres`); ``message``
     the person's current message (its numbers and theme words; which liked film it names);
     ``liking`` who loved what (None: no liking statistic); ``genres`` the catalog's genre names
-    (not theme words)."""
+    (not theme words); ``moods`` how a pick of a genre serves each mood asked
+    (:func:`agent.reasons.wishes.met_wishes`)."""
     themes = theme_words(message, constraints, genres, [r.title for r in liked])
-    facts = met_wishes(item, constraints, wished, message, themes)
+    facts = met_wishes(item, constraints, wished, message, themes, moods)
     summary = summary_fact(item, themes)
     if summary is not None:
         facts.append(summary)

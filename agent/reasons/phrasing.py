@@ -86,6 +86,10 @@ def wish_sentences(wishes: Sequence[Fact]) -> list[str]:
     proofs = [w.proof for w in top if not (w.key == "period" and "genre" in keys)]  # "a 1955 comedy" says the year
     asks = [w.ask for w in top]
     both = "both" if len(top) == 2 else "all" if len(top) > 2 else ""
+    if "mood" in keys:  # a genre serving a mood was not asked for as such: no "as you asked" for it
+        first = [_cap(_stop(top[0].text))] if len(top) == 1 else []
+        return [*first, f"You asked for {_join(asks)}: {_join(proofs)}.",
+                f"It fits your wish for {_join(asks)}: {_join(proofs)}."]
     return [
         f"{_cap(_join(proofs))}, as you asked.",
         f"You asked for {_join(asks)}: {_join(proofs)}.",

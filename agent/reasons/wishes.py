@@ -26,7 +26,7 @@ from retrieval.untrusted import strip_instructions
 
 #: wish keys, strongest first (a reason names the first ones)
 ORDER = ("cast", "director", "writer", "theme", "acclaim", "runtime", "oscars", "nominations", "certificate",
-         "language", "country", "genre", "period", "not_genre")
+         "language", "country", "genre", "mood", "period", "not_genre")
 GENRE_NOUNS = {"Comedy": "comedy", "Drama": "drama", "Thriller": "thriller", "Western": "western", "Musical": "musical",
                "Mystery": "mystery", "Romance": "romance", "Documentary": "documentary", "Film-Noir": "film noir",
                "Animation": "animated film", "Children's": "children's film"}
@@ -99,8 +99,11 @@ def genre_noun(genres: Sequence[str]) -> str:
 
 
 def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (), message: str = "",
-               themes: Sequence[str] = ()) -> list[Fact]:
-    """Facts for every stated wish ``item`` provably meets, in :data:`ORDER`."""
+               themes: Sequence[str] = (), moods: Sequence[tuple[str, str, Sequence[str]]] = ()) -> list[Fact]:
+    """Facts for every stated wish ``item`` provably meets, in :data:`ORDER`. ``moods``: per mood
+    asked, its name, how a pick serves it and the genres it leans towards
+    (:attr:`agent.understanding.moods.MoodReading.fits`): a pick of such a genre gets the fact
+    "it is a romantic drama, for a good cry" (key ``mood``) when no asked genre was named already."""
     c = constraints
     numbers = {int(n) for n in re.findall(r"\d+", message)}
     facts: list[Fact] = []
@@ -143,6 +146,12 @@ def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (),
         period = c.year_min is not None or c.year_max is not None
         dated = f"a {item.year} {noun.split(' ', 1)[1]}" if item.year is not None and period else noun
         facts.append(Fact("request", f"it is {noun}, as you asked", "genre", noun, f"it is {dated}"))
+    else:
+        mood = next(((name, fit, [g for g in item.genres if g in leans]) for name, fit, leans in moods
+                     if set(leans) & set(item.genres)), None)
+        if mood is not None:
+            noun = genre_noun(mood[2])
+            facts.append(Fact("request", f"it is {noun}, {mood[1]}", "mood", mood[0], f"it is {noun}"))
     if item.year is not None and (c.year_min is not None or c.year_max is not None):
         facts.append(_period_fact(item.year, c.year_min, c.year_max))
     if c.exclude_genres and not set(c.exclude_genres) & set(item.genres) and not facts:
@@ -161,6 +170,13 @@ def _names(value: Any) -> list[str]:
 def _field_fact(item: Item, key: str, wanted: Any) -> Fact | None:
     names = _names(item.extra.get(key))
     norm = [normalise_title(n) for n in names]
+    if key == "cast" and len(_names(wanted)) > 1:  # "De Niro and Pacino in the same movie": all of them
+        found = [names[norm.index(normalise_title(w))] for w in _names(wanted) if normalise_title(w) in norm]
+        if len(found) == len(_names(wanted)):
+            together = " and ".join(found)
+            return Fact("request", f"{together} are both in the cast, as you asked", "cast", together,
+                        f"{together} are in the cast")
+        return None
     for want in _names(wanted):
         if normalise_title(want) not in norm:
             continue

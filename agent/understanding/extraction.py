@@ -28,7 +28,7 @@ class Extraction:
     exclude_genres: list[str] = field(default_factory=list)
     year_min: int | None = None
     year_max: int | None = None
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str | list[str]] = field(default_factory=dict)  # a list: all required (two actors)
     ranges: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)  # agent.understanding.facets
     one_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"certificate": ("G", "PG")}
     none_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # {"primary_language": ("English",)}

@@ -30,7 +30,9 @@ from agent.understanding.negation import Scope, is_negated
 @dataclass(frozen=True)
 class Mood:
     """One mood or occasion: ``name`` as shown to the person ("a good cry"), ``pattern`` (regex
-    over the lower-cased message, word-bounded by :func:`read_moods`), catalog genres it leans
+    over the lower-cased message, word-bounded by :func:`read_moods`), ``fit``: how a pick of a
+    genre it leans towards serves it, in a reason ("it is a drama, for a good cry"; "" = never
+    said: "nothing violent" is not provable from the facts), catalog genres it leans
     ``towards`` and ``away`` from, an ``about`` sentence (embedded with the request; "" = none),
     ``terms`` (matched by BM25 against overviews and keywords; "" = none: no word defines the
     mood) and ``shun`` words (films whose text carries them are lowered; "" = none).
@@ -41,6 +43,7 @@ class Mood:
 
     name: str
     pattern: str
+    fit: str = ""
     towards: tuple[str, ...] = ()
     away: tuple[str, ...] = ()
     about: str = ""
@@ -61,14 +64,14 @@ MOODS: tuple[Mood, ...] = (
          negated=True),
     Mood("nothing gory", _AVOID + r"\s+(?:\w+\s+){0,2}?(?:gor(?:e|y)|blood(?:y)?|splatter|guts|gruesome|slasher)",
          shun="gore gory splatter slasher bloody gruesome", negated=True),
-    Mood("cheering you up",
+    Mood("cheering you up", fit="to cheer you up", pattern=
          r"cheer\s+(?:me|us|you|her|him|them)\s+up|pick[- ]me[- ]up|feel(?:ing)?\s+(?:down|blue|low|sad|better|"
          r"depressed|miserable)|(?:bad|rough|hard|long|awful|terrible)\s+(?:day|week)|after\s+(?:a|my|the|our)\s+"
          r"(?:break[- ]?up|divorce|split)|(?:got|been)\s+dumped|broken[- ]hearted|heart[- ]?broken|"
          r"(?:mend|heal)\s+a\s+broken\s+heart|make\s+me\s+(?:smile|happy)|feel[- ]good",
          towards=("Comedy",), away=(*_CALM, "Drama"),
          about="a warm, funny, feel-good comedy with a happy ending about friendship, love and new beginnings"),
-    Mood("a date night",
+    Mood("a date night", fit="for a date night", pattern=
          r"date[- ]night|(?:first|a|our|on\s+a)\s+date|romantic\s+(?:evening|night|dinner)|valentine'?s(?:\s+day)?|"
          r"anniversary|(?:with|for)\s+my\s+(?:wife|husband|girlfriend|boyfriend|partner|fianc[eé]e?|date|other\s+half)"
          r"(?!\s+and\s+(?:the\s+|my\s+|our\s+)?(?:kids|children|family|son|daughter))|"
@@ -76,7 +79,7 @@ MOODS: tuple[Mood, ...] = (
          towards=("Romance", "Comedy"), away=("Horror", "War"),
          about="a charming, witty romantic comedy about two people falling in love",
          terms="romantic comedy falling in love new love love at first sight"),
-    Mood("something cosy",
+    Mood("something cosy", fit="for a cosy afternoon", pattern=
          r"cos(?:y|ie)|coz(?:y|ie)|rainy\s+(?:(?:sunday|saturday|winter)\s+)?(?:day|afternoon|evening|weekend|night)|"
          r"rainy\s+(?:sunday|saturday)|"
          r"lazy\s+(?:sunday|saturday|afternoon|day|weekend|evening)|sunday\s+afternoon|comfort(?:ing)?\s+"
@@ -84,56 +87,56 @@ MOODS: tuple[Mood, ...] = (
          r"relax(?:ing)?|chill(?:ed)?(?:\s+out)?|unwind|easy[- ]going|easy\s+watch|laid[- ]back|light[- ]?hearted",
          towards=("Comedy", "Romance", "Children's"), away=(*_CALM, "Action", "Sci-Fi"),
          about="a gentle, warm, charming and heartwarming film: cosy, funny and kind"),
-    Mood("a good cry",
+    Mood("a good cry", fit="for a good cry", pattern=
          r"good\s+cry|(?:make|made|makes)\s+(?:me|us|you)\s+(?:cry|weep|sob)|(?:want|need)\s+to\s+(?:cry|weep|sob)|"
          r"cry\s+(?:my|our)\s+eyes\s+out|tear[- ]?jerker|weepie|weepy|(?:box\s+of\s+)?tissues|sob\s+story|"
          r"heart[- ]?breaking|heart[- ]?wrenching|emotional|sad|tragic|bittersweet",
          towards=("Drama", "Romance"), away=("Comedy", "Action", "Horror", "Sci-Fi"),
          about="a moving, heartbreaking drama about love, loss, illness and death that will make you cry",
          terms="tearjerker tragic love terminal illness cancer dying grief loss of loved one"),
-    Mood("something scary",
+    Mood("something scary", fit="to scare you", pattern=
          r"scary|spooky|creepy|frightening|terrifying|chilling|scare\s+(?:me|us)|give\s+(?:me|us)\s+(?:the\s+)?"
          r"(?:chills|creeps|nightmares)|halloween",
          towards=("Horror", "Thriller"), away=("Comedy",),
          about="a frightening, suspenseful and atmospheric horror film full of dread and the supernatural",
          terms="haunted house ghost supernatural paranormal possession demon witch evil spirit"),
-    Mood("switching your brain off",
+    Mood("switching your brain off", fit="to switch your brain off", pattern=
          r"mindless|brainless|switch\s+(?:my|your|our|the)\s+brains?\s+off|turn\s+(?:my|your|our|the)\s+brains?\s+off|"
          r"(?:switch|turn)\s+off\s+(?:my|your|our|the)\s+brains?|no[- ]brainer|popcorn|dumb\s+fun|"
          r"(?:don'?t|do\s+not)\s+(?:want|have)\s+to\s+think|guilty\s+pleasure|big\s+dumb|(?:pure|just)\s+(?:fun|"
          r"entertainment)|light\s+entertainment",
          towards=("Action", "Comedy"), away=("Drama", "Documentary", "Film-Noir", "War"),
          about="a fun, loud, fast-paced popcorn blockbuster full of action, explosions and jokes", rating=-1.0),
-    Mood("Christmas",
+    Mood("Christmas", fit="for Christmas", pattern=
          r"christmas|xmas|x-mas|festive|holiday\s+season|santa|yuletide|the\s+holidays",
          about="a Christmas film: christmas eve, santa claus, the holiday season",
          terms="christmas christmas eve santa claus"),
-    Mood("something inspiring",
+    Mood("something inspiring", fit="to inspire you", pattern=
          r"inspir(?:ing|ational|e\s+me|ed)|motivat(?:ing|ed|ion|ional|e\s+me)|uplifting|empowering|"
          r"underdog|against\s+(?:all\s+)?(?:the\s+)?odds|never\s+give\s+up",
          towards=("Drama",), away=("Horror", "Thriller", "Crime"),
          about="an inspiring true story of an underdog who overcomes the odds: a sport, a teacher, a dream",
          terms="underdog based on true story sport coach teacher competition training"),
-    Mood("a good laugh",
+    Mood("a good laugh", fit="for a good laugh", pattern=
          r"laugh[- ]out[- ]loud|hilarious|make\s+(?:me|us)\s+laugh|really\s+funny|so\s+funny|funniest|"
          r"crack\s+(?:me|us)\s+up|belly\s+laughs?|side[- ]splitting|laugh\s+(?:till|until)|good\s+laugh",
          towards=("Comedy",), away=("Drama", "War", "Horror"),
          about="a hilarious, silly, laugh-out-loud comedy full of gags and jokes", terms="spoof parody slapstick"),
-    Mood("something fun",
+    Mood("something fun", fit="for some fun", pattern=
          r"(?:just\s+|good\s+|some\s+|bit\s+of\s+|lots\s+of\s+|plain\s+|silly\s+)?fun|entertaining|a\s+good\s+time",
          towards=("Comedy", "Adventure"), away=("War", "Documentary"),
          about="a fun, entertaining crowd-pleaser"),
-    Mood("with friends",
+    Mood("with friends", fit="to watch with friends", pattern=
          r"with\s+(?:my\s+|some\s+|a\s+few\s+|the\s+)?(?:friends|mates|buddies|pals|the\s+guys|the\s+girls|the\s+lads)|"
          r"(?:movie|film)\s+party|sleepover|game\s+night|(?:boys|girls|guys)'?\s+night",
          towards=("Comedy",), about="a fun crowd-pleaser to watch with friends"),
-    Mood("edge of your seat",
+    Mood("edge of your seat", fit="to keep you on the edge of your seat", pattern=
          r"edge\s+of\s+(?:my|your|our|the)\s+seats?|adrenaline|heart[- ]pounding|pulse[- ]pounding|nail[- ]biting|"
          r"gripping|action[- ]packed|thrill\s+ride|white[- ]knuckle",
          towards=("Action", "Thriller"), away=("Documentary", "Musical", "Romance", "Children's"),
          about="a gripping, fast, suspenseful thriller full of action and tension",
          terms="race against time chase hostage suspense"),
-    Mood("something thought-provoking",
+    Mood("something thought-provoking", fit="to make you think", pattern=
          r"thought[- ]provoking|make\s+(?:me|you|us)\s+think|philosophical|cerebral|intellectual|profound|"
          r"mind[- ]bending|mind[- ]blowing|existential",
          towards=("Drama",), away=("Children's", "Animation"),
@@ -164,7 +167,8 @@ def read_moods(low: str, scopes: Sequence[Scope]) -> list[tuple[Mood, tuple[int,
 class MoodReading:
     """What the moods of a request ask of the ranking: genres leaned ``towards`` and ``away``
     from (a genre never in both), the ``about`` text to embed, the ``terms`` and ``shun`` words
-    for BM25 ("" = none), and the rating weight one of them sets (the lowest; None = learned)."""
+    for BM25 ("" = none), the rating weight one of them sets (the lowest; None = learned) and,
+    per mood that has a :attr:`Mood.fit`, its name, that phrase and the genres it leans towards."""
 
     towards: tuple[str, ...] = ()
     away: tuple[str, ...] = ()
@@ -172,20 +176,24 @@ class MoodReading:
     terms: str = ""
     shun: str = ""
     rating: float | None = None
+    fits: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # per mood with a fit: (name, fit, genres towards)
 
 
-def mood_reading(names: Sequence[str], genres: Sequence[str], asked: Sequence[str] = ()) -> MoodReading:
+def mood_reading(names: Sequence[str], genres: Sequence[str] | None, asked: Sequence[str] = ()) -> MoodReading:
     """The :class:`MoodReading` of the moods called ``names`` (unknown names are ignored). Only
-    the catalog's ``genres`` are used; ``asked`` (genres the request requires or wishes for
-    otherwise) are never lowered, and a genre one mood leans towards is not lowered by another."""
+    the catalog's ``genres`` are used (None: every genre a mood names); ``asked`` (genres the
+    request requires or wishes for otherwise) are never lowered, and a genre one mood leans
+    towards is not lowered by another."""
     moods = [BY_NAME[n] for n in names if n in BY_NAME]
     if not moods:
         return MoodReading()
-    have = set(genres)
+    have = set(genres) if genres is not None else {g for m in moods for g in (*m.towards, *m.away)}
     towards = list(dict.fromkeys(g for m in moods for g in m.towards if g in have and g not in asked))
     keep = set(asked) | set(towards)
     away = list(dict.fromkeys(g for m in moods for g in m.away if g in have and g not in keep))
     join = lambda values: " ".join(v for v in values if v)  # noqa: E731
     ratings = [m.rating for m in moods if m.rating is not None]
+    fits = tuple((m.name, m.fit, tuple(g for g in m.towards if g in towards)) for m in moods if m.fit)
     return MoodReading(tuple(towards), tuple(away), ". ".join(m.about for m in moods if m.about),
-                       join(m.terms for m in moods), join(m.shun for m in moods), min(ratings) if ratings else None)
+                       join(m.terms for m in moods), join(m.shun for m in moods), min(ratings) if ratings else None,
+                       fits)

@@ -46,7 +46,7 @@ class Constraints:
     year_max: int | None = None
     genres: list[str] = field(default_factory=list)
     exclude_genres: list[str] = field(default_factory=list)
-    fields: dict[str, Scalar] = field(default_factory=dict)
+    fields: dict[str, Scalar | list[str]] = field(default_factory=dict)  # a list: every value required
     genres_any: list[str] = field(default_factory=list)
     ranges: dict[str, list[int | None]] = field(default_factory=dict)  # field -> [min, max], inclusive
     one_of: dict[str, list[str]] = field(default_factory=dict)  # field -> allowed values
@@ -75,8 +75,8 @@ class Constraints:
             out.append("genre " + " or ".join(self.genres_any))
         if self.exclude_genres:
             out.append("no " + ", no ".join(self.exclude_genres))
-        out += [f"from {country_phrase(str(v))}" if k == "country" else f"{_FIELD_WORDS[k]} {v}" if k in _FIELD_WORDS
-                else f"{k} = {v}" for k, v in self.fields.items()]
+        out += [f"from {country_phrase(str(v))}" if k == "country" else f"{_FIELD_WORDS[k]} {_all(v)}" if k in _FIELD_WORDS
+                else f"{k} = {_all(v)}" for k, v in self.fields.items()]
         for key, (low, high) in self.ranges.items():
             what = _RANGE_WORDS.get(key, key.replace("_", " "))
             out.append(f"{what} {low}" if low == high else f"{what} {low} to {high}" if low is not None and high is not None
@@ -110,6 +110,11 @@ class Constraints:
     def is_empty(self) -> bool:
         return not (self.genres or self.ranges or self.one_of or self.none_of or self.acclaim or self.genres_any
                     or self.exclude_genres or self.fields or self.year_min is not None or self.year_max is not None)
+
+
+def _all(value: Any) -> str:
+    """A field's wanted value in words: "Robert De Niro and Al Pacino" for a list (all required)."""
+    return " and ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 _RANGE_WORDS = {"runtime_min": "running minutes", "oscars_won": "Oscars won", "oscar_nominations": "Oscar nominations"}
@@ -149,13 +154,13 @@ class InterestProfile:
     def is_empty(self) -> bool:
         c = self.constraints
         return not (self.liked_items or self.disliked_items or self.liked_attributes or self.disliked_attributes
-                    or self.soft or self.intent or self.about or self.soft_genres or not c.is_empty())
+                    or self.soft or self.intent or self.about or self.soft_genres or self.moods or not c.is_empty())
 
     def query_text(self) -> str:
         """Retrieval query text built from the profile (likes first; dislikes are not embedded,
         they act through filters, exclusion and the reranker's context)."""
         parts = [self.focus] if self.focus else []
-        parts += self.liked_attributes + self.soft + [self.about, mood_reading(self.moods, ()).about]
+        parts += self.liked_attributes + self.soft + [self.about, mood_reading(self.moods, None).about]
         parts += self.constraints.genres + self.constraints.genres_any
         return ". ".join(dict.fromkeys(p for p in parts if p))
 
@@ -174,6 +179,13 @@ class InterestProfile:
             lines.append("I only show films " + _join(rules) + ".")
         if self.soft:
             lines.append("I also keep in mind: " + _join([f'"{s}"' for s in self.soft]) + ".")
+        if self.moods:
+            c = self.constraints
+            mood = mood_reading(self.moods, None, [*c.genres, *c.genres_any])
+            leans = ([f"towards {_join([g.lower() for g in mood.towards])}"] if mood.towards else []) + \
+                    ([f"away from {_join([g.lower() for g in mood.away])}"] if mood.away else [])
+            said = _join([f'"{m}"' for m in self.moods])
+            lines.append(f"For {said} I lean " + " and ".join(leans) + "." if leans else f"You asked for {said}.")
         if self.soft_genres or self.avoid_genres:
             leans = ([f"towards {_join([g.lower() for g in self.soft_genres])}"] if self.soft_genres else []) + \
                     ([f"away from {_join([g.lower() for g in self.avoid_genres])}"] if self.avoid_genres else [])
@@ -193,7 +205,7 @@ class InterestProfile:
             "disliked_attributes": list(self.disliked_attributes),
             "year_min": c.year_min, "year_max": c.year_max,
             "genres": list(c.genres), "exclude_genres": list(c.exclude_genres),
-            "fields": dict(c.fields), "soft": list(self.soft), "intent": self.intent,
+            "fields": dict(c.fields), "soft": list(self.soft), "intent": self.intent, "moods": list(self.moods),
             "wishes": [key for key, _ in c.wishes()],
         }
 

@@ -186,6 +186,9 @@ def edited_profile(profile: InterestProfile, edits: Mapping[str, Any], vocab: Vo
     for key in ("liked_attributes", "disliked_attributes", "soft"):
         if key in edits:
             setattr(new, key, [str(v).strip()[:80] for v in edits[key] or [] if str(v).strip()])
+    if "moods" in edits:  # the moods the person kept (a removed one no longer leans the ranking)
+        kept = {str(m) for m in edits["moods"] or []}
+        new.moods = [m for m in new.moods if m in kept]
     if "intent" in edits:
         new.intent = str(edits["intent"] or "")[:300]
     c.genres = [g for g in c.genres if g not in c.exclude_genres]

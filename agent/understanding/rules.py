@@ -109,6 +109,13 @@ _FOLLOW_UP = re.compile(
     r"|(?<![\w'])also(?![\w'])")
 
 
+_CAST_JOIN = re.compile(r"\s*(?:,|&|\+|and|with|plus|alongside|together\s+with|,\s*and)\s*")
+
+
+def _names(value: str | list[str]) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
+
+
 # ---------------------------------------------------------------------------- the rule reader
 def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) -> Extraction:
     """Deterministic reading of ``message`` (never raises); see the module doc for the rules.
@@ -168,10 +175,19 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if name:
             ex.fields["director"] = name
             removed.append((m.start(), m.end()))  # "directed by" is read too, not a wish for text
-    # people named by full name: "with Tom Hanks", "a Kathryn Bigelow film" (one per role)
+    # people named by full name: "with Tom Hanks", "a Kathryn Bigelow film" (one per role, except
+    # actors joined by "and", "&", "," or "with": "De Niro and Pacino in the same movie" needs both)
+    cast_end = -1
     for person in find_people(masked, vocab.people, vocab.surnames, text):
-        if not is_negated(person.start, scopes) and ex.fields.setdefault(person.role, person.name) == person.name:
-            removed.append((person.start, person.end))
+        if is_negated(person.start, scopes):
+            continue
+        have = ex.fields.setdefault(person.role, person.name)
+        if person.role == "cast" and person.name not in _names(have) and _CAST_JOIN.fullmatch(masked[cast_end:person.start]):
+            ex.fields["cast"] = [*_names(have), person.name]
+        elif have != person.name:
+            continue
+        removed.append((person.start, person.end))
+        cast_end = person.end if person.role == "cast" else cast_end
     # mood words kept as soft text: "tense", "feel-good", "slow", ...
     for m in re.finditer(r"\b(tense|dark|light|feel[- ]good|uplifting|sad|slow|fast[- ]paced|violent|gory|quirky|"
                          r"smart|clever|cozy|epic|classic|cult|indie|twisty|mind[- ]bending|heartwarming|gritty|"

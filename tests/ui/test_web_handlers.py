@@ -114,6 +114,21 @@ def test_fact_wishes_are_shown_in_the_panel_and_removable_there(make_agent):
     assert "loved by critics" in ui.profile_form(state)["summary"]
 
 
+def test_moods_are_shown_in_the_panel_and_removable_there(make_agent):
+    ui = ChatUI(make_agent())
+    state = ui.open()
+    run(ui.send(state, "I need a good cry, but nothing violent"))
+    form = ui.profile_form(state)
+    assert form["moods"] == (["a good cry", "nothing violent"], ["a good cry", "nothing violent"])
+    assert 'For "a good cry" and "nothing violent" I lean towards drama' in form["summary"]
+    args = [form["liked_items"][1], form["disliked_items"][1], form["liked_attributes"], form["disliked_attributes"],
+            form["soft"], form["year_min"], form["year_max"], form["genres"], form["exclude_genres"],
+            form["wishes"][1], ["nothing violent"]]
+    run(ui.apply_and_refresh(state, *args))  # the person drops the good cry, keeps "nothing violent"
+    assert state.session.profile.moods == ["nothing violent"]
+    assert "For \"nothing violent\" I lean away from" in ui.profile_form(state)["summary"]
+
+
 def test_invalid_profile_edit_is_explained_and_not_applied(make_agent):
     ui = ChatUI(make_agent())
     state = ui.open()

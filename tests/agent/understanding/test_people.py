@@ -94,3 +94,15 @@ def test_a_surname_inside_an_unknown_full_name_names_nobody() -> None:
         assert find_people(said.lower(), people, surnames, said) == [], said
     for said in ("Maybe with Nelson in it.", "Hitchcock, maybe.", "The Nelson films"):
         assert len(find_people(said.lower(), people, surnames, said)) == 1, said
+
+
+def test_two_actors_joined_by_and_must_both_be_in_the_cast() -> None:
+    # the free-form suite's "De Niro and Pacino in the same movie" showed Brazil and Jackie Brown
+    vocab = vocabulary_from_mirror(MIRROR)
+    ex = parse_rules("a film with Tom Hanks and Gary Sinise", vocab)
+    assert ex.fields == {"cast": ["Tom Hanks", "Gary Sinise"]}
+    c = Constraints(fields=dict(ex.fields))
+    assert c.describe() == ["with Tom Hanks and Gary Sinise"]
+    flt = c.to_filters()
+    assert flt.matches(METAS[0]) and not flt.matches({**METAS[0], "cast": ["Tom Hanks"]})
+    assert parse_rules("Tom Hanks or Gary Sinise", vocab).fields == {"cast": "Tom Hanks"}  # "or": not both
