@@ -328,17 +328,19 @@ class ChatAgent:
         slots = self.settings.exploration_slots if k > 1 else 0
         rng = random.Random(f"{session.id}:{len(session.turns)}")
         stats = session.exploration or ExplorationStats()
-        # a mood asked for ("a good cry"): every pick serves it, none steps away from it
-        explore = slots > 0 and not profile.moods and stats.should_offer(self.settings.exploration_rate, rng)
-        k_main = k - (1 if explore else 0)
+        explore = slots > 0 and stats.should_offer(self.settings.exploration_rate, rng)
         query = profile.query_text() or None
         if not query and not history:
             return AgentReply(self._clarify_text(self.vocabulary()), "clarify", notices=notices)
         unread = unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)
         wished, avoid, mood = _leanings(profile, self.vocabulary().genres)
+        text_led = bool(profile.about or unread or mood.terms)
+        # the person said what the film is about or how it should feel ("a heist film", "a good cry"):
+        # every pick serves that, none steps away from it (issue 31 quoted "5. Toy Story (to explore)")
+        explore = explore and not (text_led or profile.moods)
+        k_main = k - (1 if explore else 0)
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
-                              filters=filters, exclude=sorted(banned), k=k, query=query,
-                              text_led=bool(profile.about or unread or mood.terms),
+                              filters=filters, exclude=sorted(banned), k=k, query=query, text_led=text_led,
                               lexical_query=" ".join([*unread, profile.about, mood.terms]).strip(),
                               shun_query=" ".join([mood.shun, *profile.disliked_attributes]).strip(),
                               wished_genres=wished, avoid_genres=avoid, rating_weight=mood.rating,

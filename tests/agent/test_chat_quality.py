@@ -82,6 +82,14 @@ def test_a_good_cry_is_dramas_and_a_follow_up_adds_to_the_mood(ask):
     assert not any({"War", "Crime", "Action"} & set(p.genres) for p in picks), _genres(picks)
 
 
+def test_a_theme_request_gets_no_exploration_card_a_genre_request_may(ask):
+    # issue 31 quoted "a heist film with a twist ending" -> "... 5. Toy Story (to explore)"
+    reply, _, _ = ask("a heist film with a twist ending")
+    assert not any(r.exploration for r in reply.recommendations)
+    reply, _, _ = ask("a thriller from the 90s")  # nothing said about the story: one card may step away
+    assert any(r.exploration for r in reply.recommendations)
+
+
 def test_a_new_theme_drops_the_last_requests_constraints(ask):
     # "something romantic set in Paris" after a children's request kept "short, nothing above PG, animated"
     _, _, session = ask("a short animated film for a 5 year old", "something romantic set in Paris")
