@@ -516,6 +516,35 @@ class ChatAgent:
                                   seeds.get(it.id))
         return out
 
+    def _loosening(self, c: Constraints, most: int = 3) -> list[str]:
+        """For an empty list: how many catalog films fit when one constraint is dropped ("Without
+        from 1960 to 1969, 4 films fit."), the most helpful first, at most ``most``; [] when the
+        catalog cannot say (a failure here only loses the hint)."""
+        try:
+            mirror = self.store.mirror(self.catalog)
+            options: list[tuple[int, str]] = []
+            for key, words in [("years", None), *[(f"genre:{g}", None) for g in c.genres],
+                               *[(w, None) for w, _ in c.wishes()]]:
+                loose = Constraints(**{k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                                       for k, v in c.__dict__.items()})
+                if key == "years":
+                    if loose.year_min is None and loose.year_max is None:
+                        continue
+                    said = Constraints(year_min=c.year_min, year_max=c.year_max).describe()[0]
+                    loose.year_min = loose.year_max = None
+                elif key.startswith("genre:"):
+                    said = f"genre {key[6:]}"
+                    loose.genres = [g for g in loose.genres if g != key[6:]]
+                else:
+                    said = dict((k, w) for k, w in c.wishes())[key]
+                    loose.keep_wishes({k for k, _ in c.wishes()} - {key})
+                n = int(loose.to_filters().mask(mirror).sum())
+                if n:
+                    options.append((n, f"Without \"{said}\", {n:,} film{'s' if n != 1 else ''} fit{'' if n != 1 else 's'}."))
+            return [text for _, text in sorted(options, key=lambda o: o[0])[:most]]
+        except Exception:  # noqa: BLE001 - the hint is optional
+            return []
+
     def _list_text(self, recs: list[Recommendation], profile: InterestProfile, intent: str,
                    dropped: Sequence[str] = ()) -> str:
         """The assistant message: the list under the constraints in force, and what a new request
@@ -525,8 +554,10 @@ class ChatAgent:
                     + self._list_text(recs, profile, intent))
         if not recs:
             rules = profile.constraints.describe()
-            return ("I found nothing that fits" + (f" ({'; '.join(rules)})" if rules else "")
-                    + ". Try loosening a constraint, e.g. a wider year range.")
+            hints = self._loosening(profile.constraints)
+            return ("I found nothing that fits" + (f" ({'; '.join(rules)})" if rules else "") + ". "
+                    + (" ".join(hints) + " Say which to drop." if hints
+                       else "Try loosening a constraint, e.g. a wider year range."))
         head = {"refine": "Here is an updated list", "feedback": "Updated after your feedback"}.get(intent, "Here are some picks")
         rules = profile.constraints.describe()
         lines = [head + (f" ({'; '.join(rules)})" if rules else "") + ":"]

@@ -130,6 +130,10 @@ MOODS: tuple[Mood, ...] = (
          r"with\s+(?:my\s+|some\s+|a\s+few\s+|the\s+)?(?:friends|mates|buddies|pals|the\s+guys|the\s+girls|the\s+lads)|"
          r"(?:movie|film)\s+party|sleepover|game\s+night|(?:boys|girls|guys)'?\s+night",
          towards=("Comedy",), about="a fun crowd-pleaser to watch with friends"),
+    Mood("a cult classic", fit="", pattern=
+         r"cult\s+(?:classics?|films?|movies?|flicks?|favou?rites?|following|hits?|comedy|comedies|horror|sci-fi)",
+         about="a cult classic with a devoted following: offbeat, quirky, a midnight movie",
+         terms="cult film cult classic midnight movie b movie"),
     Mood("edge of your seat", fit="to keep you on the edge of your seat", pattern=
          r"edge\s+of\s+(?:my|your|our|the)\s+seats?|adrenaline|heart[- ]pounding|pulse[- ]pounding|nail[- ]biting|"
          r"gripping|action[- ]packed|thrill\s+ride|white[- ]knuckle",

@@ -90,6 +90,13 @@ def test_a_theme_request_gets_no_exploration_card_a_genre_request_may(ask):
     assert any(r.exploration for r in reply.recommendations)
 
 
+def test_nothing_fits_says_what_dropping_each_constraint_would_give(app):
+    reply = recommend_once(app, "a Tom Hanks western", k=5)
+    assert not reply.recommendations and reply.text.startswith("I found nothing that fits")
+    assert 'Without "with Tom Hanks", ' in reply.text and 'Without "genre Western", ' in reply.text
+    assert reply.text.endswith("Say which to drop.")
+
+
 def test_a_new_theme_drops_the_last_requests_constraints(ask):
     # "something romantic set in Paris" after a children's request kept "short, nothing above PG, animated"
     _, _, session = ask("a short animated film for a 5 year old", "something romantic set in Paris")

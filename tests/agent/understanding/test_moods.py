@@ -34,6 +34,8 @@ def _names(text: str) -> list[str]:
     ("a chilling ghost story", ["something scary"]),
     ("a relaxing film", ["something cosy"]),  # "chill" is cosy, "chilling" scary
     ("a western from the 50s", []),
+    ("a cult classic from the 80s", ["a cult classic"]),
+    ("a movie about a cult", []),  # a theme (a sect), not a cult film
     ("a film to watch with my wife and kids", []),  # a family evening, not a date
 ])
 def test_read_moods(text: str, names: list[str]) -> None:
