@@ -342,7 +342,7 @@ class ChatAgent:
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
                               filters=filters, exclude=sorted(banned), k=k, query=query, text_led=text_led,
                               lexical_query=" ".join([*unread, profile.about, mood.terms]).strip(),
-                              shun_query=" ".join([mood.shun, *profile.disliked_attributes]).strip(),
+                              shun_query=" ".join([mood.shun, *self._shunned(profile.disliked_attributes)]).strip(),
                               wished_genres=wished, avoid_genres=avoid, rating_weight=mood.rating,
                               acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
@@ -515,6 +515,14 @@ class ChatAgent:
                                   None if r.exploration else r.score, retrieval_scores.get(it.id),
                                   seeds.get(it.id))
         return out
+
+    def _shunned(self, disliked: Sequence[str]) -> list[str]:
+        """The disliked attributes that name one of the catalog's keywords ("not a slasher" ->
+        "slasher"), whose films are lowered; others ("nothing too long") would only lower films
+        whose text happens to say the word."""
+        keywords = self.vocabulary().fields.get("keywords", {})
+        words = [(d, re.sub(r"^(?:an?|the|any|some)\s+", "", d.lower().strip())) for d in disliked]
+        return [d for d, w in words if w in keywords or w.rstrip("s") in keywords]
 
     def _loosening(self, c: Constraints, most: int = 3) -> list[str]:
         """For an empty list: how many catalog films fit when one constraint is dropped ("Without

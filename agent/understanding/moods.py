@@ -53,14 +53,15 @@ class Mood:
     rating: float | None = None
 
 
-_AVOID = r"(?:hates?|can'?t stand|cannot stand|dislikes?|no|not|nothing|without|avoid|zero|minimal|too much|less)"
+_AVOID = (r"(?:hates?|can'?t\s+stand|cannot\s+stand|dislikes?|no|not|nothing|without|avoid|zero|minimal|too\s+much|"
+          r"less|isn'?t|is\s+not|aren'?t|are\s+not|don'?t\s+want|do\s+not\s+want)")
 _CALM = ("Horror", "War", "Crime", "Thriller")
 
 #: In matching order (an earlier mood's span is not read again by a later one).
 MOODS: tuple[Mood, ...] = (
     Mood("nothing violent", _AVOID + r"\s+(?:\w+\s+){0,2}?(?:violence|violent|fighting|guns?|shoot(?:ing|outs?))"
          r"|non[- ]?violent",
-         away=("Action", "War", "Crime", "Horror", "Thriller"), shun="violence violent murder killer shootout war",
+         away=("Action", "War", "Crime", "Horror", "Thriller"), shun="violence violent murder killer shootout massacre",
          negated=True),
     Mood("nothing gory", _AVOID + r"\s+(?:\w+\s+){0,2}?(?:gor(?:e|y)|blood(?:y)?|splatter|guts|gruesome|slasher)",
          shun="gore gory splatter slasher bloody gruesome", negated=True),
