@@ -65,11 +65,16 @@ MOODS: tuple[Mood, ...] = (
          negated=True),
     Mood("nothing gory", _AVOID + r"\s+(?:\w+\s+){0,2}?(?:gor(?:e|y)|blood(?:y)?|splatter|guts|gruesome|slasher)",
          shun="gore gory splatter slasher bloody gruesome", negated=True),
+    Mood("getting over a breakup", fit="to get over a breakup", pattern=
+         r"(?:after|over|getting\s+over|get\s+over)\s+(?:a|my|the|our|his|her)\s+(?:break[- ]?up|divorce|split|ex)|"
+         r"(?:got|been|just\s+got)\s+dumped|broken[- ]hearted|heart[- ]?broken|(?:mend|heal)\s+a\s+broken\s+heart",
+         towards=("Comedy",), away=(*_CALM, "Drama"),
+         about="a funny, warm comedy about getting over a breakup, friendship and starting again",
+         terms="breakup dumped divorce divorced woman ex-girlfriend heartbreak single woman reunion"),
     Mood("cheering you up", fit="to cheer you up", pattern=
          r"cheer\s+(?:me|us|you|her|him|them)\s+up|pick[- ]me[- ]up|feel(?:ing)?\s+(?:down|blue|low|sad|better|"
-         r"depressed|miserable)|(?:bad|rough|hard|long|awful|terrible)\s+(?:day|week)|after\s+(?:a|my|the|our)\s+"
-         r"(?:break[- ]?up|divorce|split)|(?:got|been)\s+dumped|broken[- ]hearted|heart[- ]?broken|"
-         r"(?:mend|heal)\s+a\s+broken\s+heart|make\s+me\s+(?:smile|happy)|feel[- ]good",
+         r"depressed|miserable)|(?:bad|rough|hard|long|awful|terrible)\s+(?:day|week)|"
+         r"make\s+me\s+(?:smile|happy)|feel[- ]good",
          towards=("Comedy",), away=(*_CALM, "Drama"),
          about="a warm, funny, feel-good comedy with a happy ending about friendship, love and new beginnings"),
     Mood("a date night", fit="for a date night", pattern=

@@ -20,7 +20,8 @@ def _names(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("text, names", [
-    ("something to cheer me up after a breakup", ["cheering you up"]),
+    ("something to cheer me up after a breakup", ["cheering you up", "getting over a breakup"]),
+    ("a comedy to get over my divorce", ["getting over a breakup"]),
     ("I'm feeling sad, cheer me up", ["cheering you up"]),  # the sadness is the person's, not the film's
     ("my wife hates violence, a date night film please", ["nothing violent", "a date night"]),
     ("a cosy film for a rainy Sunday afternoon", ["something cosy"]),
