@@ -14,6 +14,7 @@ exploration slot -> reply. Never raises on LLM failure: the reply degrades and s
 
 from __future__ import annotations
 
+import copy
 import random
 import re
 import threading
@@ -526,30 +527,30 @@ class ChatAgent:
 
     def _loosening(self, c: Constraints, most: int = 3) -> list[str]:
         """For an empty list: how many catalog films fit when one constraint is dropped ("Without
-        from 1960 to 1969, 4 films fit."), the most helpful first, at most ``most``; [] when the
-        catalog cannot say (a failure here only loses the hint)."""
+        "from 1960 to 1969", 16 films fit."), the smallest change first, at most ``most``; [] under
+        an acclaim rule (not a filter: the counts would overstate) or when the catalog cannot say
+        (a failure here only loses the hint)."""
+        if c.acclaim:
+            return []
         try:
             mirror = self.store.mirror(self.catalog)
+            wishes = dict(c.wishes())
             options: list[tuple[int, str]] = []
-            for key, words in [("years", None), *[(f"genre:{g}", None) for g in c.genres],
-                               *[(w, None) for w, _ in c.wishes()]]:
-                loose = Constraints(**{k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-                                       for k, v in c.__dict__.items()})
+            drops = ([("years", Constraints(year_min=c.year_min, year_max=c.year_max).describe()[0])]
+                     if c.year_min is not None or c.year_max is not None else [])
+            drops += [(f"genre:{g}", f"genre {g}") for g in c.genres] + list(wishes.items())
+            for key, said in drops:
+                loose = copy.deepcopy(c)
                 if key == "years":
-                    if loose.year_min is None and loose.year_max is None:
-                        continue
-                    said = Constraints(year_min=c.year_min, year_max=c.year_max).describe()[0]
                     loose.year_min = loose.year_max = None
                 elif key.startswith("genre:"):
-                    said = f"genre {key[6:]}"
-                    loose.genres = [g for g in loose.genres if g != key[6:]]
+                    loose.genres.remove(key[6:])
                 else:
-                    said = dict((k, w) for k, w in c.wishes())[key]
-                    loose.keep_wishes({k for k, _ in c.wishes()} - {key})
+                    loose.keep_wishes(set(wishes) - {key})
                 n = int(loose.to_filters().mask(mirror).sum())
                 if n:
-                    options.append((n, f"Without \"{said}\", {n:,} film{'s' if n != 1 else ''} fit{'' if n != 1 else 's'}."))
-            return [text for _, text in sorted(options, key=lambda o: o[0])[:most]]
+                    options.append((n, f"Without \"{said}\", {n:,} film{'s fit' if n != 1 else ' fits'}."))
+            return [text for _, text in sorted(options)[:most]]
         except Exception:  # noqa: BLE001 - the hint is optional
             return []
 

@@ -136,7 +136,7 @@ MOODS: tuple[Mood, ...] = (
          r"with\s+(?:my\s+|some\s+|a\s+few\s+|the\s+)?(?:friends|mates|buddies|pals|the\s+guys|the\s+girls|the\s+lads)|"
          r"(?:movie|film)\s+party|sleepover|game\s+night|(?:boys|girls|guys)'?\s+night",
          towards=("Comedy",), about="a fun crowd-pleaser to watch with friends"),
-    Mood("a cult classic", fit="", pattern=
+    Mood("a cult classic", pattern=
          r"cult\s+(?:classics?|films?|movies?|flicks?|favou?rites?|following|hits?|comedy|comedies|horror|sci-fi)",
          about="a cult classic with a devoted following: offbeat, quirky, a midnight movie",
          terms="cult film cult classic midnight movie b movie"),

@@ -8,6 +8,7 @@ shown in ``said`` / ``match_score``); genres in :class:`Constraints` are catalog
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,6 +113,13 @@ class Constraints:
                     or self.exclude_genres or self.fields or self.year_min is not None or self.year_max is not None)
 
 
+def _leans(towards: Sequence[str], away: Sequence[str]) -> str:
+    """ "towards drama and away from comedy and war" (genres in lower case; either side may be empty)."""
+    parts = ([f"towards {_join([g.lower() for g in towards])}"] if towards else []) + \
+            ([f"away from {_join([g.lower() for g in away])}"] if away else [])
+    return " and ".join(parts)
+
+
 def _all(value: Any) -> str:
     """A field's wanted value in words: "Robert De Niro and Al Pacino" for a list (all required)."""
     return " and ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
@@ -182,14 +190,11 @@ class InterestProfile:
         if self.moods:
             c = self.constraints
             mood = mood_reading(self.moods, None, [*c.genres, *c.genres_any])
-            leans = ([f"towards {_join([g.lower() for g in mood.towards])}"] if mood.towards else []) + \
-                    ([f"away from {_join([g.lower() for g in mood.away])}"] if mood.away else [])
             said = _join([f'"{m}"' for m in self.moods])
-            lines.append(f"For {said} I lean " + " and ".join(leans) + "." if leans else f"You asked for {said}.")
+            lines.append(f"For {said} I lean {_leans(mood.towards, mood.away)}." if mood.towards or mood.away
+                         else f"You asked for {said}.")
         if self.soft_genres or self.avoid_genres:
-            leans = ([f"towards {_join([g.lower() for g in self.soft_genres])}"] if self.soft_genres else []) + \
-                    ([f"away from {_join([g.lower() for g in self.avoid_genres])}"] if self.avoid_genres else [])
-            lines.append("From how you put it, I lean " + " and ".join(leans) + ".")
+            lines.append(f"From how you put it, I lean {_leans(self.soft_genres, self.avoid_genres)}.")
         if self.intent:
             lines.append(f'Right now you asked for: "{self.intent}".')
         return " ".join(lines)
