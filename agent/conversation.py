@@ -376,6 +376,12 @@ class ChatAgent:
         unmet = _unmet_wish(recs, wished_genres(profile.liked_attributes), profile.constraints)
         if unmet:
             notices.append(unmet)
+        said = next((t.text.lower() for t in reversed(session.turns) if t.role == "user"), "")
+        shunned = set(self._shunned(profile.disliked_attributes))
+        blind = [d for d in profile.disliked_attributes if d not in shunned and d.lower() in said]
+        if blind:  # "not Disney": no fact says which films are, so it changed nothing (said, not hidden)
+            notices.append("Nothing in the catalog's facts says which films are "
+                           + " or ".join(f'"{d}"' for d in blind) + ", so that did not change these picks.")
         if unread and not profile.about and self.pipeline.sources is not None and self.settings.lexical_weight > 0:
             lexical = {c.item.id for c in result.candidates if "lexical" in c.sources}
             if not any(r.item.id in lexical for r in recs if not r.exploration):  # said, not hidden (issue 31)

@@ -194,10 +194,18 @@ def read_facets(low: str) -> Facets:
     return out
 
 
+_NO_SUBTITLES = re.compile(r"\b(?:no|without|nothing\s+with|don'?t\s+want)\s+subtitles\b|\bnot\s+subtitled\b|"
+                           r"\bin\s+english\b|\benglish[- ]language\b")
+
+
 def _read_origin(low: str, out: Facets) -> None:
-    """Language ("a French film", "not in English") and country ("a British comedy")."""
+    """Language ("a French film", "not in English", "no subtitles" = in English) and country
+    ("a British comedy")."""
     for m in _NOT_ENGLISH.finditer(low):
         out.none_of["primary_language"] = ("English",)
+        out.spans.append(m.span())
+    if "primary_language" not in out.none_of and (m := _NO_SUBTITLES.search(low)):
+        out.one_of["primary_language"] = ("English",)
         out.spans.append(m.span())
     if m := _COUNTRY.search(low):
         out.fields["country"] = COUNTRIES[m.group("from") or m.group("adj") or m.group("some")]

@@ -157,8 +157,16 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
     genres = read_genres(mask_spans(masked, years.spans), vocab, scopes)
     ex.genres, ex.exclude_genres = genres.wanted, genres.excluded
     ex.genres_any = list(genres.either)
-    # negated words that are neither a genre, a title nor a date: disliked attributes ("no gore")
+    # moods and occasions ("a good cry", "date night", "nothing violent"): preferences the
+    # conversation turns into leanings (agent.understanding.moods.mood_reading)
+    moods = read_moods(masked, scopes)
+    ex.moods = list(dict.fromkeys(m.name for m, _ in moods))
+    removed += [span for _, span in moods]
+    # negated words that are neither a genre, a title, a date nor a mood ("not gory" is one):
+    # disliked attributes ("no subtitles")
     for s in scopes:
+        if any(a < s.end and s.start < b for _, (a, b) in moods):
+            continue
         span = masked[s.start:s.end].strip()
         words = [w for w in re.findall(r"[a-z][a-z'-]*", span) if w not in GENERIC_WORDS]
         if (not words or GENRE_RE.search(span) or AUDIENCE_RE.search(span) or re.search(r"\d", span) or len(span) > 40
@@ -196,11 +204,6 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if not is_negated(m.start(), scopes) and w not in ex.liked_attributes and not (
                 w == "romantic" and "Romance" in ex.genres):
             ex.liked_attributes.append(w)
-    # moods and occasions ("a good cry", "date night", "nothing violent"): preferences the
-    # conversation turns into leanings (agent.understanding.moods.mood_reading)
-    moods = read_moods(masked, scopes)
-    ex.moods = list(dict.fromkeys(m.name for m, _ in moods))
-    removed += [span for _, span in moods]
     ex.intent = _rule_intent(text, ex, shown, vocab)
     ex.follow_up = ex.intent == "refine" or bool(_FOLLOW_UP.search(low))
     ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low) or ex.moods)  # "I need a good cry": a fresh ask
@@ -250,12 +253,18 @@ _FILLER = frozenset({
     "other", "another", "than", "new", "then", "now", "time", "great", "best", "top", "some", "gimme", "tell",
     "not", "no", "sure", "ideally", "preferably", "too", "older", "newer", "earlier", "later", "recent", "instead",
     "rather", "actually", "again", "different", "should", "must", "it'd", "ones", "ok", "hmm", "well", "how",
+    "that's", "there's", "here's", "who's", "thats", "theres",
 })
 
 
+# themes whose first word is also filler ("this time", "set in"): joined so the word is kept
+_FILLER_THEMES = re.compile(r"\b(time)\s+(travel\w*|machines?|loops?|warps?)\b", re.I)
+
+
 def _focus(text: str, low: str, removed: Sequence[tuple[int, int]]) -> str:
-    """``text`` minus the ``removed`` spans and request filler: the retrieval text."""
-    kept = mask_spans(text, removed)
+    """``text`` minus the ``removed`` spans and request filler: the retrieval text ("a time travel
+    movie" keeps "time-travel": "time" alone is filler, as in "this time")."""
+    kept = _FILLER_THEMES.sub(r"\1-\2", mask_spans(text, removed))
     words = re.findall(r"[A-Za-z0-9][\w'&-]*", kept)
     return " ".join(w for w in words if w.lower() not in _FILLER)
 

@@ -97,6 +97,12 @@ def test_nothing_fits_says_what_dropping_each_constraint_would_give(app):
     assert reply.text.endswith("Say which to drop.")
 
 
+def test_a_negation_no_fact_can_check_is_said_not_hidden(ask):
+    # issue 31: "not Disney" (no studio fact) changed nothing and said nothing
+    reply, _, _ = ask("an animated movie that's not Disney")
+    assert any('"disney"' in n and "did not change these picks" in n for n in reply.notices), reply.notices
+
+
 def test_a_new_theme_drops_the_last_requests_constraints(ask):
     # "something romantic set in Paris" after a children's request kept "short, nothing above PG, animated"
     _, _, session = ask("a short animated film for a 5 year old", "something romantic set in Paris")

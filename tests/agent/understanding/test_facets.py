@@ -89,3 +89,9 @@ def test_none_of_fails_without_the_field_and_describes_itself():
     assert not f.matches({})  # unknown is not "not in English"
     assert c.describe() == ["not in English", "little-known but well rated"]
     assert not c.is_empty() and Constraints().is_empty()
+
+
+def test_no_subtitles_means_in_english() -> None:
+    assert read_facets("a comedy without subtitles").one_of == {"primary_language": ("English",)}
+    assert read_facets("a thriller in english").one_of == {"primary_language": ("English",)}
+    assert read_facets("a thriller not in english").one_of == {}  # none_of English instead

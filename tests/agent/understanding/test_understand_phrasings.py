@@ -224,6 +224,9 @@ def test_only(vocab):
     ("nothing made after 1970, please", "film"),
     ("a film from the golden age of Hollywood", "film"),
     ("Ideally it's a comedy movie too.", "comedy"),
+    # "time" is filler ("this time"), but not in "time travel" (the suite showed Rain Man for "travel that's")
+    ("a time travel movie that's not a comedy", "time-travel"),
+    ("something funny this time", "funny"),
 ])
 def test_focus_carries_the_wish_not_the_constraint_words(vocab, message, focus):
     assert parse_rules(message, vocab).focus == focus
