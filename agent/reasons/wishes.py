@@ -103,7 +103,8 @@ def met_wishes(item: Item, constraints: Constraints, wished: Sequence[str] = (),
     """Facts for every stated wish ``item`` provably meets, in :data:`ORDER`. ``moods``: per mood
     asked, its name, how a pick serves it and the genres it leans towards
     (:attr:`agent.understanding.moods.MoodReading.fits`): a pick of such a genre gets the fact
-    "it is a romantic drama, for a good cry" (key ``mood``) when no asked genre was named already."""
+    "it is a romantic drama, for the good cry you want" (key ``mood``) when no asked genre was named
+    already."""
     c = constraints
     numbers = {int(n) for n in re.findall(r"\d+", message)}
     facts: list[Fact] = []

@@ -31,8 +31,9 @@ from agent.understanding.negation import Scope, is_negated
 class Mood:
     """One mood or occasion: ``name`` as shown to the person ("a good cry"), ``pattern`` (regex
     over the lower-cased message, word-bounded by :func:`read_moods`), ``fit``: how a pick of a
-    genre it leans towards serves it, in a reason ("it is a drama, for a good cry"; "" = never
-    said: "nothing violent" is not provable from the facts), catalog genres it leans
+    genre it leans towards serves it, in a reason, addressing the person ("it is a drama, for the
+    good cry you want"; "" = never said: "nothing violent" is not provable from the facts),
+    catalog genres it leans
     ``towards`` and ``away`` from, an ``about`` sentence (embedded with the request; "" = none),
     ``terms`` (matched by BM25 against overviews and keywords; "" = none: no word defines the
     mood) and ``shun`` words (films whose text carries them are lowered; "" = none).
@@ -65,7 +66,7 @@ MOODS: tuple[Mood, ...] = (
          negated=True),
     Mood("nothing gory", _AVOID + r"\s+(?:\w+\s+){0,2}?(?:gor(?:e|y)|blood(?:y)?|splatter|guts|gruesome|slasher)",
          shun="gore gory splatter slasher bloody gruesome", negated=True),
-    Mood("getting over a breakup", fit="to get over a breakup", pattern=
+    Mood("getting over a breakup", fit="to help you get over a breakup", pattern=
          r"(?:after|over|getting\s+over|get\s+over)\s+(?:a|my|the|our|his|her)\s+(?:break[- ]?up|divorce|split|ex)|"
          r"(?:got|been|just\s+got)\s+dumped|broken[- ]hearted|heart[- ]?broken|(?:mend|heal)\s+a\s+broken\s+heart",
          towards=("Comedy",), away=(*_CALM, "Drama"),
@@ -77,7 +78,7 @@ MOODS: tuple[Mood, ...] = (
          r"make\s+me\s+(?:smile|happy)|feel[- ]good",
          towards=("Comedy",), away=(*_CALM, "Drama"),
          about="a warm, funny, feel-good comedy with a happy ending about friendship, love and new beginnings"),
-    Mood("a date night", fit="for a date night", pattern=
+    Mood("a date night", fit="for your date night", pattern=
          r"date[- ]night|(?:first|a|our|on\s+a)\s+date|romantic\s+(?:evening|night|dinner)|valentine'?s(?:\s+day)?|"
          r"anniversary|(?:with|for)\s+my\s+(?:wife|husband|girlfriend|boyfriend|partner|fianc[eé]e?|date|other\s+half)"
          r"(?!\s+and\s+(?:the\s+|my\s+|our\s+)?(?:kids|children|family|son|daughter))|"
@@ -85,7 +86,7 @@ MOODS: tuple[Mood, ...] = (
          towards=("Romance", "Comedy"), away=("Horror", "War"),
          about="a charming, witty romantic comedy about two people falling in love",
          terms="romantic comedy falling in love new love love at first sight"),
-    Mood("something cosy", fit="for a cosy afternoon", pattern=
+    Mood("something cosy", fit="for your cosy afternoon", pattern=
          r"cos(?:y|ie)|coz(?:y|ie)|rainy\s+(?:(?:sunday|saturday|winter)\s+)?(?:day|afternoon|evening|weekend|night)|"
          r"rainy\s+(?:sunday|saturday)|"
          r"lazy\s+(?:sunday|saturday|afternoon|day|weekend|evening)|sunday\s+afternoon|comfort(?:ing)?\s+"
@@ -93,7 +94,7 @@ MOODS: tuple[Mood, ...] = (
          r"relax(?:ing)?|chill(?:ed)?(?:\s+out)?|unwind|easy[- ]going|easy\s+watch|laid[- ]back|light[- ]?hearted",
          towards=("Comedy", "Romance", "Children's"), away=(*_CALM, "Action", "Sci-Fi"),
          about="a gentle, warm, charming and heartwarming film: cosy, funny and kind"),
-    Mood("a good cry", fit="for a good cry", pattern=
+    Mood("a good cry", fit="for the good cry you want", pattern=
          r"good\s+cry|(?:make|made|makes)\s+(?:me|us|you)\s+(?:cry|weep|sob)|(?:want|need)\s+to\s+(?:cry|weep|sob)|"
          r"cry\s+(?:my|our)\s+eyes\s+out|tear[- ]?jerker|weepie|weepy|(?:box\s+of\s+)?tissues|sob\s+story|"
          r"heart[- ]?breaking|heart[- ]?wrenching|emotional|sad|tragic|bittersweet",
@@ -113,7 +114,7 @@ MOODS: tuple[Mood, ...] = (
          r"entertainment)|light\s+entertainment",
          towards=("Action", "Comedy"), away=("Drama", "Documentary", "Film-Noir", "War"),
          about="a fun, loud, fast-paced popcorn blockbuster full of action, explosions and jokes", rating=-1.0),
-    Mood("Christmas", fit="for Christmas", pattern=
+    Mood("Christmas", fit="for your Christmas", pattern=
          r"christmas|xmas|x-mas|festive|holiday\s+season|santa|yuletide|the\s+holidays",
          about="a Christmas film: christmas eve, santa claus, the holiday season",
          terms="christmas christmas eve santa claus"),
@@ -123,16 +124,16 @@ MOODS: tuple[Mood, ...] = (
          towards=("Drama",), away=("Horror", "Thriller", "Crime"),
          about="an inspiring true story of an underdog who overcomes the odds: a sport, a teacher, a dream",
          terms="underdog based on true story sport coach teacher competition training"),
-    Mood("a good laugh", fit="for a good laugh", pattern=
+    Mood("a good laugh", fit="to make you laugh", pattern=
          r"laugh[- ]out[- ]loud|hilarious|make\s+(?:me|us)\s+laugh|really\s+funny|so\s+funny|funniest|"
          r"crack\s+(?:me|us)\s+up|belly\s+laughs?|side[- ]splitting|laugh\s+(?:till|until)|good\s+laugh",
          towards=("Comedy",), away=("Drama", "War", "Horror"),
          about="a hilarious, silly, laugh-out-loud comedy full of gags and jokes", terms="spoof parody slapstick"),
-    Mood("something fun", fit="for some fun", pattern=
+    Mood("something fun", fit="for the fun you want", pattern=
          r"(?:just\s+|good\s+|some\s+|bit\s+of\s+|lots\s+of\s+|plain\s+|silly\s+)?fun|entertaining|a\s+good\s+time",
          towards=("Comedy", "Adventure"), away=("War", "Documentary"),
          about="a fun, entertaining crowd-pleaser"),
-    Mood("with friends", fit="to watch with friends", pattern=
+    Mood("with friends", fit="to watch with your friends", pattern=
          r"with\s+(?:my\s+|some\s+|a\s+few\s+|the\s+)?(?:friends|mates|buddies|pals|the\s+guys|the\s+girls|the\s+lads)|"
          r"(?:movie|film)\s+party|sleepover|game\s+night|(?:boys|girls|guys)'?\s+night",
          towards=("Comedy",), about="a fun crowd-pleaser to watch with friends"),

@@ -63,3 +63,21 @@ def test_genre_pairs_read_as_people_say_them():
     assert genre_noun(["Animation", "Children's"]) == "an animated children's film"
     assert genre_noun(["Animation"]) == "an animated film" and genre_noun(["Romance"]) == "a romance"
     assert genre_noun(["Comedy", "Horror"]) == "a comedy horror film"
+
+
+def test_two_actors_are_named_together_only_when_both_are_in_the_cast() -> None:
+    both = met_wishes(HEAT, Constraints(fields={"cast": ["Al Pacino", "Robert De Niro"]}))
+    assert both[0].text == "Al Pacino and Robert De Niro are both in the cast, as you asked"
+    assert met_wishes(HEAT, Constraints(fields={"cast": ["Al Pacino", "Meg Ryan"]})) == []
+
+
+def test_a_mood_fact_says_how_the_genre_serves_it_and_addresses_the_person() -> None:
+    from agent.reasons.phrasing import wish_sentences
+    from agent.understanding.moods import mood_reading
+
+    fits = mood_reading(["edge of your seat"], ["Action", "Crime", "Thriller"]).fits
+    facts = met_wishes(HEAT, Constraints(), moods=fits)
+    assert [(f.key, f.ask, f.proof) for f in facts] == [("mood", "edge of your seat", "it is an action thriller")]
+    sentences = wish_sentences(facts)
+    assert all("you" in s.lower() for s in sentences) and not any("as you asked" in s for s in sentences)
+    assert met_wishes(HEAT, Constraints(genres=["Crime"]), moods=fits)[0].key == "genre"  # an asked genre comes first
