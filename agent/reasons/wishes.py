@@ -43,7 +43,7 @@ awards nominated nomination nominations year years decade century early late mid
 recommend recommendation suggest suggestions what which who whom whose how when where why can could should will
 shall may might must let lets need needs have has had do does did done going go gonna wanna feel feeling mood me
 set sets starring stars star directed director written writer cast actor actress kids kid children child family
-my mine wife husband girlfriend boyfriend friend friends date night evening weekend someone people person""".split())
+my mine wife husband girlfriend boyfriend friend friends date night evening weekend someone people person time""".split())
 _WORD = re.compile(r"[a-z][a-z'’-]{3,}")
 
 
@@ -58,13 +58,17 @@ def stem(word: str) -> str:
 
 def theme_words(message: str, constraints: Constraints, genres: Iterable[str] = (), titles: Iterable[str] = ()) -> list[str]:
     """Content words of ``message`` that name a theme (not a stop word, a genre, a person the
-    constraints name, a number, a word of a referenced title, or a fact phrase the rules read:
-    "French", "critics", "hidden gem"), in message order, unique."""
+    constraints name, a number, a word of a referenced title, or a fact or mood phrase the rules
+    read: "French", "critics", "hidden gem", "a good cry"), in message order, unique."""
     from agent.understanding.facets import read_facets
     from agent.understanding.text import lower_same_length, mask_spans
 
+    from agent.understanding.moods import read_moods
+    from agent.understanding.negation import negation_scopes
+
     low = lower_same_length(message)
     message = mask_spans(low, read_facets(low).spans)
+    message = mask_spans(message, [span for _, span in read_moods(message, negation_scopes(message))])
     named = [*genres, *constraints.genres, *constraints.genres_any, *constraints.exclude_genres]
     skip = {stem(w) for g in named for w in re.findall(r"[a-z]+", g.lower())}
     for value in constraints.fields.values():
