@@ -120,8 +120,8 @@ def _leanings(profile: InterestProfile, genres: Sequence[str]) -> tuple[list[str
 
 
 def _unmet_wish(recs: Sequence[Recommendation], wished: Sequence[str], constraints: Constraints) -> str | None:
-    """A notice when a mood word's genres ("something scary" -> Horror) are in none of the main
-    picks: the wish is soft, so the list holds the closest films, and the person should know
+    """A notice when the genres a mood word or a mood leans towards ("something scary" -> Horror,
+    Thriller) are in none of the main picks: the wish is soft, so the list holds the closest films, and the person should know
     (e.g. "scary" with "for my kids" and the 70s). None when a pick has one, or nothing was wished."""
     main = [r for r in recs if not r.exploration]
     if not wished or not main or any(set(wished) & set(r.item.genres) for r in main):
@@ -373,7 +373,7 @@ class ChatAgent:
         recs = [r for r in result.recommendations if filters.matches_item(r.item) and r.item.id not in banned]
         recs = recs[: k - len(extra)]
         recs += [r for r in extra if filters.matches_item(r.item) and r.item.id not in {x.item.id for x in recs}]
-        unmet = _unmet_wish(recs, wished_genres(profile.liked_attributes), profile.constraints)
+        unmet = _unmet_wish(recs, wished, profile.constraints)  # mood words' and moods' genres alike
         if unmet:
             notices.append(unmet)
         said = next((t.text.lower() for t in reversed(session.turns) if t.role == "user"), "")
