@@ -34,7 +34,7 @@ from agent.sessions.session import Session
 from agent.settings import AgentSettings
 from agent.types import Feedback, FeedbackKind, Recommendation, Turn
 from agent.understanding.extraction import Extraction
-from agent.understanding.genres import wished_genres
+from agent.understanding.genres import kind_genres, wished_genres
 from agent.understanding.moods import MoodReading, mood_reading
 from agent.understanding.profile import Constraints, InterestProfile, ItemRef
 from agent.understanding.profile_update import apply_extraction, edited_profile
@@ -109,13 +109,15 @@ OnRanked = Callable[[list[Recommendation]], None]
 
 def _leanings(profile: InterestProfile, genres: Sequence[str]) -> tuple[list[str], list[str], MoodReading]:
     """Genres the request leans towards (its mood words, the LLM's wish reading, its moods) and
-    away from (the wish reading's and the moods', none of those asked for), and the moods'
+    away from (the wish reading's and the moods', none of those asked for, nor one its theme
+    words name: "a heist movie that isn't violent" lowers action, not crime), and the moods'
     reading (``genres``: the catalog's)."""
     c = profile.constraints
     wished = list(dict.fromkeys([*wished_genres(profile.liked_attributes), *profile.soft_genres]))
-    mood = mood_reading(profile.moods, genres, [*c.genres, *c.genres_any, *wished])
+    themed = kind_genres(profile.focus)
+    mood = mood_reading(profile.moods, genres, [*c.genres, *c.genres_any, *wished, *themed])
     wished += [g for g in mood.towards if g not in wished]
-    avoid = [g for g in dict.fromkeys([*profile.avoid_genres, *mood.away]) if g not in wished]
+    avoid = [g for g in dict.fromkeys([*profile.avoid_genres, *mood.away]) if g not in wished and g not in themed]
     return wished, avoid, mood
 
 

@@ -110,11 +110,17 @@ def wished_genres(attributes: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(GENRE_WORDS[a] for a in attributes if a in SOFT_GENRE_WORDS))
 
 
+def kind_genres(text: str) -> tuple[str, ...]:
+    """The genres the :data:`KIND_HINTS` words of ``text`` name ("heist" -> Crime, Thriller), in
+    order, unique (catalog names; the caller keeps those its catalog has)."""
+    words = [w.rstrip("s") if w.rstrip("s") in KIND_HINTS else w for w in re.findall(r"[a-z]+", text.lower())]
+    return tuple(dict.fromkeys(g for w in words if w in KIND_HINTS for g in KIND_HINTS[w]))
+
+
 def with_kind_hints(focus: str, vocab: Vocabulary) -> str:
     """``focus`` plus the catalog genres of its :data:`KIND_HINTS` words ("heist movies" ->
     "heist movies; crime, thriller"); unchanged when it names none."""
-    words = [w.rstrip("s") if w.rstrip("s") in KIND_HINTS else w for w in re.findall(r"[a-z]+", focus.lower())]
     have = {g.lower() for g in vocab.genres}
-    hints = [g.lower() for w in words if w in KIND_HINTS for g in KIND_HINTS[w]]
-    hints = [g for g in dict.fromkeys(hints) if g in have and g not in focus.lower()]
+    hints = [g.lower() for g in kind_genres(focus)]
+    hints = [g for g in hints if g in have and g not in focus.lower()]
     return f"{focus}; {', '.join(hints)}" if hints else focus

@@ -97,6 +97,13 @@ def test_nothing_fits_says_what_dropping_each_constraint_would_give(app):
     assert reply.text.endswith("Say which to drop.")
 
 
+def test_a_mood_does_not_lower_the_genre_the_theme_names(ask):
+    # web chat: "a heist movie that isn't violent" lowered Crime and Thriller and showed Blade Runner
+    reply, picks, _ = ask("a heist movie that isn't violent")
+    assert not any("mention" in n for n in reply.notices), reply.notices
+    assert sum("Crime" in p.genres for p in picks) >= 3, _genres(picks)
+
+
 def test_a_negation_no_fact_can_check_is_said_not_hidden(ask):
     # issue 31: "not Disney" (no studio fact) changed nothing and said nothing
     reply, _, _ = ask("an animated movie that's not Disney")
