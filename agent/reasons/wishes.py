@@ -61,10 +61,9 @@ def theme_words(message: str, constraints: Constraints, genres: Iterable[str] = 
     constraints name, a number, a word of a referenced title, or a fact or mood phrase the rules
     read: "French", "critics", "hidden gem", "a good cry"), in message order, unique."""
     from agent.understanding.facets import read_facets
-    from agent.understanding.text import lower_same_length, mask_spans
-
     from agent.understanding.moods import read_moods
     from agent.understanding.negation import negation_scopes
+    from agent.understanding.text import lower_same_length, mask_spans
 
     low = lower_same_length(message)
     message = mask_spans(low, read_facets(low).spans)

@@ -30,6 +30,10 @@ How the rules read a message (:func:`parse_rules`), in order:
    by "or" ("a comedy or a romance") are a taste, not a filter.
 5. **Audiences** ("for kids", "for my 6 year old", "family night", "the whole family", "my kids")
    require Children's; negated ("not for kids") they exclude it.
+5b. **Moods and occasions** ("a good cry", "date night", "nothing violent": :mod:`agent.understanding.moods`)
+   are read as names into ``moods``: preferences, never filters; a negated clause a mood reads
+   ("not gory") is not also a disliked attribute. **People** by full name or catalog surname set
+   ``fields`` (two actors joined by "and" both required).
 6. ``focus``: the message minus titles, negated clauses, dates, audiences and request filler
    ("only", "movies", "I want", "please"): what is left describes the wanted content and is
    embedded for retrieval. A message that states only constraints gets the neutral focus "film".
