@@ -338,6 +338,7 @@ class ChatAgent:
         unread = unread_words(profile.focus, self.vocabulary(), profile.liked_attributes)
         wished, avoid, mood = _leanings(profile, self.vocabulary().genres)
         text_led = bool(profile.about or unread or mood.terms)
+        shunned = self._shunned(profile.disliked_attributes)
         # the person said what the film is about or how it should feel ("a heist film", "a good cry"):
         # every pick serves that, none steps away from it (issue 31 quoted "5. Toy Story (to explore)")
         explore = explore and not (text_led or profile.moods)
@@ -345,7 +346,7 @@ class ChatAgent:
         request = TurnRequest(turns=list(session.turns), history=history[-50:], feedback=list(session.feedback),
                               filters=filters, exclude=sorted(banned), k=k, query=query, text_led=text_led,
                               lexical_query=" ".join([*unread, profile.about, mood.terms]).strip(),
-                              shun_query=" ".join([mood.shun, *self._shunned(profile.disliked_attributes)]).strip(),
+                              shun_query=" ".join([mood.shun, *shunned]).strip(),
                               wished_genres=wished, avoid_genres=avoid, rating_weight=mood.rating,
                               acclaim=profile.constraints.acclaim)
         extra: list[Recommendation] = []
@@ -356,7 +357,7 @@ class ChatAgent:
         # (none found: the list stays k long)
         def ranked(recs: list[Recommendation]) -> None:
             if explore:
-                pick = self._explore(session, recs, filters, banned, history, avoid)
+                pick = self._explore(session, recs, filters, banned, history)
                 if pick is not None:
                     extra.append(Recommendation(item=pick.candidate.item, rank=k_main + 1, score=pick.similarity,
                                                 reason=pick.reason, grounded=True, exploration=True))
@@ -379,7 +380,6 @@ class ChatAgent:
         if unmet:
             notices.append(unmet)
         said = next((t.text.lower() for t in reversed(session.turns) if t.role == "user"), "")
-        shunned = set(self._shunned(profile.disliked_attributes))
         blind = [d for d in profile.disliked_attributes if d not in shunned and d.lower() in said]
         if blind:  # "not Disney": no fact says which films are, so it changed nothing (said, not hidden)
             notices.append("Nothing in the catalog's facts says which films are "
@@ -463,7 +463,7 @@ class ChatAgent:
         return out, notes
 
     def _explore(self, session: Session, recs: list[Recommendation], filters: Any, banned: set[str],
-                 history: list[str], lean_away: Sequence[str] = ()) -> Any:
+                 history: list[str]) -> Any:
         try:
             seed_ids = list(reversed(history))[:3] or [r.item.id for r in recs[:2]]
             seeds_map = self.store.get_items(self.catalog, seed_ids)
@@ -478,7 +478,7 @@ class ChatAgent:
                 if rule and behaviour is not None else None  # once per turn, not per film tried
             accept = (lambda item: item_passes(rule, item, behaviour, stats)) if rule else None
             pick = pick_exploration(self.retriever, seeds, known, filters, taken, behaviour=self.app.behaviour,
-                                    accept=accept, lean_away=lean_away)
+                                    accept=accept)
             seed = next((x for x in seeds if pick is not None and x.label == pick.seed_title), None)
             because = lift_clause(pick.candidate.item, seed, self.app.liking) if seed is not None else None
             if because:  # a liking lift says more than "people who rated X often rated it too"

@@ -78,17 +78,14 @@ def known_genres(items: Sequence[Item], top: int = 6) -> list[str]:
 def pick_exploration(
     retriever: Any, seeds: Sequence[Item], known: Sequence[str], filters: Filters, banned: set[str],
     fetch: int = 60, behaviour: Behaviour | None = None, accept: Callable[[Item], bool] | None = None,
-    lean_away: Sequence[str] = (),
 ) -> ExplorationPick | None:
     """See the module doc. ``seeds`` newest first (at most 3 are tried); None when nothing fits.
     With ``behaviour`` a seed's neighbours are the films its raters also rated (item-kNN,
     ``similarity`` = that score); without, or for a seed it does not know, the nearest items
     by embedding (``similarity`` = cosine). ``accept``: a further test every pick must pass (an
-    acclaim wish, :func:`agent.ranking.acclaim.item_passes`). ``lean_away``: genres the request
-    leans away from ("something scary" -> Comedy): a step away from the known genres, but never
-    towards one of these (Monty Python for "a scary movie" was jarring)."""
+    acclaim wish, :func:`agent.ranking.acclaim.item_passes`)."""
     allowed = set(filters.genres)
-    avoid = (set(known) - allowed) | set(lean_away)
+    avoid = set(known) - allowed
 
     def fits(item: Item | None) -> bool:
         return (item is not None and bool(item.genres) and filters.matches_item(item) and not set(item.genres) & avoid

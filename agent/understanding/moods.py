@@ -202,9 +202,9 @@ def mood_reading(names: Sequence[str], genres: Sequence[str] | None, asked: Sequ
     towards = list(dict.fromkeys(g for m in moods for g in m.towards if g in have and g not in asked))
     keep = set(asked) | set(towards)
     away = list(dict.fromkeys(g for m in moods for g in m.away if g in have and g not in keep))
-    join = lambda values: " ".join(v for v in values if v)  # noqa: E731
     ratings = [m.rating for m in moods if m.rating is not None]
     fits = tuple((m.name, m.fit, tuple(g for g in m.towards if g in towards)) for m in moods if m.fit)
     return MoodReading(tuple(towards), tuple(away), ". ".join(m.about for m in moods if m.about),
-                       join(m.terms for m in moods), join(m.shun for m in moods), min(ratings) if ratings else None,
+                       " ".join(m.terms for m in moods if m.terms), " ".join(m.shun for m in moods if m.shun),
+                       min(ratings) if ratings else None,
                        fits)

@@ -63,7 +63,7 @@ from agent.understanding.questions import asks_about_pick
 from agent.understanding.references import (GENERIC_WORDS, LIKE_CUE, MAX_TITLE_CUES, generic_only, read_liked_titles,
                                             resolve_title, wish_not_reference)
 from agent.understanding.text import lower_same_length, mask_spans
-from agent.understanding.vocabulary import Vocabulary
+from agent.understanding.vocabulary import Vocabulary, listed
 from agent.understanding.years import read_years
 from retrieval.titles import normalise_title
 
@@ -114,10 +114,6 @@ _FOLLOW_UP = re.compile(
 
 
 _CAST_JOIN = re.compile(r"\s*(?:,|&|\+|and|with|plus|alongside|together\s+with|,\s*and)\s*")
-
-
-def _names(value: str | list[str]) -> list[str]:
-    return list(value) if isinstance(value, list) else [value]
 
 
 # ---------------------------------------------------------------------------- the rule reader
@@ -194,8 +190,8 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
         if is_negated(person.start, scopes):
             continue
         have = ex.fields.setdefault(person.role, person.name)
-        if person.role == "cast" and person.name not in _names(have) and _CAST_JOIN.fullmatch(masked[cast_end:person.start]):
-            ex.fields["cast"] = [*_names(have), person.name]
+        if person.role == "cast" and person.name not in listed(have) and _CAST_JOIN.fullmatch(masked[cast_end:person.start]):
+            ex.fields["cast"] = [*listed(have), person.name]
         elif have != person.name:
             continue
         removed.append((person.start, person.end))

@@ -195,7 +195,7 @@ def people_index(metas: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str]
     people: dict[str, dict[str, str]] = {}
     for meta in metas:
         for role, limit in (("director", None), ("writer", None), ("cast", LEAD_CAST)):
-            for name in _listed(meta.get(role))[:limit]:
+            for name in listed(meta.get(role))[:limit]:
                 key = normalise_title(re.sub(r"\([^)]*\)", " ", str(name)))
                 words = key.split()
                 if len(words) >= 2 and words[0] not in ("the", "a", "an"):
@@ -220,7 +220,7 @@ SIBLING_MIN_FILMS = 2
 """Films a surname's bearers must have directed together for "the X brothers" to name them."""
 
 
-def _listed(value: Any) -> list[Any]:
+def listed(value: Any) -> list[Any]:
     """A metadata value as a list (a string is one name; anything else none)."""
     return value if isinstance(value, list) else [value] if isinstance(value, str) else []
 
@@ -236,7 +236,7 @@ def surname_index(metas: Sequence[Mapping[str, Any]], people: Mapping[str, Mappi
     directed: dict[str, int] = {}
     together: dict[str, dict[str, int]] = {}  # surname -> its bearers' films directed with another bearer
     for meta in metas:
-        keys = {role: {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in _listed(meta.get(role))[:limit]} & known
+        keys = {role: {normalise_title(re.sub(r"\([^)]*\)", " ", str(n))) for n in listed(meta.get(role))[:limit]} & known
                 for role, limit in (("director", None), ("cast", LEAD_CAST))}
         for key in keys["director"] | keys["cast"]:
             films[key] = films.get(key, 0) + 1
