@@ -103,6 +103,57 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: request kinds whose every part is checkable on the facts (issue 31's "checkable wishes")
+CHECKABLE_KINDS = ("person", "length", "certificate", "awards", "acclaim", "origin")
+#: request kinds judged against hand-made relevant sets (issue 31's "theme, plot and mood")
+TEXT_KINDS = ("plot", "mood")
+
+
+def _freeform_target_lines(doc: Mapping[str, Any]) -> list[str]:
+    """Issue 31's targets from the per-request rows: checkable wishes (share of shown picks over
+    :data:`CHECKABLE_KINDS`, requests with >= 4 of 5) and theme/plot/mood (mean per-request share
+    over :data:`TEXT_KINDS`), all / tuning / held out; and each further path against the first,
+    paired over the plot and mood requests."""
+    from eval.metrics import paired_test
+
+    def part(rows: list[Mapping[str, Any]], held: bool | None) -> list[Mapping[str, Any]]:
+        return [r for r in rows if held is None or bool(r["held_out"]) == held]
+
+    lines = ["", "## Checkable wishes and theme, plot, mood (issue 31's targets)", "",
+             "| path | checkable: shown picks satisfying (all / tuning / held out) | checkable: requests >= 4 of 5 | "
+             "plot + mood: share of picks in the relevant set (all / tuning / held out) |", "|---|---|---:|---|"]
+    shares: dict[str, dict[str, float]] = {}
+    for name, r in doc["paths"].items():
+        rows = [x for x in r.get("rows", []) if x.get("checked", True)]
+        check = [x for x in rows if x["kind"] in CHECKABLE_KINDS]
+        text = [x for x in rows if x["kind"] in TEXT_KINDS and x.get("share") is not None]
+        pick_share = [_ratio(sum(x["n_satisfied"] for x in g), sum(x["n_shown"] for x in g))
+                      for g in (part(check, h) for h in (None, False, True))]
+        text_share = [_mean([x["share"] for x in part(text, h)]) for h in (None, False, True)]
+        four = sum(x["n_satisfied"] >= 4 for x in check)
+        lines.append(f"| {name} | {' / '.join(_f(v) for v in pick_share)} | {four} of {len(check)} | "
+                     f"{' / '.join(_f(v) for v in text_share)} |")
+        shares[name] = {x["id"]: x["share"] for x in text}
+    names = list(shares)
+    for other in names[1:]:
+        ids = [i for i in shares[names[0]] if i in shares[other]]
+        t = paired_test("plot + mood", [shares[names[0]][i] for i in ids], [shares[other][i] for i in ids])
+        better = sum(shares[other][i] > shares[names[0]][i] for i in ids)
+        worse = sum(shares[other][i] < shares[names[0]][i] for i in ids)
+        lines += ["", f"{other} vs {names[0]}, paired over {t.n} plot and mood requests: {_f(t.mean_b)} vs "
+                      f"{_f(t.mean_a)} (better on {better}, worse on {worse}; paired t p = {_f(t.p_ttest, 4)}, "
+                      f"Wilcoxon p = {_f(t.p_wilcoxon, 4)})."]
+    return lines
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def _freeform_lines(doc: Mapping[str, Any]) -> list[str]:
     """The free-form suite's part of report.md."""
     lines = [f"{doc['requests']} free-form requests (of the suite's {doc['suite_requests']}; {doc['held_out']} held out of "
@@ -128,6 +179,7 @@ def _freeform_lines(doc: Mapping[str, Any]) -> list[str]:
             lines.append(f"| {name} | {kind} | {g['requests']} | {g['checked_requests']} | {_f(g['pick_satisfaction'])} | "
                          f"{_f(g['pick_satisfaction_checkable'])} | {g['requests_3_of_5']} | "
                          f"{_f(g['median_popularity_percentile'], 1)} |")
+    lines += _freeform_target_lines(doc)
     for name, r in doc["paths"].items():
         if r["skipped"]:
             lines += ["", f"Skipped as not checkable ({name}): " + "; ".join(

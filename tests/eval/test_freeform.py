@@ -334,3 +334,18 @@ def test_protocol_end_to_end_on_a_slice(ml100k_store, tmp_path: Path) -> None:
     assert render_report(out / "results.json") == report and saved["paths"]["chat-rules"]["rows"] == r["rows"]
     again = run_chat_eval(settings, out, dataset=data, store=ml100k_store, progress=False, command="recchat eval test")
     assert again["paths"]["chat-rules"]["rows"] == r["rows"]  # replayed from the cache, seconds included
+
+
+def test_the_report_states_issue_31s_targets_and_pairs_the_paths() -> None:
+    from eval.chat_report import _freeform_target_lines
+
+    def row(i, kind, held, sat, shown, share):
+        return {"id": i, "kind": kind, "held_out": held, "checked": True, "n_satisfied": sat, "n_shown": shown,
+                "share": share}
+
+    a = [row("person-01", "person", False, 5, 5, 1.0), row("person-02", "person", True, 3, 5, 0.6),
+         row("plot-01", "plot", False, 4, 5, 0.8), row("mood-01", "mood", True, 1, 5, 0.2)]
+    b = [dict(r, share=0.0) if r["kind"] in ("plot", "mood") else r for r in a]
+    text = "\n".join(_freeform_target_lines({"paths": {"rules": {"rows": a}, "llm": {"rows": b}}}))
+    assert "| rules | 0.800 / 1.000 / 0.600 | 1 of 2 | 0.500 / 0.800 / 0.200 |" in text
+    assert "llm vs rules, paired over 2 plot and mood requests: 0.000 vs 0.500 (better on 0, worse on 2" in text
