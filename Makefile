@@ -51,7 +51,7 @@ postgres:
 
 demo: install
 	$(BIN)/recchat pull
-	$(BIN)/recchat index movielens-1m
+	$(BIN)/recchat index movielens-1m --themes
 	@echo "recchat web chat: http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it)"
 	$(BIN)/recchat ui --host 127.0.0.1 --port $(DEMO_PORT) $(DEMO_FLAGS)
 

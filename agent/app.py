@@ -20,8 +20,8 @@ from retrieval.behaviour import Behaviour, load_behaviour
 from retrieval.ease import ItemScorer
 from retrieval.liking import Liking, load_liking
 from retrieval.retriever import Retriever
-from retrieval.settings import RetrievalSettings
-from retrieval.store import ChromaStore
+from retrieval.settings import RetrievalSettings, theme_index_name
+from retrieval.store import ChromaStore, IndexMissingError
 
 
 @dataclass
@@ -60,20 +60,21 @@ class App:
 def assemble(store: ChromaStore, retriever: Retriever, engine: Engine | None, settings: AgentSettings,
              sessions: SessionStore | None = None, llm_error: str | None = None, behaviour: Behaviour | None = None,
              weights: FusionModel | None = None, sequence: ItemScorer | None = None,
-             liking: Liking | None = None) -> App:
+             liking: Liking | None = None, themes: Retriever | None = None) -> App:
     """Wire a pipeline over ready parts: the verbalizer ranker when ``engine`` and
     ``settings.llm_rerank`` (else the candidates' own order; the chat writes its reasons itself,
     :mod:`agent.reasons.evidence`); with ``behaviour`` (the catalog's interaction data) the
     candidates are text + behaviour + popularity fused by ``weights`` (default: the trained ones
     of the catalog, :func:`agent.ranking.fusion.load_weights`), plus ``sequence`` (a trained SASRec,
-    :func:`load_sequence_model`) when given, else text retrieval alone. ``sessions`` defaults to
+    :func:`load_sequence_model`) when given, else text retrieval alone; ``themes`` (the catalog's
+    theme index, :func:`open_themes`) matches the text-led requests. ``sessions`` defaults to
     ``SessionStore(settings.sessions_url)``."""
     from agent.ranking.rerank import RetrievalOrderRanker
 
     sources = None
     if behaviour is not None and settings.fusion:
         sources = CandidateSources(retriever, behaviour, weights or load_weights(retriever.catalog),
-                                   sequence=sequence, lexical_weight=settings.lexical_weight)
+                                   sequence=sequence, lexical_weight=settings.lexical_weight, themes=themes)
     if engine is not None and settings.llm_rerank:
         from agent.ranking.rerank import VerbalizerRanker
 
@@ -112,7 +113,23 @@ def open_app(retrieval: RetrievalSettings, settings: AgentSettings, use_llm: boo
     sequence = load_sequence_model(settings.sequence_model, retrieval.catalog) if behaviour is not None else None
     liking = load_liking(retrieval.catalog) if behaviour is not None else None
     return assemble(store, retriever, engine, settings, sessions, error, behaviour=behaviour, sequence=sequence,
-                    liking=liking)
+                    liking=liking, themes=open_themes(retrieval) if behaviour is not None else None)
+
+
+def open_themes(retrieval: RetrievalSettings) -> Retriever | None:
+    """The retriever of ``retrieval.catalog``'s theme index (:func:`retrieval.settings.theme_index_name`,
+    embedder ``retrieval.theme_embedder``, loaded now), or None when it is off or was not built
+    (the main index then matches every request)."""
+    if not retrieval.theme_embedder:
+        return None
+    name = theme_index_name(retrieval.catalog, retrieval.theme_embedder)
+    store = ChromaStore(retrieval.model_copy(update={"embedder": retrieval.theme_embedder}))
+    try:
+        store.active(name)
+    except IndexMissingError:
+        return None
+    store.embedder.encode(["warm-up"])
+    return Retriever(store, name)
 
 
 def load_sequence_model(setting: str | None, catalog: str) -> ItemScorer | None:

@@ -97,7 +97,7 @@ class _FixedVectors:
         self.model_id, self.dim = real.model_id, real.dim
         self._vectors, self._pos = vectors, 0
 
-    def encode(self, texts, batch_size=64, progress=False):
+    def encode(self, texts, batch_size=64, progress=False, kind="query"):
         out = self._vectors[self._pos : self._pos + len(texts)]
         self._pos += len(texts)
         return out

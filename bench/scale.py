@@ -151,7 +151,7 @@ class MixedVectors:
             out[real:] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
         return out
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, kind: str = "query") -> np.ndarray:
         out = self.vectors(self.position, len(texts))
         self.position += len(texts)
         if self.on_encode is not None:

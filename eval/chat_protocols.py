@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.app import App, assemble
+from agent.app import App, assemble, open_themes
 from agent.conversation import ChatAgent
 from agent.settings import AgentSettings
 from eval.chat_report import render_chat_report
@@ -50,6 +50,7 @@ from eval.settings import EvalSettings
 from retrieval.behaviour import Behaviour
 from retrieval.ease import ItemScorer
 from retrieval.items import Item
+from retrieval.retriever import Retriever
 from retrieval.retriever import Filters
 
 CONVERSANTS = ("popularity", "retrieval", "agent-rules", "agent-llm", "agent-rules-no-sequence")
@@ -74,6 +75,7 @@ class Apps:
         self._apps: dict[tuple[bool, int, int, bool], App] = {}
         self._behaviour: Behaviour | None = None
         self._sequence: dict[str | None, ItemScorer | None] = {}
+        self._themes: list[Retriever | None] = []
 
     def behaviour(self) -> Behaviour:
         """The behaviour model from the TRAINING part of the split only (histories without the
@@ -99,6 +101,19 @@ class Apps:
         folder = find_sequence_model(AgentSettings().sequence_model, self.prepared.ctx.retriever.catalog)
         return str(folder) if folder is not None else None
 
+    def themes(self) -> Retriever | None:
+        """The catalog's theme index (:func:`agent.app.open_themes`), opened once; None when it was
+        not built (text-led requests then use the main index)."""
+        if not self._themes:
+            ctx = self.prepared.ctx
+            self._themes.append(open_themes(ctx.store.settings.model_copy(update={"catalog": ctx.retriever.catalog})))
+        return self._themes[0]
+
+    def theme_index(self) -> str | None:
+        """``"<index> (<embedder id>)"`` of :meth:`themes`, for the report (None: none)."""
+        themes = self.themes()
+        return f"{themes.catalog} ({themes.store.embedder.model_id})" if themes is not None else None
+
     def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> App:
         """``sequence=False``: the same app without the trained sequence model (its ablation)."""
         key = (llm, explain_top_k, chat_k or self.list_k, sequence)
@@ -114,7 +129,8 @@ class Apps:
             fusion = settings.fusion
             self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings,
                                        behaviour=self.behaviour() if fusion else None,
-                                       sequence=self.sequence(settings.sequence_model) if fusion and sequence else None)
+                                       sequence=self.sequence(settings.sequence_model) if fusion and sequence else None,
+                                       themes=self.themes() if fusion else None)
         return self._apps[key]
 
     def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> ChatAgent:
@@ -208,7 +224,8 @@ def _conversation(settings: EvalSettings, prepared: Prepared, apps: Apps, cache:
                 {k: v for k, v in records.items() if k in ("agent-rules", "agent-llm")}, "agent-rules")
     plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn.png")
     plot_success_by_turn(summaries, settings.turns, cache.parent / "success_by_turn_k10.png", k=10)
-    return {"summaries": summaries, "paired_tests": tests, "leaked": leaked, "sequence_model": apps.sequence_folder()}
+    return {"summaries": summaries, "paired_tests": tests, "leaked": leaked, "sequence_model": apps.sequence_folder(),
+            "theme_index": apps.theme_index()}
 
 
 def _conversant(name: str, apps: Apps, ctx: Any) -> Any:
@@ -262,7 +279,8 @@ def _freeform(settings: EvalSettings, prepared: Prepared, apps: Apps, cache: Pat
         kinds[r.kind] = kinds.get(r.kind, 0) + 1
     return {"requests": len(suite), "suite_requests": len(full), "held_out": sum(r.held_out for r in suite),
             "kinds": kinds, "facts_available": sorted(available), "relevant_missing_in_catalog": missing,
-            "median_rating_count": stats.median_count, "rules": suite_rules(), "paths": results}
+            "median_rating_count": stats.median_count, "rules": suite_rules(), "theme_index": apps.theme_index(),
+            "paths": results}
 
 
 def _responder(name: str, apps: Apps, prepared: Prepared, suite: Sequence[Any],

@@ -28,6 +28,7 @@ def render_chat_report(doc: Mapping[str, Any]) -> str:
                   "(100 = most rated).", "",
                   *([f"Sequence model in the chat's fusion: {doc['sequence_model'] or 'none'}.", ""]
                     if "sequence_model" in doc else []),  # runs before the sequence model have no such key
+                  *_theme_index_lines(doc),
                   "| pipeline (start) | people | success@5 | success@10 | first-turn hit@10 [95% CI] | avg turns | MRR | "
                   "violations | median popularity pct | turn s (median total) |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -109,6 +110,14 @@ CHECKABLE_KINDS = ("person", "length", "certificate", "awards", "acclaim", "orig
 TEXT_KINDS = ("plot", "mood")
 
 
+def _theme_index_lines(doc: Mapping[str, Any]) -> list[str]:
+    """Which index matched the text-led requests (runs before the theme index have no such key)."""
+    if "theme_index" not in doc:
+        return []
+    return [f"Theme index for text-led requests (a theme, a plot, a mood): {doc['theme_index'] or 'none (the main index)'}.",
+            ""]
+
+
 def _freeform_target_lines(doc: Mapping[str, Any]) -> list[str]:
     """Issue 31's targets from the per-request rows: checkable wishes (share of shown picks over
     :data:`CHECKABLE_KINDS`, requests with >= 4 of 5) and theme/plot/mood (mean per-request share
@@ -162,6 +171,7 @@ def _freeform_lines(doc: Mapping[str, Any]) -> list[str]:
              "genres/years) or it is in the request's hand-made relevant set; a pick lacking a fact a part needs is "
              "not checkable (and counts as not satisfying). Requests needing a fact the whole catalog lacks are skipped.",
              "", "Facts available: " + (", ".join(doc["facts_available"]) or "none") + ".", "",
+             *_theme_index_lines(doc),
              "| path | part | requests | checked | shown picks satisfying | among checkable picks | not checkable | "
              "requests >= 3 of 5 | median popularity pct | empty lists | median s |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

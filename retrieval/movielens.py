@@ -33,7 +33,7 @@ from retrieval.enrichment import EnrichmentReport, enrich_items
 from retrieval.fact_sources import available_sources
 from retrieval.items import Item
 
-CATALOG_CACHE_VERSION = 4
+CATALOG_CACHE_VERSION = 5
 """Bump when cleaning/enrichment changes so cached catalogs are rebuilt."""
 INTERACTIONS_CACHE_VERSION = 1
 """Bump when the interactions parsing changes."""

@@ -17,7 +17,8 @@ class RetrievalSettings(LayerSettings):
     model_config = SettingsConfigDict(env_prefix="RECCHAT_RETRIEVAL_", extra="forbid")
 
     catalog: str = Field("movielens-1m", description="catalog (index name) searched by default")
-    embedder: str = Field("minilm", description="'minilm', 'mpnet', a Hugging Face id or a local directory")
+    embedder: str = Field("minilm", description="'minilm', 'mpnet', 'gemma', a Hugging Face id or a local directory")
+    theme_embedder: str | None = Field("gemma", description="embedder of the catalog's theme index (named '<catalog>.<embedder>', built by `recchat index --themes`): a request that says what the film is about or how it should feel is matched with it when it exists; None = never")
     device: str = Field("cpu", description="torch device for the embedder ('cpu', 'cuda', 'cuda:1')")
     workers: int = Field(1, ge=1, le=64, description="embedding processes while indexing (CPU: N model copies; cuda: one per GPU cuda:0..N-1)")
     batch_size: int = Field(64, ge=1, description="texts per embedding batch")
@@ -36,3 +37,9 @@ class RetrievalSettings(LayerSettings):
     vector_cache_max_mb: int = Field(1024, ge=0, description="exact scans cache all vectors up to this size (MB); larger catalogs fetch the passing items' vectors per query")
     index_batch: int = Field(2048, ge=1, description="catalog items read, hashed and embedded per indexing step (memory bound)")
     max_field_chars: int = Field(20_000, ge=100, description="catalog text fields longer than this are rejected")
+
+
+def theme_index_name(catalog: str, embedder: str) -> str:
+    """The index of ``catalog``'s theme vectors: ``"<catalog>.<embedder>"`` (a second Chroma
+    index of the same items, embedded with ``embedder``)."""
+    return f"{catalog}.{embedder}"

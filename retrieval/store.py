@@ -54,7 +54,7 @@ class TextEmbedder(Protocol):
     model_id: str
     dim: int
 
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False, kind: str = "query") -> np.ndarray: ...
 
 
 class IndexMismatchError(RuntimeError):
@@ -293,7 +293,7 @@ class ChromaStore:
         for start in range(0, len(items), batch):
             chunk = items[start : start + batch]
             docs = [item.document() for item in chunk]
-            vectors = self.embedder.encode(docs, batch_size=self.settings.batch_size)
+            vectors = self.embedder.encode(docs, batch_size=self.settings.batch_size, kind="document")
             collection.upsert(
                 ids=[item.id for item in chunk], embeddings=vectors, documents=docs,
                 metadatas=[item.metadata() for item in chunk],

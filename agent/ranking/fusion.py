@@ -2,7 +2,9 @@
 
 Sources, each honouring the hard filters exactly and never returning an excluded item:
 
-- ``text``: the sentence-transformer retrieval of what the person asked for (Chroma);
+- ``text``: the sentence-transformer retrieval of what the person asked for (Chroma); for a
+  text-led request (a theme, a plot, a mood) from the catalog's theme index (EmbeddingGemma)
+  when one was built (``recchat index --themes``), else from the main index (MiniLM);
 - ``behaviour``: item-kNN neighbours of the liked, referenced and history films, recency
   weighted (:class:`retrieval.behaviour.Behaviour`, from the catalog's interaction data);
 - ``ease``: the EASE model's best items for the same films (:mod:`retrieval.ease`; stronger than
@@ -114,6 +116,13 @@ UNTRAINED = FusionModel(FusionWeights(text=1.0, behaviour=1.0, popularity=1.0, r
 #: comedy in New York), 4 put the fitting films first without losing the popularity prior.
 TEXT_LED_WEIGHT = 4.0
 
+#: The same floor when the text feature comes from the theme index (EmbeddingGemma-300M: its
+#: cosines spread less than MiniLM's). Chosen on the tuning part of the free-form suite's plot and
+#: mood requests (16; the held-out 8 were not looked at to choose): of 2, 4, 6, 8, 12, 16 and 24,
+#: 12 and 16 gave the best tuning precision@5 (0.775, against 0.700 with MiniLM at 4.0; 6: 0.762,
+#: 24: 0.762); the smaller of the two was taken.
+THEME_TEXT_LED_WEIGHT = 12.0
+
 
 #: Logit added to a film carrying a genre the request wishes for through a mood word ("something
 #: funny" -> Comedy; agent.understanding.genres.wished_genres): a wish, not a filter, so well-matched films
@@ -181,8 +190,10 @@ class CandidateSources:
     ranks); its item ids must be the catalog's."""
 
     def __init__(self, retriever: Retriever, behaviour: Behaviour, weights: FusionModel, depth: int = 100,
-                 sequence: ItemScorer | None = None, lexical_weight: float = 0.0) -> None:
+                 sequence: ItemScorer | None = None, lexical_weight: float = 0.0,
+                 themes: Retriever | None = None) -> None:
         self.retriever, self.behaviour, self.weights, self.depth = retriever, behaviour, weights, depth
+        self.themes = themes  # the theme index of the same catalog (same ids), for text-led requests
         self.lexical_weight = lexical_weight
         self.sequence = sequence
         # behaviour row -> sequence model row (-1: the sequence model does not know the film)
@@ -209,11 +220,14 @@ class CandidateSources:
         return self._aligned
 
     def pool(self, text: str | None, history: Sequence[str], filters: Filters, exclude: Sequence[str],
-             acclaim: str | None = None, lexical_query: str = "", shun_query: str = "") -> SourcePool:
+             acclaim: str | None = None, lexical_query: str = "", shun_query: str = "",
+             text_retriever: Retriever | None = None) -> SourcePool:
         """Every source's top ``depth`` candidates (filters, exclusions and the ``acclaim`` rule
         applied) with features; ``SourcePool.quality`` holds each one's acclaim quality (0 without
         a rule), ``SourcePool.lexical`` its BM25 score / the best for ``lexical_query``,
-        ``SourcePool.shunned`` its BM25 score / the pool's best for ``shun_query``."""
+        ``SourcePool.shunned`` its BM25 score / the pool's best for ``shun_query``. The text
+        source and feature come from ``text_retriever`` (default: the main retriever)."""
+        texts = text_retriever or self.retriever
         mirror, rows, index = self._mirror_rows()
         beh_all = self.behaviour.knn.scores(list(history))  # zeros without history; computed once per turn
         ease = self.behaviour.ease
@@ -253,7 +267,7 @@ class CandidateSources:
                     found.setdefault(mirror.ids[r], []).append("lexical")
         text_cos: dict[str, float] = {}
         if text:
-            for c in self.retriever.retrieve(text, k=self.depth, filters=filters, exclude=sorted(banned)):
+            for c in texts.retrieve(text, k=self.depth, filters=filters, exclude=sorted(banned)):
                 if acclaim and c.item.id not in quality:
                     continue
                 found.setdefault(c.item.id, []).append("text")
@@ -264,8 +278,8 @@ class CandidateSources:
         if text:
             missing = [i for i in ids if i not in text_cos]
             if missing:
-                vec = self.retriever.query_vector(text, ())
-                embs = self.retriever.store.get_embeddings(self.retriever.catalog, missing)
+                vec = texts.query_vector(text, ())
+                embs = texts.store.get_embeddings(texts.catalog, missing)
                 text_cos.update({i: float(np.dot(vec, embs[i])) for i in missing if i in embs})
         b_idx = np.array([rows[index[i]] for i in ids], dtype=np.int64)
         known = b_idx >= 0  # items without interactions: no behavioural score, bottom popularity, mean rating
@@ -316,15 +330,19 @@ class CandidateSources:
         slasher": what the person said to avoid) ``lexical_weight`` x each film's share of the
         pool's best BM25 score for it is subtracted (a film carrying every shunned word the most
         loses ``lexical_weight``; none is removed); ``rating_weight`` replaces the learned weight of
-        the mean-rating feature (a mood's, :attr:`agent.understanding.moods.Mood.rating`)."""
+        the mean-rating feature (a mood's, :attr:`agent.understanding.moods.Mood.rating`). A
+        ``text_led`` request is matched with the theme index when there is one, and its text
+        weight floor is then :data:`THEME_TEXT_LED_WEIGHT`."""
         lexical = bool(lexical_query.strip()) and self.lexical_weight > 0
+        themed = text_led and self.themes is not None
         pool = self.pool(text, history, filters, exclude, acclaim, lexical_query if lexical else "",
-                         shun_query if self.lexical_weight > 0 else "")
+                         shun_query if self.lexical_weight > 0 else "", self.themes if themed else None)
         if not pool.items:
             return []
         w = self.weights.for_history(history, self.sequence is not None)
-        if text_led and w.text < TEXT_LED_WEIGHT:
-            w = replace(w, text=TEXT_LED_WEIGHT)
+        floor = THEME_TEXT_LED_WEIGHT if themed else TEXT_LED_WEIGHT
+        if text_led and w.text < floor:
+            w = replace(w, text=floor)
         if acclaim == "underrated":
             w = replace(w, popularity=0.0)
         if rating_weight is not None:

@@ -202,7 +202,7 @@ def item_vectors(items: Sequence[Item], embedder_name: str = "minilm", progress:
     path = (home or recchat_home()) / "cache" / "item-vectors" / f"{key}.npy"
     if path.is_file():
         return np.load(path)
-    vectors = embedder.encode(docs, progress=progress)
+    vectors = embedder.encode(docs, progress=progress, kind="document")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
     np.save(tmp, vectors)

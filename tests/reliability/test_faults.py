@@ -101,7 +101,7 @@ class _OtherEmbedder:
     model_id = "old-embedder-v0"
     dim = 384
 
-    def encode(self, texts, batch_size: int = 64, progress: bool = False):  # pragma: no cover - never reached
+    def encode(self, texts, batch_size: int = 64, progress: bool = False, kind="query"):  # pragma: no cover - never reached
         raise AssertionError("a mismatched index must be refused before encoding")
 
 

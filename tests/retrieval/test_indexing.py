@@ -20,7 +20,7 @@ class CountingEmbedder:
         self.inner, self.texts, self.calls, self.on_call = inner, [], 0, on_call
         self.model_id, self.dim = inner.model_id, inner.dim
 
-    def encode(self, texts, batch_size=64, progress=False):
+    def encode(self, texts, batch_size=64, progress=False, kind="query"):
         self.calls += 1
         if self.on_call is not None:
             self.on_call(self.calls)

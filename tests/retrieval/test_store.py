@@ -16,7 +16,7 @@ class CountingEmbedder:
         self.model_id = model_id or inner.model_id
         self.dim = inner.dim
 
-    def encode(self, texts, batch_size=64, progress=False):
+    def encode(self, texts, batch_size=64, progress=False, kind="query"):
         self.texts.extend(texts)
         return self.inner.encode(texts, batch_size=batch_size)
 
@@ -82,7 +82,7 @@ def test_interrupted_rebuild_leaves_old_index_in_service(store_factory, small_it
     before = store.active("cat").name
 
     class Boom(CountingEmbedder):
-        def encode(self, texts, batch_size=64, progress=False):
+        def encode(self, texts, batch_size=64, progress=False, kind="query"):
             raise KeyboardInterrupt
 
     broken = ChromaStore(store.settings, Boom(store.embedder))

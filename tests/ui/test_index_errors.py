@@ -18,7 +18,7 @@ class _OldEmbedder:
     model_id = "old-embedder-v0"
     dim = 384
 
-    def encode(self, texts, batch_size: int = 64, progress: bool = False):
+    def encode(self, texts, batch_size: int = 64, progress: bool = False, kind="query"):
         rng = np.random.default_rng(len(texts))
         vectors = rng.normal(size=(len(texts), self.dim)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

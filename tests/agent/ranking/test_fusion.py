@@ -158,3 +158,28 @@ def test_two_wished_genres_count_more_than_one():
     items = [Item(id="a", title="A", genres=["Romance", "Comedy"]), Item(id="b", title="B", genres=["Comedy"]),
              Item(id="c", title="C")]
     assert _genre_match(items, ["Romance", "Comedy"]).tolist() == [1.5, 1.0, 0.0]
+
+
+class _Recording:
+    """A retriever that records the texts it is asked for and answers like the one it wraps."""
+
+    def __init__(self, inner: Retriever) -> None:
+        self.inner, self.asked = inner, []
+        self.store, self.catalog = inner.store, inner.catalog
+
+    def retrieve(self, text, **kwargs):
+        self.asked.append(text)
+        return self.inner.retrieve(text, **kwargs)
+
+    def query_vector(self, text, history=()):
+        self.asked.append(text)
+        return self.inner.query_vector(text, history)
+
+
+def test_a_text_led_request_is_matched_with_the_theme_index(sources):
+    themes = _Recording(sources.retriever)
+    themed = CandidateSources(sources.retriever, sources.behaviour, UNTRAINED, themes=themes)  # type: ignore[arg-type]
+    themed.candidates("a heist that goes wrong", [], Filters(), [], k=5)
+    assert themes.asked == []  # not text-led: the main index only
+    picks = themed.candidates("a heist that goes wrong", [], Filters(), [], k=5, text_led=True)
+    assert themes.asked and set(themes.asked) == {"a heist that goes wrong"} and len(picks) == 5
