@@ -56,6 +56,8 @@ def compare(a_path: str | Path, b_path: str | Path, metrics: tuple[str, ...] = D
         raise CompareError("different splits (test vs validation)")
     if a["protocol"] == "conversation":
         return _compare_conversations(Path(a_path), Path(b_path), a, b)
+    if a["protocol"] == "freeform":
+        return _compare_freeform(a_path, b_path, a, b)
     pairs = [pipelines] if pipelines else [(p, p) for p in a["per_user"] if p != "users" and p in b["per_user"]]
     if not pairs:
         raise CompareError("the reports share no pipeline; name a pair with --pipelines A_NAME,B_NAME")
@@ -100,6 +102,28 @@ def _compare_conversations(a_path: Path, b_path: Path, a: dict[str, Any], b: dic
             tests.append((name, name, paired_test("success@5", [sa[u] for u in common], [sb[u] for u in common])))
     if not tests:
         raise CompareError("the conversation reports share no pipeline and start")
+    return Comparison(str(a_path), str(b_path), tests)
+
+
+FREEFORM_PARTS = {"share": None, "share (plot+mood)": ("plot", "mood")}
+"""Free-form metrics: a request's share of shown picks satisfying it, over all requests / the
+plot and mood ones (those judged by a relevant set)."""
+
+
+def _compare_freeform(a_path: str | Path, b_path: str | Path, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
+    """Per path both free-form reports hold: each request's share of satisfying picks, paired by
+    request id (a request with nothing shown counts 0), over all and over plot + mood."""
+    tests = []
+    for name in (n for n in a["paths"] if n in b["paths"]):
+        ra = {r["id"]: r for r in a["paths"][name]["rows"]}
+        rb = {r["id"]: r for r in b["paths"][name]["rows"]}
+        for metric, kinds in FREEFORM_PARTS.items():
+            common = [i for i in ra if i in rb and (kinds is None or ra[i]["kind"] in kinds)]
+            if common:
+                tests.append((name, name, paired_test(metric, [ra[i]["share"] or 0.0 for i in common],
+                                                      [rb[i]["share"] or 0.0 for i in common])))
+    if not tests:
+        raise CompareError("the free-form reports share no path")
     return Comparison(str(a_path), str(b_path), tests)
 
 

@@ -49,3 +49,19 @@ def test_conversation_reports_pair_success_at_5_by_person(tmp_path):
             "\n".join(json.dumps(r) for r in rows))
     [(_, _, test)] = compare(tmp_path / "a", tmp_path / "b").tests
     assert (test.metric, test.n, test.mean_a, test.mean_b) == ("success@5", 3, 1 / 3, 2 / 3)
+
+
+def test_freeform_reports_pair_shares_by_request(tmp_path):
+    import json
+
+    rows = {"a": [("plot-01", "plot", 0.4), ("mood-01", "mood", 0.2), ("person-01", "person", 1.0)],
+            "b": [("plot-01", "plot", 0.8), ("mood-01", "mood", None), ("person-01", "person", 1.0)]}
+    for name, requests in rows.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps({
+            "protocol": "freeform", "dataset": {"name": "movielens-1m"}, "config": {},
+            "paths": {"chat-rules": {"rows": [{"id": i, "kind": k, "share": s} for i, k, s in requests]}}}))
+    tests = {t.metric: t for _, _, t in compare(tmp_path / "a", tmp_path / "b").tests}
+    assert tests["share"].n == 3 and tests["share (plot+mood)"].n == 2
+    assert tests["share (plot+mood)"].mean_a == pytest.approx(0.3) and tests["share (plot+mood)"].mean_b == 0.4  # nothing shown = 0
