@@ -86,7 +86,7 @@ MOODS: tuple[Mood, ...] = (
          towards=("Romance", "Comedy"), away=("Horror", "War"),
          about="a charming, witty romantic comedy about two people falling in love",
          terms="romantic comedy falling in love new love love at first sight"),
-    Mood("something cosy", fit="for your cosy afternoon", pattern=
+    Mood("something cosy", fit="for the warm, gentle watch you want", pattern=
          r"cos(?:y|ie)|coz(?:y|ie)|rainy\s+(?:(?:sunday|saturday|winter)\s+)?(?:day|afternoon|evening|weekend|night)|"
          r"rainy\s+(?:sunday|saturday)|"
          r"lazy\s+(?:sunday|saturday|afternoon|day|weekend|evening)|sunday\s+afternoon|comfort(?:ing)?\s+"
