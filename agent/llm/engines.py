@@ -39,6 +39,7 @@ from agent.llm.engine import Engine, EngineError
 from agent.llm.install_hints import require_vllm
 from agent.llm.signals import sigterm_raises
 from agent.settings import EngineSettings
+from retrieval.cpu import native_bf16
 
 if TYPE_CHECKING:
     from agent.llm.vllm_server import VllmServer
@@ -64,10 +65,6 @@ def served_name(name: str) -> str:
     return path.name if path.is_dir() else name
 
 
-#: /proc/cpuinfo flags of x86 CPUs that compute in bfloat16 natively.
-NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-
-
 def local_dtype(settings: EngineSettings, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
     """The weights dtype of a local engine: ``settings.dtype`` unless it is ``auto``; then
     bfloat16 on a GPU or a CPU with native bf16 (avx512_bf16 or AMX), float32 otherwise, for both
@@ -81,11 +78,7 @@ def local_dtype(settings: EngineSettings, cpuinfo: str | Path = "/proc/cpuinfo")
 
     if torch.cuda.is_available():
         return "bfloat16"
-    try:
-        flags = set(Path(cpuinfo).read_text(encoding="utf-8", errors="replace").split())
-    except OSError:  # not Linux: no way to tell; float32 is never slow
-        flags = set()
-    return "bfloat16" if flags & NATIVE_BF16_FLAGS else "float32"
+    return "bfloat16" if native_bf16(cpuinfo) else "float32"
 
 
 def start_server(settings: EngineSettings, *, host: str = "127.0.0.1", progress: bool = True) -> VllmServer:
