@@ -21,7 +21,7 @@ from retrieval.ease import ItemScorer
 from retrieval.liking import Liking, load_liking
 from retrieval.retriever import Retriever
 from retrieval.settings import RetrievalSettings, theme_index_name
-from retrieval.store import ChromaStore, IndexMissingError
+from retrieval.store import ChromaStore
 
 
 @dataclass
@@ -127,9 +127,7 @@ def open_themes(retrieval: RetrievalSettings) -> Retriever | None:
         return None
     name = theme_index_name(retrieval.catalog, retrieval.theme_embedder)
     store = ChromaStore(retrieval.model_copy(update={"embedder": retrieval.theme_embedder}))
-    try:
-        store.active(name)
-    except IndexMissingError:
+    if not store.has_index(name):
         return None
     retriever = Retriever(store, name)
     retriever.retrieve("warm-up", k=1)  # load the model, the index and its metadata now, not on the first theme

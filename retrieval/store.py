@@ -273,6 +273,11 @@ class ChromaStore:
         """Human-readable location of the store (for messages)."""
         return self.settings.chroma_url or str(self.settings.chroma_path or recchat_home() / "chroma")
 
+    def has_index(self, catalog: str) -> bool:
+        """Whether ``catalog`` has an index in service (any embedder)."""
+        head = self._head(catalog)
+        return head is not None and bool((head.metadata or {}).get("active"))
+
     def catalogs(self) -> list[str]:
         """Names of indexed catalogs (heads)."""
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]

@@ -105,9 +105,9 @@ def index(
     embedder: Annotated[Optional[str], typer.Option(help="embedder name/id/dir (minilm, mpnet, gemma, HF id, local dir)")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, max=64, help="embedding processes (CPU copies; with --device cuda one per GPU)")] = None,
     device: Annotated[Optional[str], typer.Option(help="embedder device: cpu, cuda, cuda:1")] = None,
-    themes: Annotated[bool, typer.Option(help="also build the theme index ('<name>.<theme embedder>', EmbeddingGemma by default: "
-                                              "1.15 GB once, ~6 min for MovieLens-1M on 2 AVX-512 BF16 cores) that matches "
-                                              "requests for a theme, a plot or a mood")] = False,
+    themes: Annotated[Optional[bool], typer.Option("--themes/--no-themes", help="also build the theme index ('<name>.<theme embedder>', "
+                                              "EmbeddingGemma by default: 1.15 GB once, ~8 min for MovieLens-1M on 2 AVX-512 BF16 cores) "
+                                              "that matches requests for a theme, a plot or a mood (default: update it when it exists)")] = None,
 ) -> None:
     """Embed a catalog into Chroma. Re-running embeds only new or changed items; catalog files are streamed
     (encoding and CSV delimiter detected, or set with --encoding / --delimiter)."""
@@ -120,11 +120,14 @@ def index(
     if themes and not settings.theme_embedder:
         _fail("--themes needs a theme embedder: set RECCHAT_RETRIEVAL_THEME_EMBEDDER (e.g. gemma)")
     targets = [(catalog, settings)]
-    if themes:
+    if settings.theme_embedder and themes is not False:
         from retrieval.settings import theme_index_name
+        from retrieval.store import ChromaStore
 
-        targets.append((theme_index_name(catalog, settings.theme_embedder),
-                        settings.model_copy(update={"embedder": settings.theme_embedder})))
+        theme_name = theme_index_name(catalog, settings.theme_embedder)
+        theme_settings = settings.model_copy(update={"embedder": settings.theme_embedder})
+        if themes or ChromaStore(theme_settings).has_index(theme_name):  # never left behind a changed catalog
+            targets.append((theme_name, theme_settings))
     for index_name, index_settings in targets:
         _index_one(source, index_name, index_settings, columns, delimiter, encoding, skip_bad_rows, enrich, rebuild,
                    resume)

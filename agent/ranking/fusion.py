@@ -268,7 +268,7 @@ class CandidateSources:
         text_cos: dict[str, float] = {}
         if text:
             for c in texts.retrieve(text, k=self.depth, filters=filters, exclude=sorted(banned)):
-                if acclaim and c.item.id not in quality:
+                if (acclaim and c.item.id not in quality) or c.item.id not in index:  # a theme index behind the catalog
                     continue
                 found.setdefault(c.item.id, []).append("text")
                 text_cos[c.item.id] = c.score

@@ -258,3 +258,26 @@ def test_cli_index_errors_start_with_error_and_name_the_problem(tmp_path, monkey
         flat = " ".join(error.split())
         for text in expected:
             assert text in flat, (args, text, res.output)
+
+
+def test_cli_builds_the_theme_index_and_keeps_it_up_to_date(tmp_path, monkeypatch, embedder):
+    """--themes builds '<name>.<theme embedder>'; a later `recchat index` updates it with the catalog
+    (MiniLM stands in for the theme embedder here: EmbeddingGemma's 1.15 GB is tested apart)."""
+    from agent.app import open_themes
+    from retrieval.settings import RetrievalSettings
+    from retrieval.store import ChromaStore
+
+    monkeypatch.setenv("RECCHAT_RETRIEVAL_THEME_EMBEDDER", "minilm")
+    path = _spreadsheet_csv(tmp_path / "films.csv", FILMS)
+    res = _cli(monkeypatch, tmp_path, path, "--name", "films", "--themes")
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "indexed 'films': 3 items" in flat and "indexed 'films.minilm': 3 items" in flat
+    _spreadsheet_csv(path, [*FILMS, ("4", "Heat", "1995", "Crime|Thriller")])
+    res = _cli(monkeypatch, tmp_path, path, "--name", "films")  # no --themes: the existing theme index follows
+    assert res.exit_code == 0 and "indexed 'films.minilm': 4 items, 1 embedded" in " ".join(res.output.split())
+    settings = RetrievalSettings(catalog="films", chroma_path=str(tmp_path / "chroma"), theme_embedder="minilm")
+    themes = open_themes(settings)
+    assert themes is not None and themes.catalog == "films.minilm"
+    assert open_themes(settings.model_copy(update={"catalog": "other"})) is None  # never built: the main index serves
+    assert not ChromaStore(settings).has_index("other")
