@@ -32,6 +32,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,6 @@ class Apps:
         self._apps: dict[tuple[bool, int, int, bool], App] = {}
         self._behaviour: Behaviour | None = None
         self._sequence: dict[str | None, ItemScorer | None] = {}
-        self._themes: list[Retriever | None] = []
 
     def behaviour(self) -> Behaviour:
         """The behaviour model from the TRAINING part of the split only (histories without the
@@ -101,17 +101,16 @@ class Apps:
         folder = find_sequence_model(AgentSettings().sequence_model, self.prepared.ctx.retriever.catalog)
         return str(folder) if folder is not None else None
 
+    @cached_property
     def themes(self) -> Retriever | None:
         """The catalog's theme index (:func:`agent.app.open_themes`), opened once; None when it was
         not built (text-led requests then use the main index)."""
-        if not self._themes:
-            ctx = self.prepared.ctx
-            self._themes.append(open_themes(ctx.store.settings.model_copy(update={"catalog": ctx.retriever.catalog})))
-        return self._themes[0]
+        ctx = self.prepared.ctx
+        return open_themes(ctx.store.settings.model_copy(update={"catalog": ctx.retriever.catalog}))
 
     def theme_index(self) -> str | None:
-        """``"<index> (<embedder id>)"`` of :meth:`themes`, for the report (None: none)."""
-        themes = self.themes()
+        """``"<index> (<embedder id>)"`` of :attr:`themes`, for the report (None: none)."""
+        themes = self.themes
         return f"{themes.catalog} ({themes.store.embedder.model_id})" if themes is not None else None
 
     def app(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> App:
@@ -130,7 +129,7 @@ class Apps:
             self._apps[key] = assemble(ctx.store, ctx.retriever, ctx.engine() if llm else None, settings,
                                        behaviour=self.behaviour() if fusion else None,
                                        sequence=self.sequence(settings.sequence_model) if fusion and sequence else None,
-                                       themes=self.themes() if fusion else None)
+                                       themes=self.themes if fusion else None)
         return self._apps[key]
 
     def agent(self, llm: bool, explain_top_k: int = 0, chat_k: int | None = None, sequence: bool = True) -> ChatAgent:

@@ -225,6 +225,15 @@ class FilmIndex:
         return None, "none"
 
 
+def _earlier_language(found: Mapping[str, Mapping[str, FilmRecord]], item_id: str) -> str | None:
+    """The item's primary language from the sources matched so far (the first source wins)."""
+    facts: dict[str, object] = {}
+    for matches in found.values():
+        if item_id in matches:
+            facts = {**matches[item_id].facts, **facts}
+    return primary_language(facts)
+
+
 def enrich_items(
     items: list[Item],
     weights: Mapping[str, float] | None = None,
@@ -256,10 +265,9 @@ def enrich_items(
         for item in items:
             record, how = index.match(item.title, item.year)
             if record is None and how == "none" and (record := index.match_title(item.title)) is not None:
-                language = primary_language({k: v for n in reversed(list(found)) if item.id in found[n]
-                                             for k, v in found[n][item.id].facts.items()})
-                if not (all(shared_keys[k] == 1 for k in title_keys(item.title))
-                        and title_only_fits(item.genres, item.year, language, record)):
+                unique = all(shared_keys[k] == 1 for k in title_keys(item.title))
+                language = _earlier_language(found, item.id) if unique and "foreign" in record.hints else None
+                if not (unique and title_only_fits(item.genres, item.year, language, record)):
                     record = None
             if record is not None:
                 matches[item.id] = record
