@@ -101,6 +101,8 @@ _NEW_ASK = re.compile(
     # "something about a submarine", "anything set in space", "something romantic set in Paris":
     # a theme asked for on its own
     r"|(?:something|anything)\s+(?:[\w'-]+\s+){0,2}?(?:about|set\s+in|involving|based\s+on|where|in\s+which)(?![\w']))")
+# "something with Harrison Ford", "anything directed by Hitchcock": a person asked for on their own
+_PERSON_ASK = re.compile(r"^\s*(?:something|anything)\s+(?:with|starring|featuring|by|(?:directed|written)\s+by)\s")
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|also|but|plus|now|ok(?:ay)?\s*,?\s*(?:but|now|and)|so|actually|ideally|preferably|only|just|"
     r"what\s+about|how\s+about|make\s+it|same|rather|instead|then|oh\s+and|this\s+time|narrow)(?![\w'])"
@@ -206,7 +208,8 @@ def parse_rules(message: str, vocab: Vocabulary, shown: Sequence[ItemRef] = ()) 
             ex.liked_attributes.append(w)
     ex.intent = _rule_intent(text, ex, shown, vocab)
     ex.follow_up = ex.intent == "refine" or bool(_FOLLOW_UP.search(low))
-    ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low) or ex.moods)  # "I need a good cry": a fresh ask
+    person_ask = bool(_PERSON_ASK.match(low)) and any(r in ex.fields for r in ("cast", "director", "writer"))
+    ex.new_ask = not ex.follow_up and bool(_NEW_ASK.match(low) or ex.moods or person_ask)  # "I need a good cry": a fresh ask
     ex.focus = _focus(text, low, removed + years.spans + [(s.cue, s.end) for s in scopes]
                       + [(m.start(), m.end()) for m in AUDIENCE_RE.finditer(masked)])
     ex.focus = with_kind_hints(ex.focus, vocab)

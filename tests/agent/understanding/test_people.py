@@ -106,3 +106,12 @@ def test_two_actors_joined_by_and_must_both_be_in_the_cast() -> None:
     flt = c.to_filters()
     assert flt.matches(METAS[0]) and not flt.matches({**METAS[0], "cast": ["Tom Hanks"]})
     assert parse_rules("Tom Hanks or Gary Sinise", vocab).fields == {"cast": "Tom Hanks"}  # "or": not both
+
+
+def test_a_person_asked_for_on_their_own_is_a_new_ask() -> None:
+    # the web chat kept "drama, won an Oscar" from a Meryl Streep request for "something with Harrison Ford
+    # under 2 hours" and showed one film
+    vocab = vocabulary_from_mirror(MIRROR)
+    assert parse_rules("something with Tom Hanks under 2 hours", vocab).new_ask
+    assert parse_rules("anything directed by Clint Eastwood", vocab).new_ask
+    assert not parse_rules("something with more action", vocab).new_ask  # no person: a refinement
